@@ -1,0 +1,66 @@
+"""Alembic environment: Alembic's generic template plus three additions.
+
+1. The database comes from ``migrationkit.database``: DATABASE_URL, else
+   alembic.ini, else the embedded server (offline ``--sql`` never starts one).
+2. ``compare_type`` and ``compare_server_default`` make autogenerate and
+   ``alembic check`` see type and default drift; each migration commits on its own.
+3. Online runs hold a PostgreSQL advisory lock, so concurrent ``upgrade head``
+   calls (containers migrating on start) apply each revision exactly once.
+"""
+
+from logging.config import fileConfig
+
+from alembic import context
+
+from migrationkit.database import connect, create_engine, offline_url, resolve_database
+from migrationkit.locking import migration_lock
+from migrationkit.settings import Settings
+from models import Base
+
+config = context.config
+
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+settings = Settings.from_environ()
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL for the chosen revisions without touching any database."""
+    context.configure(
+        url=offline_url(settings=settings, config=config),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        compare_type=True,
+        compare_server_default=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run migrations on a live connection, one run per database at a time."""
+    target = resolve_database(settings=settings, config=config)
+    engine = create_engine(target, settings=settings)
+    with (
+        connect(engine, target) as connection,
+        migration_lock(connection, name="alembic_version"),
+    ):
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            compare_server_default=True,
+            transaction_per_migration=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

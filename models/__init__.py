@@ -1,0 +1,6 @@
+"""Model exports: importing this package registers every table on Base.metadata."""
+
+from models.base import Base
+from models.user import User
+
+__all__ = ["Base", "User"]
