@@ -1,4 +1,4 @@
-"""Alembic environment: Alembic's generic template plus three additions.
+"""Alembic environment: Alembic's generic template plus four additions.
 
 1. The database comes from ``migrationkit.database``: DATABASE_URL, else
    alembic.ini, else the embedded server (offline ``--sql`` never starts one).
@@ -6,6 +6,9 @@
    ``alembic check`` see type and default drift; each migration commits on its own.
 3. Online runs hold a PostgreSQL advisory lock, so concurrent ``upgrade head``
    calls (containers migrating on start) apply each revision exactly once.
+4. Lock waits are bounded (``-x lock_timeout=2s``, ``-x statement_timeout=...``);
+   a migration that timed out waiting for a lock is retried with backoff
+   (``-x lock_retries=5``), then fails naming the session in the way.
 """
 
 from logging.config import fileConfig
@@ -13,6 +16,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from migrationkit.database import connect, create_engine, offline_url, resolve_database
+from migrationkit.guards import MigrationGuards
 from migrationkit.locking import migration_lock
 from migrationkit.settings import Settings
 from models import Base
@@ -45,6 +49,9 @@ def run_migrations_online() -> None:
     """Run migrations on a live connection, one run per database at a time."""
     target = resolve_database(settings=settings, config=config)
     engine = create_engine(target, settings=settings)
+    guards = MigrationGuards.from_x_arguments(
+        context.get_x_argument(as_dictionary=True), settings=settings
+    )
     with (
         connect(engine, target) as connection,
         migration_lock(connection, name="alembic_version"),
@@ -56,8 +63,9 @@ def run_migrations_online() -> None:
             compare_server_default=True,
             transaction_per_migration=True,
         )
-        with context.begin_transaction():
-            context.run_migrations()
+        for attempt in guards.attempts(context.get_context()):
+            with attempt, context.begin_transaction():
+                context.run_migrations()
 
 
 if context.is_offline_mode():

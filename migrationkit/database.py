@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from migrationkit.errors import DatabaseConnectionError, DatabaseUrlError
@@ -30,11 +30,26 @@ if TYPE_CHECKING:
 
 APPLICATION_NAME = "migrationkit"
 
+# ``user:password@`` in a URL. An unencoded ``@`` inside the password (a common
+# mistake) must not leave the rest of the password visible, so further ``@``
+# segments are absorbed while another ``@`` follows before any ``/?#``.
 _PASSWORD_IN_TEXT = re.compile(
-    r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)"
+    r"(?P<head>://[^:/@\s]*:)"
+    r"(?P<password>[^@\s]*(?:@[^@\s/?#]*(?=@))*)"
+    r"(?P<tail>@)"
 )
+# ``?password=...`` in a URL query, or ``password=...`` in a libpq keyword string:
+# libpq accepts both, and SQLAlchemy's hide_password knows neither.
+_PASSWORD_PARAMETER = re.compile(r"(?P<head>\bpassword=)(?P<password>[^&\s]+)")
 _SQLSTATE_AUTH_FAILED = {"28P01", "28000"}
 _SQLSTATE_NO_DATABASE = "3D000"
+# A refused connection carries no SQLSTATE in psycopg 3 (libpq reports the
+# server's FATAL as text only), so the server's own wording is matched too.
+_AUTH_FAILED_TEXT = re.compile(
+    r"password authentication failed|no password supplied|"
+    r'role "[^"]*" does not exist|authentication failed for user'
+)
+_NO_DATABASE_TEXT = re.compile(r'database "[^"]*" does not exist')
 
 
 class UrlSource(StrEnum):
@@ -63,7 +78,7 @@ class DatabaseTarget:
 def mask_url(url: URL | str) -> str:
     """Render a URL for people: the password, if any, becomes ``***``."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return mask_secrets(url.render_as_string(hide_password=True))
     return mask_secrets(url)
 
 
@@ -72,6 +87,7 @@ def mask_secrets(text: str, *secrets: str | None) -> str:
     masked = _PASSWORD_IN_TEXT.sub(
         lambda m: f"{m['head']}***{m['tail']}" if m["password"] else m[0], text
     )
+    masked = _PASSWORD_PARAMETER.sub(lambda m: f"{m['head']}***", masked)
     for secret in secrets:
         if secret:
             masked = masked.replace(secret, "***")
@@ -86,8 +102,8 @@ def parse_database_url(raw: str, *, origin: str) -> URL:
     and an explicit ``+driver`` is kept as given.
     """
     text = raw.strip()
-    if text.startswith("postgres://"):
-        text = "postgresql://" + text[len("postgres://") :]
+    if text.startswith(("postgres://", "postgres+")):
+        text = "postgresql" + text[len("postgres") :]
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
@@ -101,6 +117,14 @@ def parse_database_url(raw: str, *, origin: str) -> URL:
             f"{origin} names a {url.get_backend_name()!r} database "
             f"({mask_url(url)}); this project supports PostgreSQL only: "
             "use postgresql://user:password@host:port/database"
+        )
+    if url.host and "@" in url.host:
+        # SQLAlchemy ends the password at the first "@"; the rest of it would be
+        # taken for the host name, and shown as such in every later message.
+        raise DatabaseUrlError(
+            f"{origin} has more than one '@' before the host "
+            f"({mask_secrets(raw)}): a password containing '@', ':' or '/' must be "
+            "percent-encoded ('@' as %40, ':' as %3A, '/' as %2F)."
         )
     if not url.database:
         raise DatabaseUrlError(
@@ -166,6 +190,14 @@ def connect(engine: sa.Engine, target: DatabaseTarget) -> sa.Connection:
         return engine.connect()
     except OperationalError as exc:
         raise connection_error(exc, target) from None
+    except DBAPIError as exc:
+        # psycopg refuses a connection option it does not know (``?sslmod=...``)
+        # with a ProgrammingError before any network traffic: a URL problem.
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseUrlError(
+            f"The database URL from {target.source.value} was refused by the "
+            f"driver: {mask_secrets(detail)}. Check its ?options: {target.masked}"
+        ) from None
 
 
 def connection_error(
@@ -176,16 +208,19 @@ def connection_error(
     where = describe_location(url)
     sqlstate = getattr(exc.orig, "sqlstate", None)
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    query_password = url.query.get("password")
     detail = mask_secrets(
-        detail, url.password if isinstance(url.password, str) else None
+        detail,
+        url.password if isinstance(url.password, str) else None,
+        query_password if isinstance(query_password, str) else None,
     )
-    if sqlstate in _SQLSTATE_AUTH_FAILED:
+    if sqlstate in _SQLSTATE_AUTH_FAILED or _AUTH_FAILED_TEXT.search(detail):
         verdict = (
             f"PostgreSQL at {where} refused the credentials for user "
             f"{url.username!r}: {detail}. Check the user and password in "
             f"{target.source.value}."
         )
-    elif sqlstate == _SQLSTATE_NO_DATABASE:
+    elif sqlstate == _SQLSTATE_NO_DATABASE or _NO_DATABASE_TEXT.search(detail):
         verdict = (
             f"PostgreSQL at {where} has no database {url.database!r}: {detail}. "
             "Create it, or point the URL at one that exists."

@@ -291,8 +291,16 @@ class EmbeddedPostgres:
 
     @contextmanager
     def _startup_lock(self) -> Iterator[None]:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with (self.root / "lock").open("a") as handle:
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle = (self.root / "lock").open("a")
+        except OSError as exc:
+            raise EmbeddedServerError(
+                f"Cannot keep the embedded server in {self.root}: {exc.strerror}. "
+                "Point MIGRATIONKIT_PGDATA at a folder you can write, or set "
+                "DATABASE_URL to use your own PostgreSQL."
+            ) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

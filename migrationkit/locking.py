@@ -5,16 +5,25 @@ session-level PostgreSQL advisory lock around the whole run serialises them: the
 second waits, then reads the version table only after the first has finished, and
 finds nothing left to do. The lock belongs to the connection, so it survives the
 commit after each migration and vanishes if the process dies.
+
+The second run waits by polling ``pg_try_advisory_lock`` with no transaction
+open between attempts, never by blocking in ``pg_advisory_lock``: a statement
+blocked there holds a snapshot, and ``CREATE INDEX CONCURRENTLY`` in the first
+run waits for every older snapshot in the database, so the two would wait for
+each other until PostgreSQL's deadlock detector killed one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import sqlalchemy as sa
+
+_POLL_INTERVAL_S = 0.25
 
 
 def advisory_lock_key(name: str) -> int:
@@ -31,8 +40,9 @@ def lock_holders(connection: sa.Connection, key: int) -> list[str]:
             "       a.state, a.query_start"
             "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted"
-            "   AND l.classid = ((:key >> 32) & 4294967295)::oid"
-            "   AND l.objid = (:key & 4294967295)::oid AND l.objsubid = 1"
+            "   AND l.classid = ((CAST(:key AS bigint) >> 32) & 4294967295)::oid"
+            "   AND l.objid = (CAST(:key AS bigint) & 4294967295)::oid"
+            "   AND l.objsubid = 1"
         ),
         {"key": key},
     ).all()
@@ -50,23 +60,42 @@ def migration_lock(connection: sa.Connection, *, name: str) -> Iterator[None]:
     one transaction per migration.
     """
     key = advisory_lock_key(name)
-    got_it = connection.execute(
-        sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
-    ).scalar_one()
-    if not got_it:
+    if not _try_lock(connection, key):
         holders = ", ".join(lock_holders(connection, key)) or "another session"
+        connection.commit()
         print(
             f"migrationkit: another migration is running ({holders}); waiting for it "
             "to finish...",
             file=sys.stderr,
             flush=True,
         )
-        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-    connection.commit()
+        while not _try_lock(connection, key):
+            time.sleep(_POLL_INTERVAL_S)
     try:
         yield
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
-        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-        connection.commit()
+    except BaseException:
+        # The run already failed. If the connection broke with it (server gone,
+        # session terminated), releasing the lock would raise a second error that
+        # hides the first; the lock went with the session anyway.
+        with suppress(sa.exc.SQLAlchemyError):
+            _release(connection, key)
+        raise
+    _release(connection, key)
+
+
+def _try_lock(connection: sa.Connection, key: int) -> bool:
+    """One attempt; the transaction ends at once, so no snapshot is kept."""
+    got_it = connection.execute(
+        sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+    ).scalar_one()
+    connection.commit()
+    return bool(got_it)
+
+
+def _release(connection: sa.Connection, key: int) -> None:
+    if connection.invalidated:
+        return
+    if connection.in_transaction():
+        connection.rollback()
+    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    connection.commit()

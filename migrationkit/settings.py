@@ -7,6 +7,7 @@ nothing else in the project reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,39 @@ def _float_setting(environ: Mapping[str, str], name: str, default: float) -> flo
     return value
 
 
+_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|min|h)?\s*$")
+_SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(raw: str, *, name: str) -> float:
+    """Seconds from ``500ms``, ``2s``, ``10min``, ``1h`` or ``0`` (meaning none).
+
+    A bare number other than 0 is refused: PostgreSQL reads ``lock_timeout=2000``
+    as milliseconds and most people as seconds, so the unit must be written.
+    """
+    match = _DURATION.match(raw)
+    if match is None or (match["unit"] is None and float(match["number"]) != 0):
+        raise MigrationKitError(
+            f"{name}={raw!r} is not a duration: write it with a unit, as in "
+            f"{name}=500ms, {name}=2s or {name}=10min ({name}=0 turns it off)."
+        )
+    return float(match["number"]) * _SECONDS_PER_UNIT[match["unit"] or "s"]
+
+
+def _duration_setting(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return parse_duration(raw, name=name)
+
+
+def parse_count(raw: str, *, name: str) -> int:
+    """A whole number >= 0, or a message saying what was expected."""
+    if not raw.strip().isdigit():
+        raise MigrationKitError(f"{name}={raw!r} is not a whole number >= 0.")
+    return int(raw)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the environment may say about where and how to migrate."""
@@ -43,6 +77,18 @@ class Settings:
     connect_timeout: float = 10.0
     """``MIGRATIONKIT_CONNECT_TIMEOUT``: seconds to wait for a server to answer."""
 
+    lock_timeout: float = 2.0
+    """``MIGRATIONKIT_LOCK_TIMEOUT`` (``-x lock_timeout=`` wins): the longest a
+    migration statement waits for a lock, as ``2s``/``500ms``; 0 waits forever."""
+
+    statement_timeout: float = 0.0
+    """``MIGRATIONKIT_STATEMENT_TIMEOUT`` (``-x statement_timeout=`` wins): the
+    longest any migration statement may run, as ``10min``; 0 (default) is no limit."""
+
+    lock_retries: int = 5
+    """``MIGRATIONKIT_LOCK_RETRIES`` (``-x lock_retries=`` wins): how many times a
+    migration that timed out waiting for a lock is retried, with backoff."""
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -52,4 +98,12 @@ class Settings:
             database_url=url if url and url.strip() else None,
             pgdata=Path(pgdata).expanduser() if pgdata else None,
             connect_timeout=_float_setting(env, "MIGRATIONKIT_CONNECT_TIMEOUT", 10.0),
+            lock_timeout=_duration_setting(env, "MIGRATIONKIT_LOCK_TIMEOUT", 2.0),
+            statement_timeout=_duration_setting(
+                env, "MIGRATIONKIT_STATEMENT_TIMEOUT", 0.0
+            ),
+            lock_retries=parse_count(
+                env.get("MIGRATIONKIT_LOCK_RETRIES") or "5",
+                name="MIGRATIONKIT_LOCK_RETRIES",
+            ),
         )

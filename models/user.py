@@ -1,4 +1,8 @@
-"""The users table: the guide's model, in SQLAlchemy 2 typed style."""
+"""The users table: the guide's model, in SQLAlchemy 2 typed style.
+
+``username`` arrived in revisions 002-005 (added, backfilled from the email,
+made unique, made required); the application sets it for every new user.
+"""
 
 import uuid
 from datetime import datetime
@@ -22,6 +26,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(
         String(255), unique=True, nullable=False, index=True
     )
+    username: Mapped[str] = mapped_column(String(50), unique=True, nullable=False)
     first_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(
@@ -34,6 +39,5 @@ class User(Base):
     )
 
     def __repr__(self) -> str:
-        # The guide's version names self.username, a field this model does not
-        # have (yet); it would raise AttributeError.
-        return f"<User(id={self.id}, email={self.email!r})>"
+        """String representation of the User model, as the guide wrote it."""
+        return f"<User(id={self.id}, username={self.username!r})>"

@@ -1,0 +1,131 @@
+"""backfill login_events ip
+
+Revision ID: 009
+Revises: 008
+Create Date: 2026-11-24 01:00:07.000000
+
+Lesson: type change, step 2 of 4, *backfill*: convert the old rows in batches,
+and let bad data be counted, not fatal.
+
+What it shows
+    Rows written before 008 still have ``ip_address_inet`` NULL. They are
+    converted with ``backfill_in_batches``: ``ip_address_inet =
+    ip_address::inet`` for the rows still pending, a batch of 10,000 at a time,
+    each batch committed (``-x backfill_batch_size`` / ``-x backfill_pause``
+    tune it). Rows written meanwhile are converted by 008's trigger.
+
+Values that are not addresses
+    Years of TEXT hold some garbage ("unknown", "", "10.0.0.300"). One bad
+    value must not abort a migration that has converted millions of rows, so
+    the pending rows are only those that ``pg_input_is_valid(ip_address,
+    'inet')`` accepts: the cast never sees a bad value, and no per-row
+    exception handler (a subtransaction each) is needed. Bad values stay NULL
+    in ``ip_address_inet``; afterwards their count and a few examples are
+    logged as a warning. The text survives in ``ip_address`` (later
+    ``ip_address_text``) until 011 drops it: that is the window to look at
+    them.
+
+Locks and their length
+    ROW EXCLUSIVE on ``login_events`` and row locks on one batch's rows, for
+    one batch. The trigger does not fire: it watches ``ip_address``, and the
+    backfill only writes ``ip_address_inet``.
+
+Resumable
+    Pending means ``ip_address IS NOT NULL AND ip_address_inet IS NULL`` (and
+    convertible), so a rerun after an interruption only does what is left.
+
+What the naive version would do
+    The single ``ALTER COLUMN TYPE inet USING ip_address::inet``: a full
+    rewrite under ACCESS EXCLUSIVE, aborted by the first bad value.
+
+Downgrade
+    Does nothing to the data: the schema at 008 is the same, and 008's
+    downgrade drops ``ip_address_inet`` in milliseconds, so clearing it row by
+    row first would only cost writes.
+"""
+
+import logging
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context
+
+from migrationkit.backfill import backfill_in_batches
+from migrationkit.errors import MigrationKitError
+
+# revision identifiers, used by Alembic.
+revision: str = "009"
+down_revision: str | Sequence[str] | None = "008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+log = logging.getLogger("migrationkit.revisions")
+
+EXAMPLES = 5
+
+
+def upgrade() -> None:
+    """Fill ``ip_address_inet`` for the rows written before 008, in batches."""
+    batch_size, pause = batch_options()
+    backfill_in_batches(
+        table="login_events",
+        set_sql="ip_address_inet = ip_address::inet",
+        pending_sql=(
+            "ip_address IS NOT NULL AND ip_address_inet IS NULL"
+            " AND pg_input_is_valid(ip_address, 'inet')"
+        ),
+        batch_size=batch_size,
+        pause_seconds=pause,
+        label="login_events.ip_address_inet",
+    )
+    if not context.is_offline_mode():
+        report_unconvertible(context.get_bind())
+
+
+def downgrade() -> None:
+    """Keep the converted values: 008's schema is the same, its downgrade drops them."""
+
+
+def batch_options() -> tuple[int, float]:
+    """Batch size and pause: ``-x backfill_batch_size=N -x backfill_pause=SECONDS``."""
+    options = context.get_x_argument(as_dictionary=True)
+    raw_size = options.get("backfill_batch_size", "10000")
+    raw_pause = options.get("backfill_pause", "0")
+    try:
+        size, pause = int(raw_size), float(raw_pause)
+    except ValueError:
+        raise MigrationKitError(
+            f"-x backfill_batch_size={raw_size!r} / -x backfill_pause={raw_pause!r}: "
+            "expected a whole number of rows and a number of seconds, for example "
+            "-x backfill_batch_size=5000 -x backfill_pause=0.1"
+        ) from None
+    return size, pause
+
+
+def report_unconvertible(connection: sa.Connection) -> None:
+    """Warn about the addresses left NULL because their text is not an address."""
+    count = connection.scalar(
+        sa.text(
+            "SELECT count(*) FROM login_events"
+            " WHERE ip_address IS NOT NULL AND ip_address_inet IS NULL"
+        )
+    )
+    if not count:
+        return
+    examples = connection.scalars(
+        sa.text(
+            "SELECT DISTINCT left(ip_address, 40) FROM login_events"
+            " WHERE ip_address IS NOT NULL AND ip_address_inet IS NULL"
+            " LIMIT :n"
+        ),
+        {"n": EXAMPLES},
+    ).all()
+    log.warning(
+        "%s login event(s) keep ip_address NULL in the INET column: their text is "
+        "not an IP address (for example %s). The text stays in the old column "
+        "until revision 011 drops it; inspect it before then with: SELECT "
+        "ip_address FROM login_events WHERE ip_address IS NOT NULL AND "
+        "ip_address_inet IS NULL",
+        count,
+        ", ".join(repr(value) for value in examples),
+    )

@@ -1,0 +1,98 @@
+"""switch login_events ip
+
+Revision ID: 010
+Revises: 009
+Create Date: 2026-11-24 01:00:08.000000
+
+Lesson: type change, step 3 of 4, *switch*: the INET column takes the name,
+in one short transaction, and the old column is kept in step for a rollback.
+
+What it shows
+    In a single transaction:
+
+    1. 008's trigger (text -> inet) and its function are dropped;
+    2. ``ip_address`` (TEXT) becomes ``ip_address_text``;
+    3. ``ip_address_inet`` (INET) becomes ``ip_address``;
+    4. a trigger in the other direction fills ``ip_address_text`` from
+       ``ip_address`` (``abbrev()``: ``10.0.0.1``, not ``10.0.0.1/32``) on
+       every INSERT and every UPDATE of ``ip_address``.
+
+    Readers see either the old layout or the new one, never a mix. This is
+    the moment the application that reads and writes INET is deployed; its
+    string values (``'10.0.0.1'``) are accepted by the INET column as they are.
+    Keeping the old text filled means the step can be undone without losing
+    what was written meanwhile: ``alembic downgrade 009`` renames back and the
+    previous application finds every address in its TEXT column.
+
+    Why not simply drop the old trigger? Then rows written after the switch
+    would have no text, and a rollback of the application would read NULL for
+    every new login: the reverse trigger is the price of a safe way back, and
+    011 removes it once the new application has proved itself.
+
+Why it is safe on a busy table
+    Renames and trigger changes only update the catalog. ``RENAME COLUMN``
+    takes ACCESS EXCLUSIVE on ``login_events``, the trigger DDL SHARE ROW
+    EXCLUSIVE; the whole transaction lasts milliseconds, and ``lock_timeout``
+    makes it give up (and retry) rather than queue every query on the table
+    behind a long-running transaction.
+
+What the naive version would do
+    There is no naive switch: autogenerate's single ``ALTER COLUMN TYPE`` does
+    all four steps at once, under ACCESS EXCLUSIVE for a full table rewrite.
+
+Downgrade
+    The same steps in reverse, also in one short transaction: the reverse
+    trigger goes, the columns get their old names, 008's trigger returns.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "010"
+down_revision: str | Sequence[str] | None = "009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SYNC_TO_INET = "login_events_ip_address_to_inet"
+SYNC_TO_TEXT = "login_events_ip_address_to_text"
+
+
+def upgrade() -> None:
+    """Give ``ip_address`` to the INET column; keep the text in step by trigger."""
+    drop_trigger(SYNC_TO_INET)
+    op.alter_column("login_events", "ip_address", new_column_name="ip_address_text")
+    op.alter_column("login_events", "ip_address_inet", new_column_name="ip_address")
+    create_trigger(SYNC_TO_TEXT, "NEW.ip_address_text := abbrev(NEW.ip_address);")
+
+
+def downgrade() -> None:
+    """Give ``ip_address`` back to the TEXT column; 008's trigger returns."""
+    drop_trigger(SYNC_TO_TEXT)
+    op.alter_column("login_events", "ip_address", new_column_name="ip_address_inet")
+    op.alter_column("login_events", "ip_address_text", new_column_name="ip_address")
+    create_trigger(
+        SYNC_TO_INET,
+        "NEW.ip_address_inet := CASE"
+        " WHEN pg_input_is_valid(NEW.ip_address, 'inet')"
+        " THEN NEW.ip_address::inet END;",
+    )
+
+
+def create_trigger(name: str, assignment: str) -> None:
+    """A row trigger ``name`` running ``assignment`` when ``ip_address`` is written."""
+    op.execute(
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n    {assignment}\n    RETURN NEW;\nEND\n$$"
+    )
+    op.execute(
+        f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OF ip_address"
+        f" ON login_events FOR EACH ROW EXECUTE FUNCTION {name}()"
+    )
+
+
+def drop_trigger(name: str) -> None:
+    """Drop the row trigger ``name`` and its function."""
+    op.execute(f"DROP TRIGGER IF EXISTS {name} ON login_events")
+    op.execute(f"DROP FUNCTION IF EXISTS {name}()")

@@ -1,0 +1,103 @@
+"""contract login_events ip
+
+Revision ID: 011
+Revises: 010
+Create Date: 2026-11-24 01:00:09.000000
+
+Lesson: type change, step 4 of 4, *contract*: remove the scaffolding once
+nothing needs the old column.
+
+What it shows
+    The application has run on the INET ``ip_address`` since 010, and no
+    rollback to the TEXT version is planned any more. The reverse trigger, its
+    function and ``ip_address_text`` go. The model now declares
+    ``ip_address: Mapped[str | None] = mapped_column(INET)`` and ``alembic
+    check`` agrees with the database. The text of values that were never
+    addresses (left NULL by 009, which logged them) goes with the column: that
+    is the point of no return this revision marks.
+
+Why it is safe on a busy table
+    ``DROP COLUMN`` only marks the column dropped in the catalog (the space is
+    reused by later writes and VACUUM, not reclaimed by a rewrite);
+    ``DROP TRIGGER`` and ``DROP FUNCTION`` are catalog updates too. ACCESS
+    EXCLUSIVE on ``login_events`` for milliseconds, bounded by ``lock_timeout``.
+
+What the naive version would do
+    Nothing left to compare: the naive path did everything in 008's single
+    table rewrite, with no way back for the application.
+
+Downgrade
+    Re-expands: adds ``ip_address_text`` again, restores the reverse trigger
+    (so rows written from now on are filled), then refills the existing rows
+    from the INET values with ``backfill_in_batches`` (``abbrev()``: the
+    address as it was typed for hosts, ``10.0.0.0/8`` for networks). Only
+    the texts that were not addresses cannot come back.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context, op
+
+from migrationkit.backfill import backfill_in_batches
+from migrationkit.errors import MigrationKitError
+
+# revision identifiers, used by Alembic.
+revision: str = "011"
+down_revision: str | Sequence[str] | None = "010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SYNC_TO_TEXT = "login_events_ip_address_to_text"
+
+
+def upgrade() -> None:
+    """Drop the reverse trigger, its function and ``ip_address_text``."""
+    op.execute(f"DROP TRIGGER IF EXISTS {SYNC_TO_TEXT} ON login_events")
+    op.execute(f"DROP FUNCTION IF EXISTS {SYNC_TO_TEXT}()")
+    op.drop_column("login_events", "ip_address_text")
+
+
+def downgrade() -> None:
+    """Bring ``ip_address_text`` back, kept in step by trigger and refilled."""
+    op.add_column(
+        "login_events", sa.Column("ip_address_text", sa.Text(), nullable=True)
+    )
+    op.execute(
+        f"CREATE FUNCTION {SYNC_TO_TEXT}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    NEW.ip_address_text := abbrev(NEW.ip_address);\n"
+        "    RETURN NEW;\n"
+        "END\n"
+        "$$"
+    )
+    op.execute(
+        f"CREATE TRIGGER {SYNC_TO_TEXT}"
+        " BEFORE INSERT OR UPDATE OF ip_address ON login_events"
+        f" FOR EACH ROW EXECUTE FUNCTION {SYNC_TO_TEXT}()"
+    )
+    batch_size, pause = batch_options()
+    backfill_in_batches(
+        table="login_events",
+        set_sql="ip_address_text = abbrev(ip_address)",
+        pending_sql="ip_address IS NOT NULL AND ip_address_text IS NULL",
+        batch_size=batch_size,
+        pause_seconds=pause,
+        label="login_events.ip_address_text",
+    )
+
+
+def batch_options() -> tuple[int, float]:
+    """Batch size and pause: ``-x backfill_batch_size=N -x backfill_pause=SECONDS``."""
+    options = context.get_x_argument(as_dictionary=True)
+    raw_size = options.get("backfill_batch_size", "10000")
+    raw_pause = options.get("backfill_pause", "0")
+    try:
+        size, pause = int(raw_size), float(raw_pause)
+    except ValueError:
+        raise MigrationKitError(
+            f"-x backfill_batch_size={raw_size!r} / -x backfill_pause={raw_pause!r}: "
+            "expected a whole number of rows and a number of seconds, for example "
+            "-x backfill_batch_size=5000 -x backfill_pause=0.1"
+        ) from None
+    return size, pause

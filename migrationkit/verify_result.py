@@ -1,0 +1,61 @@
+"""What a verification produces: plain, immutable data, rendered elsewhere.
+
+Kept apart from ``migrationkit.verify`` so that each check's module
+(``verify_schema``, ``verify_revision``) can build results without importing the
+runner that calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    """The verdict of one check; ``name`` is stable, for machines."""
+
+    name: str
+    title: str
+    ok: bool
+    summary: str
+    details: tuple[str, ...] = ()
+    fix: str | None = None
+    """What to run or do next, when the check failed and the cure is known."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseInfo:
+    """Which database was verified; ``url`` is masked, never holds a password."""
+
+    url: str
+    source: str
+    location: str
+    server_version: str | None = None
+    database: str | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationReport:
+    database: DatabaseInfo
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        return tuple(check for check in self.checks if not check.ok)
+
+
+def alembic_command(config: Config, *args: str) -> str:
+    """The command a person should run next, with ``-c`` when the ini is elsewhere."""
+    words = ["uv", "run", "alembic"]
+    ini = config.config_file_name
+    if ini and Path(ini).resolve() != Path.cwd().resolve() / "alembic.ini":
+        words += ["-c", ini]
+    return " ".join([*words, *args])

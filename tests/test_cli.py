@@ -1,0 +1,146 @@
+"""``python -m migrationkit``: every command has help, and errors read as errors.
+
+Every test points ``MIGRATIONKIT_PGDATA`` at its own temporary folder, so no
+command here can touch the project's shared embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrationkit.cli import build_parser
+from tests.conftest import REPO
+
+
+def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every (sub)command the parser knows, found by walking it: new ones count."""
+    found: list[tuple[tuple[str, ...], argparse.ArgumentParser]] = []
+
+    def walk(words: tuple[str, ...], parser: argparse.ArgumentParser) -> None:
+        found.append((words, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk((*words, name), child)
+
+    walk((), build_parser())
+    return found
+
+
+COMMANDS = all_commands()
+
+
+def run_cli(
+    *args: str, pgdata: Path, cwd: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["PYTHONPATH"] = str(REPO)
+    env["MIGRATIONKIT_PGDATA"] = str(pgdata)
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "-m", "migrationkit", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_walk_finds_the_db_actions() -> None:
+    names = {words for words, _ in COMMANDS}
+    assert {("db",), ("db", "start"), ("db", "stop"), ("db", "status")} <= names
+    assert ("db", "url") in names
+
+
+@pytest.mark.parametrize(
+    ("words", "parser"), COMMANDS, ids=[" ".join(w) or "top" for w, _ in COMMANDS]
+)
+def test_every_command_has_help(
+    words: tuple[str, ...], parser: argparse.ArgumentParser, tmp_path: Path
+) -> None:
+    assert parser.description, f"`{' '.join(words)}` has no description"
+    result = run_cli(*words, "--help", pgdata=tmp_path / "pgdata", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m migrationkit")
+    # argparse wraps long descriptions; compare word by word.
+    assert " ".join(parser.description.split()) in " ".join(result.stdout.split())
+    assert not (tmp_path / "pgdata").exists(), "--help must not prepare a server"
+
+
+def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(pgdata=tmp_path / "pgdata", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+
+
+def test_status_of_a_server_that_was_never_started(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    result = run_cli("db", "status", pgdata=pgdata, cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.startswith("stopped")
+    assert str(pgdata / "data") in result.stdout
+
+
+def test_stop_when_nothing_runs_is_harmless(tmp_path: Path) -> None:
+    result = run_cli("db", "stop", pgdata=tmp_path / "pgdata", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "was not running" in result.stdout
+
+
+def test_bad_setting_renders_as_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "db",
+        "status",
+        pgdata=tmp_path / "pgdata",
+        cwd=tmp_path,
+        MIGRATIONKIT_CONNECT_TIMEOUT="soon",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: MIGRATIONKIT_CONNECT_TIMEOUT='soon'")
+    assert "Traceback" not in result.stderr
+
+
+def test_pgdata_that_is_a_file_renders_as_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "pgdata"
+    not_a_folder.write_text("I am a file\n")
+    result = run_cli("db", "start", pgdata=not_a_folder, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("Error: Cannot keep the embedded server in")
+    assert "MIGRATIONKIT_PGDATA" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_foreign_files_in_data_folder_are_left_alone(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    (pgdata / "data").mkdir(parents=True)
+    keep = pgdata / "data" / "notes.txt"
+    keep.write_text("not a cluster\n")
+    result = run_cli("db", "start", pgdata=pgdata, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert "holds files but no PostgreSQL cluster" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert keep.read_text() == "not a cluster\n"
+    assert sorted(p.name for p in (pgdata / "data").iterdir()) == ["notes.txt"]
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = run_cli(
+        "--debug",
+        "db",
+        "status",
+        pgdata=tmp_path / "pgdata",
+        cwd=tmp_path,
+        MIGRATIONKIT_CONNECT_TIMEOUT="soon",
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "MigrationKitError" in result.stderr

@@ -1,0 +1,216 @@
+"""Lock and statement timeouts, retry on lock timeout, and the failure that names
+the blocking session: real Alembic runs against a table another session locks."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from migrationkit.errors import MigrationKitError
+from migrationkit.guards import MigrationGuards, retry_delay
+from migrationkit.settings import Settings, parse_duration
+from tests.conftest import Project
+from tests.test_operations import (
+    current_revision,
+    failed,
+    ok,
+    only_first_revision,
+    write_revision,
+)
+
+FAST = ("-x", "lock_timeout=200ms")
+
+
+@pytest.fixture
+def holder(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A session of its own, named ``lock-holder``, closed after the test."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET application_name = 'lock-holder'"))
+        conn.commit()
+        yield conn
+
+
+def hold_users_lock(holder: sa.Connection) -> int:
+    """``LOCK TABLE users IN ACCESS EXCLUSIVE MODE`` in an open transaction."""
+    pid = int(holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+    holder.execute(sa.text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+    return pid
+
+
+def wait_until_blocked_by(engine: sa.Engine, pid: int, timeout: float = 60) -> None:
+    """Return once some session has been seen waiting for ``pid``'s lock."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE :pid = ANY (pg_blocking_pids(pid))"
+                ),
+                {"pid": pid},
+            ).scalar_one()
+            if waiting:
+                return
+            time.sleep(0.01)
+    pytest.fail(f"no session waited for pid {pid} within {timeout}s")
+
+
+def three_revisions(project: Project) -> None:
+    """900 touches no table the holder locks; 901 needs users; 902 after it."""
+    only_first_revision(project)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='op.create_table("t900", sa.Column("id", sa.Integer))',
+        downgrade='op.drop_table("t900")',
+    )
+    write_revision(
+        project,
+        rev="901",
+        down="900",
+        upgrade='op.add_column("users", sa.Column("nickname", sa.Text))',
+        downgrade='op.drop_column("users", "nickname")',
+    )
+    write_revision(
+        project,
+        rev="902",
+        down="901",
+        upgrade='op.create_table("t902", sa.Column("id", sa.Integer))',
+        downgrade='op.drop_table("t902")',
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+# ------------------------------------------------------------------ timeouts
+
+
+def test_timeouts_are_set_on_the_session_and_x_arguments_win(
+    project: Project, engine: sa.Engine
+) -> None:
+    only_first_revision(project)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            op.execute(
+                "CREATE TABLE seen AS SELECT 'transaction' AS place,"
+                " current_setting('lock_timeout') AS lock_timeout,"
+                " current_setting('statement_timeout') AS statement_timeout"
+            )
+            with op.get_context().autocommit_block():
+                op.execute(
+                    "INSERT INTO seen SELECT 'autocommit',"
+                    " current_setting('lock_timeout'),"
+                    " current_setting('statement_timeout')"
+                )
+        """,
+    )
+    env = project.env(
+        MIGRATIONKIT_LOCK_TIMEOUT="750ms", MIGRATIONKIT_STATEMENT_TIMEOUT="1min"
+    )
+    ok(project.alembic("-x", "statement_timeout=10min", "upgrade", "head", env=env))
+    with engine.connect() as conn:
+        seen = {
+            row.place: (row.lock_timeout, row.statement_timeout)
+            for row in conn.execute(sa.text("SELECT * FROM seen"))
+        }
+    assert seen == {
+        "transaction": ("750ms", "10min"),
+        "autocommit": ("750ms", "10min"),
+    }
+
+
+def test_a_duration_without_unit_is_refused_with_a_clear_message(
+    project: Project,
+) -> None:
+    only_first_revision(project)
+    message = failed(project.alembic("-x", "lock_timeout=2000", "upgrade", "head"))
+    assert "-x lock_timeout='2000' is not a duration" in message
+    assert "lock_timeout=2s" in message
+
+
+def test_settings_and_x_arguments_parse_durations() -> None:
+    assert parse_duration("500ms", name="x") == pytest.approx(0.5)
+    assert parse_duration("2s", name="x") == 2
+    assert parse_duration("10min", name="x") == 600
+    assert parse_duration("0", name="x") == 0
+    with pytest.raises(MigrationKitError, match="is not a duration"):
+        parse_duration("soon", name="x")
+    settings = Settings.from_environ(
+        {"MIGRATIONKIT_LOCK_TIMEOUT": "5s", "MIGRATIONKIT_LOCK_RETRIES": "2"}
+    )
+    assert (settings.lock_timeout, settings.statement_timeout) == (5, 0)
+    guards = MigrationGuards.from_x_arguments({"lock_retries": "7"}, settings=settings)
+    assert (guards.lock_timeout, guards.lock_retries) == (5, 7)
+    assert Settings.from_environ({}).lock_timeout == 2
+    with pytest.raises(MigrationKitError, match="whole number"):
+        Settings.from_environ({"MIGRATIONKIT_LOCK_RETRIES": "many"})
+
+
+def test_retry_delays_grow_with_jitter() -> None:
+    for retry in range(1, 6):
+        ceiling = min(30, 0.5 * 2 ** (retry - 1))
+        assert ceiling / 2 <= retry_delay(retry) <= ceiling
+    assert len({retry_delay(3) for _ in range(20)}) > 1
+
+
+# -------------------------------------------------------------------- retries
+
+
+def test_a_lock_timeout_is_retried_until_the_holder_lets_go(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    three_revisions(project)
+    ok(project.alembic("upgrade", "001"))
+    holder_pid = hold_users_lock(holder)
+    process = project.popen_alembic(*FAST, "upgrade", "+2")
+    wait_until_blocked_by(engine, holder_pid)
+    time.sleep(1.0)
+    holder.rollback()
+    result = ok(finish(process))
+
+    assert "lock timeout (lock_timeout=200ms) in upgrade 900 -> 901" in result.stderr
+    assert "the database stays at 900" in result.stderr
+    assert f"Blocked by pid {holder_pid} (application 'lock-holder'" in result.stderr
+    assert "Retry 1 of 5" in result.stderr
+    # ``+2`` counts from where the run started (001), not from the retry's 900.
+    assert current_revision(project).startswith("901")
+    with engine.connect() as conn:
+        columns = sa.inspect(conn).get_columns("users")
+    assert "nickname" in {c["name"] for c in columns}
+
+
+def test_when_the_holder_never_lets_go_the_failure_names_it(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    three_revisions(project)
+    ok(project.alembic("upgrade", "001"))
+    holder_pid = hold_users_lock(holder)
+    message = failed(project.alembic(*FAST, "-x", "lock_retries=1", "upgrade", "head"))
+    assert "upgrade 900 -> 901" in message
+    assert "could not get a lock within lock_timeout=200ms in 2 attempt(s)" in message
+    assert "The database is at revision 900 (the last completed migration)" in message
+    assert (
+        f"pid {holder_pid} (application 'lock-holder', state 'idle in transaction'"
+        in message
+    )
+    assert "holds AccessExclusiveLock on users" in message
+    assert "LOCK TABLE users IN ACCESS EXCLUSIVE MODE" in message
+    assert f"(SELECT pg_terminate_backend({holder_pid}))" in message
+    assert "Retry 1 of 1" in message
+
+    assert current_revision(project).startswith("900")
+    holder.rollback()
+    ok(project.alembic("upgrade", "head"))
+    assert current_revision(project).startswith("902")

@@ -1,0 +1,431 @@
+"""The project's own history (002 onward), run with data in the tables.
+
+Revisions are applied in-process through Alembic's command API where many steps
+are needed (fast), and through the ``alembic`` command line where the command
+line itself is the point (round trip, ``check``, an interrupted run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from tests.conftest import Project
+
+USERS = 3_000
+EVENTS = 600
+# Text as the old application wrote it, and what INET makes of it (None: invalid).
+IP_TEXTS: dict[str | None, str | None] = {
+    "192.168.1.10": "192.168.1.10",
+    "2001:DB8::1": "2001:db8::1",
+    "10.0.0.0/8": "10.0.0.0/8",
+    "not-an-ip": None,
+    "10.0.0.300": None,
+    "": None,
+    None: None,
+}
+NAMES = ["ann", "Bob", "carol.lee", "D-Dave", "eve+tag", "frank_1"]
+
+
+# ------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def alembic_config(project: Project, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """An in-process Alembic Config for the private project copy and its database."""
+    assert project.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", project.database_url)
+    monkeypatch.chdir(project.path)
+    config = Config(str(project.path / "alembic.ini"))
+    config.cmd_opts = argparse.Namespace(x=["backfill_batch_size=700"])
+    return config
+
+
+def run_ok(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    result = project.alembic(*args)
+    assert result.returncode == 0, (
+        f"alembic {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    )
+    return result
+
+
+def emails() -> list[str]:
+    """Emails whose local parts repeat across domains, in mixed case, some long."""
+    out = [
+        f"{NAMES[i % len(NAMES)]}{i % 400}@{'ABC'[i % 3]}{i}.example"
+        for i in range(USERS - 6)
+    ]
+    long_local = "x" * 60
+    out += [
+        f"{long_local}@one.example",
+        f"{long_local.upper()}@two.example",
+        "@nobody.example",  # no local part at all: becomes "user"
+        "user@somebody.example",
+        "Ann0@caps.example",  # same local part as ann0@A0.example once lower-cased
+        "solo@only.example",
+    ]
+    return out
+
+
+def load_users(engine: sa.Engine) -> None:
+    rows = [{"id": uuid.uuid4(), "email": email} for email in emails()]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, is_active) VALUES (:id, :email, true)"
+            ),
+            rows,
+        )
+
+
+def load_login_events(engine: sa.Engine) -> None:
+    texts = list(IP_TEXTS)
+    with engine.begin() as conn:
+        user_ids = conn.scalars(
+            sa.text("SELECT id FROM users ORDER BY email LIMIT 100")
+        ).all()
+        conn.execute(
+            sa.text("INSERT INTO login_events (user_id, ip_address) VALUES (:u, :ip)"),
+            [
+                {"u": user_ids[i % len(user_ids)], "ip": texts[i % len(texts)]}
+                for i in range(EVENTS)
+            ],
+        )
+
+
+def expected_usernames(rows: list[Any]) -> dict[uuid.UUID, str]:
+    """003's rule, written independently: the smallest id keeps the local part."""
+    groups: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for user_id, email in rows:
+        local = email.split("@", 1)[0].lower()[:50] or "user"
+        groups[local].append(user_id)
+    expected = {}
+    for local, ids in groups.items():
+        first, *others = sorted(ids, key=str)
+        expected[first] = local
+        for other in others:
+            expected[other] = f"{local[:41]}_{other.hex[:8]}"
+    return expected
+
+
+def tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def columns(engine: sa.Engine, table: str) -> dict[str, str]:
+    return {c["name"]: str(c["type"]) for c in sa.inspect(engine).get_columns(table)}
+
+
+def snapshot(engine: sa.Engine) -> dict[str, Any]:
+    """Row counts of every table, and values that must survive every step."""
+    present = tables(engine)
+    shot: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for table in sorted(present):
+            shot[table] = conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+        if "users" in present:
+            shot["emails"] = set(conn.scalars(sa.text("SELECT email FROM users")))
+        if "login_events" in present:
+            shot["events"] = set(
+                conn.execute(sa.text("SELECT id, user_id FROM login_events")).all()
+            )
+        if "plans" in present:
+            shot["plan_codes"] = set(conn.scalars(sa.text("SELECT code FROM plans")))
+    return shot
+
+
+def current(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+
+
+def usernames(engine: sa.Engine) -> dict[uuid.UUID, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text("SELECT id, username FROM users")).all())
+
+
+# --------------------------------------------------------------------- tests
+
+
+def test_each_revision_steps_up_and_down_keeping_data(
+    alembic_config: Config, engine: sa.Engine
+) -> None:
+    script = ScriptDirectory.from_config(alembic_config)
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert revisions[0] == "001"
+    assert len(revisions) >= 11
+
+    for revision in revisions:
+        command.upgrade(alembic_config, revision)
+        if "users" in tables(engine) and not snapshot(engine)["users"]:
+            load_users(engine)
+        if "login_events" in tables(engine) and not snapshot(engine)["login_events"]:
+            load_login_events(engine)
+        assert current(engine) == revision
+        here = snapshot(engine)
+
+        command.downgrade(alembic_config, "-1")
+        below = snapshot(engine)
+        for key, value in below.items():
+            # everything the previous schema can hold survives the downgrade
+            assert here.get(key) == value, f"{key} changed by downgrading {revision}"
+
+        command.upgrade(alembic_config, "+1")
+        assert current(engine) == revision
+        again = snapshot(engine)
+        for key, value in here.items():
+            if key in below:  # what was kept below is still there
+                assert again[key] == value, f"{key} changed by re-applying {revision}"
+        assert set(again) == set(here), f"re-applying {revision} changed the tables"
+
+    assert current(engine) == script.get_current_head()
+    assert snapshot(engine)["users"] == USERS
+    assert snapshot(engine)["login_events"] == EVENTS
+
+
+def test_usernames_are_unique_and_derived_from_emails(
+    alembic_config: Config, engine: sa.Engine
+) -> None:
+    command.upgrade(alembic_config, "001")
+    load_users(engine)
+    command.upgrade(alembic_config, "head")
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, email FROM users")).all()
+        uniques = conn.scalars(
+            sa.text(
+                "SELECT conname FROM pg_constraint"
+                " WHERE conrelid = 'users'::regclass AND contype = 'u'"
+            )
+        ).all()
+        not_null = conn.scalar(
+            sa.text(
+                "SELECT attnotnull FROM pg_attribute"
+                " WHERE attrelid = 'users'::regclass AND attname = 'username'"
+            )
+        )
+    got = usernames(engine)
+    assert got == expected_usernames(rows)
+    assert len(set(got.values())) == USERS
+    assert all(name and len(name) <= 50 for name in got.values())
+    assert "uq_users_username" in uniques
+    assert not_null is True
+    # leftovers of the backfill are gone
+    assert tables(engine) == {"users", "login_events", "plans"}
+
+
+def test_login_event_addresses_become_inet_and_the_text_column_goes(
+    alembic_config: Config, engine: sa.Engine
+) -> None:
+    command.upgrade(alembic_config, "001")
+    load_users(engine)
+    command.upgrade(alembic_config, "006")
+    load_login_events(engine)
+    command.upgrade(alembic_config, "head")
+
+    assert columns(engine, "login_events")["ip_address"] == "INET"
+    assert set(columns(engine, "login_events")) == {
+        "id",
+        "user_id",
+        "occurred_at",
+        "ip_address",
+    }
+    with engine.connect() as conn:
+        converted = conn.execute(
+            sa.text("SELECT abbrev(ip_address), count(*) FROM login_events GROUP BY 1")
+        ).all()
+        triggers = conn.scalars(
+            sa.text(
+                "SELECT tgname FROM pg_trigger"
+                " WHERE tgrelid = 'login_events'::regclass AND NOT tgisinternal"
+            )
+        ).all()
+        plans = conn.execute(
+            sa.text("SELECT code, monthly_price_cents FROM plans ORDER BY code")
+        ).all()
+        got = dict(converted)
+        assert dict(plans) == {"free": 0, "pro": 1200, "team": 4900}
+    texts = list(IP_TEXTS)
+    expected: dict[str | None, int] = defaultdict(int)
+    for i in range(EVENTS):  # as load_login_events cycles through them
+        expected[IP_TEXTS[texts[i % len(texts)]]] += 1
+    assert got == dict(expected)
+    assert triggers == []
+
+
+def test_triggers_keep_both_columns_in_step_during_the_type_change(
+    alembic_config: Config, engine: sa.Engine
+) -> None:
+    command.upgrade(alembic_config, "001")
+    load_users(engine)
+    command.upgrade(alembic_config, "008")
+    with engine.begin() as conn:
+        user_id = conn.scalar(sa.text("SELECT id FROM users LIMIT 1"))
+        # the old application writes text; a bad value must not fail its INSERT
+        conn.execute(
+            sa.text(
+                "INSERT INTO login_events (user_id, ip_address)"
+                " VALUES (:u, '172.16.0.5'), (:u, 'garbage')"
+            ),
+            {"u": user_id},
+        )
+        synced = conn.execute(
+            sa.text("SELECT ip_address, abbrev(ip_address_inet) FROM login_events")
+        ).all()
+        assert dict(synced) == {"172.16.0.5": "172.16.0.5", "garbage": None}
+
+    command.upgrade(alembic_config, "010")
+    with engine.begin() as conn:
+        # the new application writes INET; the old column follows for a rollback
+        conn.execute(
+            sa.text(
+                "INSERT INTO login_events (user_id, ip_address)"
+                " VALUES (:u, '2001:db8::7')"
+            ),
+            {"u": user_id},
+        )
+    command.downgrade(alembic_config, "009")
+    with engine.connect() as conn:
+        texts = set(conn.scalars(sa.text("SELECT ip_address FROM login_events")))
+    assert texts == {"172.16.0.5", "garbage", "2001:db8::7"}
+
+    command.upgrade(alembic_config, "head")
+    command.downgrade(alembic_config, "010")  # 011's downgrade refills the text
+    with engine.connect() as conn:
+        pairs = conn.execute(
+            sa.text("SELECT ip_address_text, abbrev(ip_address) FROM login_events")
+        ).all()
+    assert set(pairs) == {
+        ("172.16.0.5", "172.16.0.5"),
+        (None, None),  # 'garbage' was never an address: lost at the contract
+        ("2001:db8::7", "2001:db8::7"),
+    }
+
+
+def test_upgrade_downgrade_base_upgrade_from_the_command_line(
+    project: Project, alembic_config: Config, engine: sa.Engine
+) -> None:
+    command.upgrade(alembic_config, "001")
+    load_users(engine)
+    command.upgrade(alembic_config, "006")
+    load_login_events(engine)
+
+    result = run_ok(project, "upgrade", "head")
+    assert "login event(s) keep ip_address NULL" in result.stderr
+    check = run_ok(project, "check")
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    run_ok(project, "downgrade", "base")
+    assert tables(engine) == set()
+    run_ok(project, "upgrade", "head")
+    command.check(alembic_config)  # raises if the models and the database differ
+
+
+def test_readme_targets_exist(
+    alembic_config: Config, engine: sa.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command.upgrade(alembic_config, "+2")
+    assert current(engine) == "002"
+    command.upgrade(alembic_config, "head")
+    command.downgrade(alembic_config, "003")
+    assert current(engine) == "003"
+    capsys.readouterr()
+    command.history(alembic_config, rev_range="-3:current")
+    shown = capsys.readouterr().out
+    assert "002 -> 003" in shown
+    assert "-> 002" in shown
+
+
+def test_not_null_step_explains_users_created_without_username(
+    project: Project, alembic_config: Config, engine: sa.Engine
+) -> None:
+    command.upgrade(alembic_config, "001")
+    load_users(engine)
+    command.upgrade(alembic_config, "004")
+    with engine.begin() as conn:  # an application that does not set username yet
+        conn.execute(
+            sa.text("INSERT INTO users (id, email, is_active) VALUES (:id, :e, true)"),
+            {"id": uuid.uuid4(), "e": "late@new.example"},
+        )
+    failed = project.alembic("upgrade", "005")
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "FAILED: 1 user(s) have no username" in output
+    assert "Traceback" not in output
+    assert current(engine) == "004"
+
+    # the way out the message gives works
+    command.downgrade(alembic_config, "002")
+    command.upgrade(alembic_config, "head")
+    assert None not in usernames(engine).values()
+
+
+def test_interrupted_username_backfill_resumes_where_it_stopped(
+    project: Project, alembic_config: Config, engine: sa.Engine
+) -> None:
+    command.upgrade(alembic_config, "001")
+    load_users(engine)
+    command.upgrade(alembic_config, "002")
+
+    proc = project.popen_alembic(
+        "-x", "backfill_batch_size=100", "-x", "backfill_pause=0.1", "upgrade", "003"
+    )
+    try:
+        done = 0
+        deadline = time.monotonic() + 60
+        while done < 500 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            done = sum(name is not None for name in usernames(engine).values())
+        assert proc.poll() is None, "the backfill finished before it could be stopped"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert "interrupted" in stderr
+
+    assert current(engine) == "002"
+    with engine.connect() as conn:
+        kept = dict(
+            conn.execute(
+                sa.text("SELECT id, xmin::text FROM users WHERE username IS NOT NULL")
+            ).all()
+        )
+        rows = conn.execute(sa.text("SELECT id, email FROM users")).all()
+    assert 500 <= len(kept) < USERS  # whole batches were committed
+
+    alembic_config.cmd_opts = argparse.Namespace(x=["backfill_batch_size=100"])
+    command.upgrade(alembic_config, "003")
+    assert current(engine) == "003"
+    with engine.connect() as conn:
+        after = dict(conn.execute(sa.text("SELECT id, xmin::text FROM users")).all())
+    # the rerun only wrote the rows still pending; the kept rows were not touched
+    assert {user_id: after[user_id] for user_id in kept} == kept
+    assert usernames(engine) == expected_usernames(rows)
+
+
+def test_revision_files_are_lessons() -> None:
+    """Every revision after 001 explains itself: what, why safe, naive, downgrade."""
+    versions = Path(__file__).resolve().parent.parent / "alembic" / "versions"
+    config = Config()
+    config.set_main_option("script_location", str(versions.parent))
+    script = ScriptDirectory.from_config(config)
+    for revision in script.walk_revisions():
+        if revision.revision == "001":
+            continue
+        doc = revision.module.__doc__ or ""
+        for part in ("Lesson:", "naive", "Downgrade"):
+            assert part in doc, f"{revision.revision} has no {part!r} in its docstring"

@@ -1,0 +1,475 @@
+"""The safe operations, run by a real ``alembic upgrade`` on a real PostgreSQL.
+
+Each test writes a revision into a private copy of the project (on top of 001,
+the users table), fills the table with a couple of thousand rows and runs Alembic
+in a subprocess, exactly as a deployer would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import Project
+
+USERS_ROWS = 2_000
+
+
+# ------------------------------------------------------------------ scenario
+
+
+def only_first_revision(project: Project) -> None:
+    """Keep 001 alone: the repo's later revisions are not what these tests test."""
+    for path in (project.path / "alembic" / "versions").glob("*.py"):
+        if not path.name.startswith("001_"):
+            path.unlink()
+
+
+def write_revision(
+    project: Project,
+    *,
+    rev: str,
+    down: str,
+    upgrade: str,
+    downgrade: str = "pass",
+) -> None:
+    """Add ``<rev>_test.py`` to the copy, its bodies written as plain code."""
+    body = textwrap.dedent(
+        '''\
+        """test revision {rev}"""
+
+        import sqlalchemy as sa
+        from alembic import op
+
+        from migrationkit.backfill import backfill_in_batches
+        from migrationkit.operations import (
+            add_foreign_key_not_valid,
+            add_not_null,
+            add_not_null_column,
+            add_unique_constraint_using_index,
+            create_index_concurrently,
+            drop_index_concurrently,
+            validate_constraint,
+        )
+
+        revision = "{rev}"
+        down_revision = "{down}"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade() -> None:
+        {upgrade}
+
+
+        def downgrade() -> None:
+        {downgrade}
+        '''
+    ).format(
+        rev=rev,
+        down=down,
+        upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
+        downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
+    )
+    path = project.path / "alembic" / "versions" / f"{rev}_test.py"
+    path.write_text(body)
+
+
+def upgrade_to_users(
+    project: Project, engine: sa.Engine, rows: int = USERS_ROWS
+) -> None:
+    """Migrate to 001 and put ``rows`` users in the table."""
+    only_first_revision(project)
+    ok(project.alembic("upgrade", "001"))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, first_name, is_active)"
+                " SELECT gen_random_uuid(), 'user' || g || '@example.com',"
+                "        'name' || g, true"
+                "   FROM generate_series(1, :rows) AS g"
+            ),
+            {"rows": rows},
+        )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def failed(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert a clean failure; return what Alembic printed.
+
+    Alembic's command line prints ``FAILED: <message>`` on stdout (the message is
+    also logged on stderr) and exits with status 255 (``sys.exit(-1)``).
+    """
+    output = result.stdout + result.stderr
+    assert result.returncode == 255, output
+    assert "FAILED:" in result.stdout, output
+    assert "Traceback" not in output, output
+    return output
+
+
+def current_revision(project: Project) -> str:
+    return ok(project.alembic("current")).stdout.strip()
+
+
+def index_state(engine: sa.Engine, name: str) -> sa.Row[tuple[int, bool, bool]] | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT indexrelid::int AS oid, indisvalid AS valid,"
+                "       indisunique AS is_unique"
+                "  FROM pg_index WHERE indexrelid = to_regclass(:name)"
+            ),
+            {"name": name},
+        ).first()
+
+
+def constraints(engine: sa.Engine, table: str) -> dict[str, tuple[str, bool]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT conname, contype::text AS kind, convalidated FROM pg_constraint"
+                " WHERE conrelid = to_regclass(:table)"
+            ),
+            {"table": table},
+        ).all()
+    return {row.conname: (row.kind, row.convalidated) for row in rows}
+
+
+def column_not_null(engine: sa.Engine, table: str, column: str) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT attnotnull FROM pg_attribute"
+                    " WHERE attrelid = to_regclass(:table) AND attname = :column"
+                ),
+                {"table": table, "column": column},
+            ).scalar_one()
+        )
+
+
+def scalar(engine: sa.Engine, sql: str) -> object:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql)).scalar_one()
+
+
+# ------------------------------------------------------------------- indexes
+
+
+def test_create_index_concurrently_builds_a_valid_index_outside_a_transaction(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='create_index_concurrently("ix_users_first_name", "users", '
+        '["first_name"], where="is_active")',
+        downgrade='drop_index_concurrently("ix_users_first_name", table_name="users")',
+    )
+    # PostgreSQL refuses CREATE INDEX CONCURRENTLY inside a transaction block, so
+    # a successful online run proves the statement ran concurrently and outside
+    # the migration's transaction; the offline script shows the exact SQL.
+    ok(project.alembic("upgrade", "head"))
+    state = index_state(engine, "ix_users_first_name")
+    assert state is not None
+    assert state.valid
+    with engine.connect() as conn:
+        definition = conn.execute(
+            sa.text("SELECT pg_get_indexdef(to_regclass('ix_users_first_name'))")
+        ).scalar_one()
+    assert "WHERE is_active" in definition
+
+    sql = ok(project.alembic("upgrade", "001:900", "--sql")).stdout
+    assert "COMMIT;" in sql
+    assert "CREATE INDEX CONCURRENTLY ix_users_first_name ON users" in sql
+
+    ok(project.alembic("downgrade", "001"))
+    assert index_state(engine, "ix_users_first_name") is None
+    # dropping again (IF EXISTS) is harmless
+    ok(project.alembic("upgrade", "head"))
+    ok(project.alembic("downgrade", "001"))
+
+
+def test_an_existing_valid_index_is_kept(project: Project, engine: sa.Engine) -> None:
+    upgrade_to_users(project, engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE INDEX ix_users_first_name ON users (first_name)"))
+    before = index_state(engine, "ix_users_first_name")
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='create_index_concurrently("ix_users_first_name", "users", '
+        '["first_name"])',
+    )
+    result = ok(project.alembic("upgrade", "head"))
+    assert "exists and is valid" in result.stderr
+    assert index_state(engine, "ix_users_first_name") == before
+
+
+def test_a_failed_unique_build_explains_the_duplicates_and_leaves_nothing_behind(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE users SET first_name = 'twin' WHERE email < 'user2'")
+        )
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='create_index_concurrently("uq_users_first_name", "users", '
+        '["first_name"], unique=True)',
+    )
+    message = failed(project.alembic("upgrade", "head"))
+    assert "duplicate values" in message
+    assert "(first_name)=(twin)" in message
+    assert "Resolve the duplicates" in message
+    assert index_state(engine, "uq_users_first_name") is None
+    assert current_revision(project).startswith("001")
+
+
+def test_an_invalid_index_left_behind_is_dropped_and_rebuilt(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE users SET first_name = 'twin' WHERE email < 'user2'")
+        )
+    # A real INVALID index: a concurrent unique build that fails on duplicates.
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(
+            sa.text(
+                "CREATE UNIQUE INDEX CONCURRENTLY uq_users_first_name"
+                " ON users (first_name)"
+            )
+        )
+    leftover = index_state(engine, "uq_users_first_name")
+    assert leftover is not None
+    assert not leftover.valid
+
+    with engine.begin() as conn:  # the data is fixed
+        conn.execute(sa.text("UPDATE users SET first_name = email"))
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='create_index_concurrently("uq_users_first_name", "users", '
+        '["first_name"], unique=True)',
+    )
+    result = ok(project.alembic("upgrade", "head"))
+    assert "is INVALID" in result.stderr
+    rebuilt = index_state(engine, "uq_users_first_name")
+    assert rebuilt is not None
+    assert rebuilt.valid
+    assert rebuilt.is_unique
+    assert rebuilt.oid != leftover.oid
+
+
+# ------------------------------------------------------------------ NOT NULL
+
+
+def test_add_not_null_sets_not_null_and_removes_its_helper_check(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    write_revision(
+        project, rev="900", down="001", upgrade='add_not_null("users", "first_name")'
+    )
+    write_revision(  # a rerun of the same step is harmless
+        project, rev="901", down="900", upgrade='add_not_null("users", "first_name")'
+    )
+    result = ok(project.alembic("upgrade", "head"))
+    assert "already NOT NULL" in result.stderr
+    assert column_not_null(engine, "users", "first_name")
+    assert all(kind != "c" for kind, _ in constraints(engine, "users").values())
+    with engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, is_active)"
+                " VALUES (gen_random_uuid(), 'x@example.com', true)"
+            )
+        )
+
+
+def test_add_not_null_refuses_while_nulls_remain(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE users SET first_name = NULL WHERE email LIKE 'user1_@%'")
+        )
+        nulls = conn.execute(
+            sa.text("SELECT count(*) FROM users WHERE first_name IS NULL")
+        ).scalar_one()
+    write_revision(
+        project, rev="900", down="001", upgrade='add_not_null("users", "first_name")'
+    )
+    message = failed(project.alembic("upgrade", "head"))
+    assert f"users.first_name NOT NULL: {nulls} row(s) still hold NULL" in message
+    assert "run the migration again" in message
+    assert not column_not_null(engine, "users", "first_name")
+    assert all(kind != "c" for kind, _ in constraints(engine, "users").values())
+    assert current_revision(project).startswith("001")
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE users SET first_name = 'n/a' WHERE first_name IS NULL")
+        )
+    ok(project.alembic("upgrade", "head"))
+    assert column_not_null(engine, "users", "first_name")
+
+
+def test_add_not_null_column_adds_backfills_and_constrains(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            add_not_null_column(
+                "users",
+                sa.Column("handle", sa.String(100), nullable=False),
+                backfill_sql="split_part(email, '@', 1)",
+                batch_size=700,
+            )
+        """,
+        downgrade='op.drop_column("users", "handle")',
+    )
+    result = ok(project.alembic("upgrade", "head"))
+    assert f"backfill users.handle: {USERS_ROWS:,} rows updated" in result.stderr
+    assert column_not_null(engine, "users", "handle")
+    mismatched = scalar(
+        engine, "SELECT count(*) FROM users WHERE handle <> split_part(email, '@', 1)"
+    )
+    assert mismatched == 0
+    ok(project.alembic("downgrade", "001"))
+
+
+# -------------------------------------------------------- foreign keys, unique
+
+
+ORDERS = """
+    op.create_table(
+        "orders",
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("user_id", sa.UUID, nullable=True),
+    )
+    op.execute("INSERT INTO orders (id, user_id) SELECT g, id FROM"
+               " (SELECT id, row_number() OVER () AS g FROM users LIMIT 500) AS u")
+"""
+
+
+def test_foreign_key_is_added_not_valid_then_validated(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade=ORDERS
+        + """
+    add_foreign_key_not_valid(
+        "fk_orders_user_id_users", "orders", "users", ["user_id"], ["id"],
+        ondelete="CASCADE",
+    )
+    add_foreign_key_not_valid(  # idempotent
+        "fk_orders_user_id_users", "orders", "users", ["user_id"], ["id"],
+    )
+""",
+        downgrade='op.drop_table("orders")',
+    )
+    result = ok(project.alembic("upgrade", "head"))
+    assert "foreign key fk_orders_user_id_users on orders exists" in result.stderr
+    assert constraints(engine, "orders")["fk_orders_user_id_users"] == ("f", True)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM users WHERE id IN (SELECT user_id FROM orders)")
+        )
+    assert scalar(engine, "SELECT count(*) FROM orders") == 0  # ON DELETE CASCADE
+    ok(project.alembic("downgrade", "001"))
+
+
+def test_foreign_key_with_orphans_stays_not_valid_with_a_clear_error(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade=ORDERS
+        + """
+    op.execute("INSERT INTO orders VALUES (100000, gen_random_uuid())")
+    add_foreign_key_not_valid(
+        "fk_orders_user_id_users", "orders", "users", ["user_id"], ["id"]
+    )
+""",
+    )
+    message = failed(project.alembic("upgrade", "head"))
+    assert "'fk_orders_user_id_users' on 'orders' cannot be validated" in message
+    assert "is not present in table" in message
+    # The NOT VALID constraint was committed before the validation (by design):
+    # it already guards new rows, and a rerun only validates it.
+    assert constraints(engine, "orders")["fk_orders_user_id_users"] == ("f", False)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM orders WHERE id = 100000"))
+    write_revision(  # the fixed revision a developer would ship
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+    add_foreign_key_not_valid(
+        "fk_orders_user_id_users", "orders", "users", ["user_id"], ["id"]
+    )
+""",
+    )
+    ok(project.alembic("upgrade", "head"))
+    assert constraints(engine, "orders")["fk_orders_user_id_users"] == ("f", True)
+
+
+def test_unique_constraint_is_made_from_a_concurrently_built_index(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            for _ in range(2):  # the second call finds the constraint
+                add_unique_constraint_using_index(
+                    "uq_users_first_name", "users", ["first_name"]
+                )
+        """,
+        downgrade='op.drop_constraint("uq_users_first_name", "users", type_="unique")',
+    )
+    result = ok(project.alembic("upgrade", "head"))
+    assert "constraint uq_users_first_name on users exists" in result.stderr
+    assert constraints(engine, "users")["uq_users_first_name"] == ("u", True)
+    with engine.connect() as conn:
+        backing = conn.execute(
+            sa.text(
+                "SELECT conindid::regclass::text FROM pg_constraint"
+                " WHERE conname = 'uq_users_first_name'"
+            )
+        ).scalar_one()
+    assert backing == "uq_users_first_name"
+    ok(project.alembic("downgrade", "001"))
+    assert index_state(engine, "uq_users_first_name") is None
