@@ -193,7 +193,8 @@ class _Progress:
     total: tuple[int, bool]
     stream: TextIO | None
     started: float = field(default_factory=time.monotonic)
-    last_shown: float = 0.0
+    last_shown: float = field(default_factory=time.monotonic)
+    """A backfill that ends within the first interval shows only its summary."""
 
     @property
     def out(self) -> TextIO:

@@ -18,7 +18,7 @@ from migrationkit.settings import Settings
 from migrationkit.testing import TestServer
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("alembic", "alembic.ini", "models", "verify_migration.py")
+PROJECT_FILES = ("alembic", "alembic.ini", "models", "verify_migration.py", "main.py")
 
 
 @pytest.fixture(scope="session")

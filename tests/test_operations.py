@@ -473,3 +473,45 @@ def test_unique_constraint_is_made_from_a_concurrently_built_index(
     assert backing == "uq_users_first_name"
     ok(project.alembic("downgrade", "001"))
     assert index_state(engine, "uq_users_first_name") is None
+
+
+def test_offline_sql_shows_every_step_in_order(project: Project) -> None:
+    """``alembic upgrade --sql`` renders the safe operations for review."""
+    only_first_revision(project)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            add_not_null("users", "first_name")
+            add_unique_constraint_using_index(
+                "uq_users_first_name", "users", ["first_name"]
+            )
+            add_foreign_key_not_valid(
+                "fk_users_id_users", "users", "users", ["id"], ["id"]
+            )
+            backfill_in_batches(
+                table="users", set_sql="first_name = 'x'", pending_sql="first_name = ''"
+            )
+        """,
+    )
+    sql = ok(project.alembic("upgrade", "001:900", "--sql")).stdout
+    steps = [
+        "ADD CONSTRAINT ck_users_first_name_not_null_tmp CHECK (first_name IS NOT NULL) "
+        + "NOT VALID;",
+        "COMMIT;",
+        "ALTER TABLE users VALIDATE CONSTRAINT ck_users_first_name_not_null_tmp;",
+        "ALTER TABLE users ALTER COLUMN first_name SET NOT NULL;",
+        "ALTER TABLE users DROP CONSTRAINT ck_users_first_name_not_null_tmp;",
+        "CREATE UNIQUE INDEX CONCURRENTLY uq_users_first_name ON users (first_name);",
+        "ADD CONSTRAINT uq_users_first_name UNIQUE USING INDEX uq_users_first_name;",
+        "FOREIGN KEY(id) REFERENCES users (id) NOT VALID;",
+        "ALTER TABLE users VALIDATE CONSTRAINT fk_users_id_users;",
+        "-- migrationkit: backfill users runs in batches of 10000",
+        "UPDATE users SET first_name = 'x' WHERE (first_name = '');",
+    ]
+    position = 0
+    for step in steps:
+        found = sql.find(step, position)
+        assert found >= 0, f"{step!r} missing after position {position}:\n{sql}"
+        position = found + len(step)

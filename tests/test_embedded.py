@@ -1,0 +1,106 @@
+"""The embedded server, from nothing: first use, reuse, and its commands.
+
+One test, because ``initdb`` is slow: it gives a copy of the project a private,
+empty ``MIGRATIONKIT_PGDATA`` and no ``DATABASE_URL``, starts two migrations at
+once (so the start-up lock is exercised on a fresh cluster), then drives
+``python -m migrationkit db ...``. The private server is always stopped at the
+end, whatever happened; the shared server in the repo's ``.pgdata`` is never
+touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from migrationkit.embedded import EmbeddedPostgres
+from tests.conftest import Project, copy_project
+
+STARTED = "started the embedded PostgreSQL server"
+
+
+@pytest.fixture
+def private_pgdata(tmp_path: Path) -> Iterator[Path]:
+    pgdata = tmp_path / "pgdata"
+    try:
+        yield pgdata
+    finally:
+        EmbeddedPostgres(pgdata).stop()
+        assert not EmbeddedPostgres(pgdata).status().running
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, (
+        f"{result.args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
+    return result
+
+
+def started_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if STARTED in line]
+
+
+def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None:
+    project = Project(copy_project(tmp_path / "project"), None)
+    env = project.env(MIGRATIONKIT_PGDATA=str(private_pgdata))
+    assert "DATABASE_URL" not in env
+
+    def alembic(*args: str) -> subprocess.CompletedProcess[str]:
+        return project.alembic(*args, env=env)
+
+    def db(*args: str) -> subprocess.CompletedProcess[str]:
+        return project.run("-m", "migrationkit", "db", *args, env=env)
+
+    # Two commands at once on a cluster that does not exist yet: one creates and
+    # starts it, the other waits for the start-up lock and reuses it.
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=project.path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, f"{stdout}\n{stderr}"
+    announcements = [started_lines(stderr) for _, stderr in outputs]
+    assert sorted(len(lines) for lines in announcements) == [0, 1], outputs
+    (line,) = [line for lines in announcements for line in lines]
+    assert "DATABASE_URL" in line
+    assert "python -m migrationkit db stop" in line
+    assert not (project.path / ".pgdata").exists(), "MIGRATIONKIT_PGDATA ignored"
+    assert (private_pgdata / "data" / "PG_VERSION").is_file()
+
+    # Later commands reuse the running server silently.
+    current = ok(alembic("current"))
+    assert "(head)" in current.stdout
+    assert started_lines(current.stderr) == []
+
+    status = db("status")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("running")
+    assert str(private_pgdata / "data") in status.stdout
+
+    url = ok(db("url")).stdout.strip()
+    assert url.startswith("postgresql+psycopg://postgres@/development?")
+    via_url = project.alembic("current", env={**env, "DATABASE_URL": url})
+    assert ok(via_url).stdout == current.stdout
+
+    assert "stopped" in ok(db("stop")).stdout
+    stopped = db("status")
+    assert stopped.returncode == 3
+    assert stopped.stdout.startswith("stopped")
+
+    assert "started" in ok(db("start")).stdout
+    assert "already running" in ok(db("start")).stdout
+    again = ok(alembic("current"))
+    assert "(head)" in again.stdout
+    assert started_lines(again.stderr) == []
