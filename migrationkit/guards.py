@@ -52,7 +52,11 @@ QUERY_SHOWN = 120
 
 
 def sqlstate_of(exc: BaseException) -> str | None:
-    """The PostgreSQL SQLSTATE behind ``exc`` (wrapped by SQLAlchemy or not)."""
+    """The PostgreSQL SQLSTATE behind ``exc`` (wrapped by SQLAlchemy or not).
+
+    Follows SQLAlchemy's ``.orig`` and explicit ``raise ... from`` causes only: an
+    error that merely happened while another was being handled is not that error.
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -61,10 +65,7 @@ def sqlstate_of(exc: BaseException) -> str | None:
         if isinstance(state, str):
             return state
         orig = getattr(current, "orig", None)
-        if isinstance(orig, BaseException):
-            current = orig
-            continue
-        current = current.__cause__ or current.__context__
+        current = orig if isinstance(orig, BaseException) else current.__cause__
     return None
 
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.exc import DBAPIError
 
-from migrationkit.backfill import backfill_in_batches
+from migrationkit.backfill import DEFAULT_BATCH_SIZE, backfill_in_batches
 from migrationkit.errors import MigrationKitError
 from migrationkit.guards import sqlstate_of
 
@@ -196,7 +196,7 @@ def add_not_null_column(
     column: sa.Column[Any],
     *,
     backfill_sql: str,
-    batch_size: int = 10_000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     key: str = "id",
 ) -> None:
     """Add a NOT NULL column to a filled table: add nullable, backfill, then NOT NULL.

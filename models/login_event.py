@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity
 from sqlalchemy.dialects.postgresql import INET, UUID
@@ -9,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import func
 
 from models.base import Base
+
+
+IpAddress = IPv4Address | IPv6Address | IPv4Interface | IPv6Interface
 
 
 class LoginEvent(Base):
@@ -26,10 +30,9 @@ class LoginEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
-    # SQLAlchemy types INET as str; psycopg itself returns ipaddress objects
-    # (IPv4Address, IPv6Interface, ...) unless the engine is created with
-    # native_inet_types=False. Both accept strings such as "10.0.0.1" on write.
-    ip_address: Mapped[str | None] = mapped_column(INET)
+    # psycopg reads inet as ipaddress objects: an address, or an interface when
+    # the value carries a netmask. Strings such as "10.0.0.1" are accepted on write.
+    ip_address: Mapped[IpAddress | None] = mapped_column(INET)
 
     def __repr__(self) -> str:
         return (

@@ -297,6 +297,9 @@ def test_upgrade_head_sql_needs_no_database(tmp_path: Path) -> None:
         assert re.search(r"CREATE TABLE users \(", sql), sql
         assert "started the embedded" not in result.stderr
         assert not (path / ".pgdata").exists(), "--sql prepared an embedded server"
+        # A URL nobody answers on is fine too: offline mode never connects.
+        dead = offline.env(DATABASE_URL="postgresql://app:pw@127.0.0.1:1/app")
+        assert succeeded(offline.alembic("upgrade", "head", "--sql", env=dead)) == sql
     finally:
         if (path / ".pgdata").exists():
             EmbeddedPostgres(path / ".pgdata").stop()
@@ -312,16 +315,18 @@ def test_upgrade_sql_to_file_is_pure_sql(project: Project, engine: sa.Engine) ->
     assert "INFO" not in sql
     assert "[alembic" not in sql
 
-    # What the file holds runs as-is on an empty database (first revision only:
-    # later ones may build indexes CONCURRENTLY, which needs statement-by-statement
-    # execution rather than one script).
-    first = succeeded(project.alembic("upgrade", history[0], "--sql"))
+    # What the file holds is a deployable script: applied statement by statement
+    # (as psql would; CREATE INDEX CONCURRENTLY cannot share a multi-statement
+    # query) to an empty database, it yields the schema the models describe.
     migration_sql = project.path / "migration.sql"
-    migration_sql.write_text(first)
+    migration_sql.write_text(sql)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(migration_sql.read_text())
-    assert versions(engine) == {history[0]}
+        for statement in re.split(r";\n\n", migration_sql.read_text()):
+            if re.sub(r"--[^\n]*", "", statement).strip():
+                conn.exec_driver_sql(statement)
+    assert versions(engine) == {history[-1]}
     assert "users" in tables(engine)
+    succeeded(project.alembic("check"))
 
 
 # -- stamping and checking -----------------------------------------------------------

@@ -10,8 +10,10 @@ touched.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +26,25 @@ STARTED = "started the embedded PostgreSQL server"
 
 
 @pytest.fixture
-def private_pgdata(tmp_path: Path) -> Iterator[Path]:
-    pgdata = tmp_path / "pgdata"
+def private_pgdata() -> Iterator[Path]:
+    """A fresh folder for a private cluster, outside pytest's own temp tree.
+
+    Run as root, the server's account reaches its data through ACL entries on the
+    folders above it. Every pytest session (another engineer's, or a CI job)
+    resets ``/tmp/pytest-of-<user>`` to mode 0700, and on a folder with an ACL
+    that chmod clears the ACL mask, cutting the server off mid-``initdb``. A
+    folder directly in the world-searchable temp dir has no such neighbour.
+    """
+    holder = Path(tempfile.mkdtemp(prefix="mk-embedded-"))
+    pgdata = holder / "pgdata"
     try:
         yield pgdata
     finally:
-        EmbeddedPostgres(pgdata).stop()
-        assert not EmbeddedPostgres(pgdata).status().running
+        try:
+            EmbeddedPostgres(pgdata).stop()
+            assert not EmbeddedPostgres(pgdata).status().running
+        finally:
+            shutil.rmtree(holder, ignore_errors=True)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -214,3 +214,44 @@ def test_when_the_holder_never_lets_go_the_failure_names_it(
     holder.rollback()
     ok(project.alembic("upgrade", "head"))
     assert current_revision(project).startswith("902")
+
+
+def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    """CREATE INDEX CONCURRENTLY waits for open writers after it has created its
+    (still INVALID) index; a lock timeout there leaves that index behind, and the
+    retry must drop it and build it again rather than keep it."""
+    only_first_revision(project)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='create_index_concurrently("ix_users_first_name", "users", '
+        '["first_name"])',
+    )
+    ok(project.alembic("upgrade", "001"))
+    holder_pid = int(holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+    holder.execute(  # an open writing transaction, as an application would have
+        sa.text(
+            "INSERT INTO users (id, email, is_active)"
+            " VALUES (gen_random_uuid(), 'writer@example.com', true)"
+        )
+    )
+    process = project.popen_alembic(*FAST, "upgrade", "head")
+    wait_until_blocked_by(engine, holder_pid)
+    time.sleep(1.0)
+    holder.commit()
+    result = ok(finish(process))
+
+    assert "lock timeout (lock_timeout=200ms) in upgrade 001 -> 900" in result.stderr
+    assert f"Blocked by pid {holder_pid} (application 'lock-holder'" in result.stderr
+    assert "is INVALID" in result.stderr
+    with engine.connect() as conn:
+        valid = conn.execute(
+            sa.text(
+                "SELECT indisvalid FROM pg_index"
+                " WHERE indexrelid = to_regclass('ix_users_first_name')"
+            )
+        ).scalar_one()
+    assert valid

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 import sqlalchemy as sa
 
+from migrationkit.backfill import DEFAULT_BATCH_SIZE
 from tests.conftest import Project
 
 USERS_ROWS = 2_000
@@ -497,8 +498,7 @@ def test_offline_sql_shows_every_step_in_order(project: Project) -> None:
     )
     sql = ok(project.alembic("upgrade", "001:900", "--sql")).stdout
     steps = [
-        "ADD CONSTRAINT ck_users_first_name_not_null_tmp CHECK (first_name IS NOT NULL) "
-        + "NOT VALID;",
+        "CHECK (first_name IS NOT NULL) NOT VALID;",
         "COMMIT;",
         "ALTER TABLE users VALIDATE CONSTRAINT ck_users_first_name_not_null_tmp;",
         "ALTER TABLE users ALTER COLUMN first_name SET NOT NULL;",
@@ -507,7 +507,7 @@ def test_offline_sql_shows_every_step_in_order(project: Project) -> None:
         "ADD CONSTRAINT uq_users_first_name UNIQUE USING INDEX uq_users_first_name;",
         "FOREIGN KEY(id) REFERENCES users (id) NOT VALID;",
         "ALTER TABLE users VALIDATE CONSTRAINT fk_users_id_users;",
-        "-- migrationkit: backfill users runs in batches of 10000",
+        f"-- migrationkit: backfill users runs in batches of {DEFAULT_BATCH_SIZE}",
         "UPDATE users SET first_name = 'x' WHERE (first_name = '');",
     ]
     position = 0
@@ -515,3 +515,22 @@ def test_offline_sql_shows_every_step_in_order(project: Project) -> None:
         found = sql.find(step, position)
         assert found >= 0, f"{step!r} missing after position {position}:\n{sql}"
         position = found + len(step)
+
+
+def test_add_not_null_finishes_after_a_crash_left_its_helper_check(
+    project: Project, engine: sa.Engine
+) -> None:
+    upgrade_to_users(project, engine)
+    with engine.begin() as conn:  # as if a run died right after ADD ... NOT VALID
+        conn.execute(
+            sa.text(
+                "ALTER TABLE users ADD CONSTRAINT ck_users_first_name_not_null_tmp"
+                " CHECK (first_name IS NOT NULL) NOT VALID"
+            )
+        )
+    write_revision(
+        project, rev="900", down="001", upgrade='add_not_null("users", "first_name")'
+    )
+    ok(project.alembic("upgrade", "head"))
+    assert column_not_null(engine, "users", "first_name")
+    assert "ck_users_first_name_not_null_tmp" not in constraints(engine, "users")

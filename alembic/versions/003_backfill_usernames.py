@@ -18,7 +18,7 @@ How it stays lean at 10M rows
     1. One read of ``users`` (ACCESS SHARE, nobody waits) lists the local parts
        that occur more than once, with their winner, into a small temporary
        table indexed by local part. Most local parts are unique, so it is small.
-    2. ``backfill_in_batches`` sets ``username`` for 10,000 rows at a time,
+    2. ``backfill_in_batches`` sets ``username`` for 2,000 rows at a time,
        each batch committed on its own. A row's value needs only its own email
        and id plus one index probe into the temporary table, so a batch costs
        about what the same rows cost inside one whole-table UPDATE.
@@ -59,7 +59,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from migrationkit.backfill import backfill_in_batches
+from migrationkit.backfill import backfill_in_batches, batch_options_from_x
 from migrationkit.errors import MigrationKitError
 
 # revision identifiers, used by Alembic.
@@ -103,7 +103,7 @@ REPAIR_SUFFIX_DIGITS = (12, 32)
 
 def upgrade() -> None:
     """Fill ``users.username`` from the emails, unique, in committed batches."""
-    batch_size, pause = batch_options()
+    batch_size, pause = batch_options_from_x()
     list_duplicated_local_parts()
     backfill_in_batches(
         table="users",
@@ -120,22 +120,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Keep the usernames: 002's schema is the same, and its downgrade drops them."""
-
-
-def batch_options() -> tuple[int, float]:
-    """Batch size and pause: ``-x backfill_batch_size=N -x backfill_pause=SECONDS``."""
-    options = context.get_x_argument(as_dictionary=True)
-    raw_size = options.get("backfill_batch_size", "10000")
-    raw_pause = options.get("backfill_pause", "0")
-    try:
-        size, pause = int(raw_size), float(raw_pause)
-    except ValueError:
-        raise MigrationKitError(
-            f"-x backfill_batch_size={raw_size!r} / -x backfill_pause={raw_pause!r}: "
-            "expected a whole number of rows and a number of seconds, for example "
-            "-x backfill_batch_size=5000 -x backfill_pause=0.1"
-        ) from None
-    return size, pause
 
 
 def list_duplicated_local_parts() -> None:

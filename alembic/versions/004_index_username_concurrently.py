@@ -26,9 +26,9 @@ Why it is safe on a busy 10M-row table
 
 What the naive version would do
     Autogenerate writes ``op.create_unique_constraint(...)``: ``ALTER TABLE
-    ADD CONSTRAINT ... UNIQUE`` builds the index while holding a SHARE lock
-    that blocks every INSERT, UPDATE and DELETE on ``users`` for the whole
-    build: tens of seconds at 10M rows.
+    ADD CONSTRAINT ... UNIQUE`` builds the index while holding ACCESS
+    EXCLUSIVE on ``users``, so every read and write of the table waits for the
+    whole build: tens of seconds at 10M rows.
 
 Downgrade
     Drops the constraint, and with it the index. A constraint's index cannot

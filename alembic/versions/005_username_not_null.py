@@ -39,7 +39,7 @@ Downgrade
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 from migrationkit.errors import MigrationKitError
 from migrationkit.operations import add_not_null
@@ -53,8 +53,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Require ``users.username`` through a validated CHECK, never a locked scan."""
-    missing = op.get_bind().scalar(
-        sa.text("SELECT count(*) FROM users WHERE username IS NULL")
+    missing = (
+        None
+        if context.is_offline_mode()
+        else op.get_bind().scalar(
+            sa.text("SELECT count(*) FROM users WHERE username IS NULL")
+        )
     )
     if missing:
         raise MigrationKitError(

@@ -34,9 +34,12 @@ What the naive version would do
 
 Downgrade
     Drops the table, and with it its index and foreign key. That takes ACCESS
-    EXCLUSIVE on ``login_events`` and, to remove the foreign key's triggers, a
-    brief lock on ``users`` as well; nothing is scanned. The events are lost:
-    the schema before this revision has nowhere to keep them.
+    EXCLUSIVE on ``login_events`` and, because the foreign key's triggers live
+    on ``users``, ACCESS EXCLUSIVE on ``users`` too (checked with ``pg_locks``
+    on PostgreSQL 18): nothing is scanned, so it lasts milliseconds, but it
+    blocks even reads of ``users`` while held, and ``lock_timeout`` is what
+    keeps its wait from queueing them. The events are lost: the schema before
+    this revision has nowhere to keep them.
 """
 
 from collections.abc import Sequence
@@ -67,6 +70,9 @@ def upgrade() -> None:
         ),
         sa.Column("ip_address", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_events")),
+        # The foreign key below commits part-way; if its validation then times
+        # out on a lock, the guarded retry reruns this revision from the top.
+        if_not_exists=True,
     )
     add_foreign_key_not_valid(
         "fk_login_events_user_id_users",

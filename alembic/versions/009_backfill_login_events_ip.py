@@ -10,7 +10,7 @@ and let bad data be counted, not fatal.
 What it shows
     Rows written before 008 still have ``ip_address_inet`` NULL. They are
     converted with ``backfill_in_batches``: ``ip_address_inet =
-    ip_address::inet`` for the rows still pending, a batch of 10,000 at a time,
+    ip_address::inet`` for the rows still pending, a batch of 2,000 at a time,
     each batch committed (``-x backfill_batch_size`` / ``-x backfill_pause``
     tune it). Rows written meanwhile are converted by 008's trigger.
 
@@ -50,8 +50,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context
 
-from migrationkit.backfill import backfill_in_batches
-from migrationkit.errors import MigrationKitError
+from migrationkit.backfill import backfill_in_batches, batch_options_from_x
 
 # revision identifiers, used by Alembic.
 revision: str = "009"
@@ -66,7 +65,7 @@ EXAMPLES = 5
 
 def upgrade() -> None:
     """Fill ``ip_address_inet`` for the rows written before 008, in batches."""
-    batch_size, pause = batch_options()
+    batch_size, pause = batch_options_from_x()
     backfill_in_batches(
         table="login_events",
         set_sql="ip_address_inet = ip_address::inet",
@@ -84,22 +83,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Keep the converted values: 008's schema is the same, its downgrade drops them."""
-
-
-def batch_options() -> tuple[int, float]:
-    """Batch size and pause: ``-x backfill_batch_size=N -x backfill_pause=SECONDS``."""
-    options = context.get_x_argument(as_dictionary=True)
-    raw_size = options.get("backfill_batch_size", "10000")
-    raw_pause = options.get("backfill_pause", "0")
-    try:
-        size, pause = int(raw_size), float(raw_pause)
-    except ValueError:
-        raise MigrationKitError(
-            f"-x backfill_batch_size={raw_size!r} / -x backfill_pause={raw_pause!r}: "
-            "expected a whole number of rows and a number of seconds, for example "
-            "-x backfill_batch_size=5000 -x backfill_pause=0.1"
-        ) from None
-    return size, pause
 
 
 def report_unconvertible(connection: sa.Connection) -> None:

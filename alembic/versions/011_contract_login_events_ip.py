@@ -37,10 +37,9 @@ Downgrade
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-from migrationkit.backfill import backfill_in_batches
-from migrationkit.errors import MigrationKitError
+from migrationkit.backfill import backfill_in_batches, batch_options_from_x
 
 # revision identifiers, used by Alembic.
 revision: str = "011"
@@ -76,7 +75,7 @@ def downgrade() -> None:
         " BEFORE INSERT OR UPDATE OF ip_address ON login_events"
         f" FOR EACH ROW EXECUTE FUNCTION {SYNC_TO_TEXT}()"
     )
-    batch_size, pause = batch_options()
+    batch_size, pause = batch_options_from_x()
     backfill_in_batches(
         table="login_events",
         set_sql="ip_address_text = abbrev(ip_address)",
@@ -85,19 +84,3 @@ def downgrade() -> None:
         pause_seconds=pause,
         label="login_events.ip_address_text",
     )
-
-
-def batch_options() -> tuple[int, float]:
-    """Batch size and pause: ``-x backfill_batch_size=N -x backfill_pause=SECONDS``."""
-    options = context.get_x_argument(as_dictionary=True)
-    raw_size = options.get("backfill_batch_size", "10000")
-    raw_pause = options.get("backfill_pause", "0")
-    try:
-        size, pause = int(raw_size), float(raw_pause)
-    except ValueError:
-        raise MigrationKitError(
-            f"-x backfill_batch_size={raw_size!r} / -x backfill_pause={raw_pause!r}: "
-            "expected a whole number of rows and a number of seconds, for example "
-            "-x backfill_batch_size=5000 -x backfill_pause=0.1"
-        ) from None
-    return size, pause
