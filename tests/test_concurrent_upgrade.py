@@ -43,6 +43,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.execute("INSERT INTO migration_runs (backend_pid) VALUES (pg_backend_pid())")
+    # The gate is a lock wait by design: exempt it from the migration guards.
+    op.execute("SET LOCAL lock_timeout = 0")
+    op.execute("SET LOCAL statement_timeout = 0")
     op.execute("SELECT pg_advisory_xact_lock_shared({gate})")
     op.execute("SELECT pg_sleep(1)")
 
