@@ -11,7 +11,6 @@ from sqlalchemy.sql import func
 
 from models.base import Base
 
-
 IpAddress = IPv4Address | IPv6Address | IPv4Interface | IPv6Interface
 
 
