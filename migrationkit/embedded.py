@@ -15,6 +15,7 @@ server's account can reach; any other role must give its password.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import os
@@ -76,7 +77,15 @@ class EmbeddedPostgres:
         self.root = root.expanduser().resolve()
         self.data_dir = self.root / "data"
         self.log_file = self.data_dir / "server.log"
-        self._account = server_account() if os.geteuid() == 0 else None
+
+    @functools.cached_property
+    def _account(self) -> pwd.struct_passwd | None:
+        """The account the server runs as: ourselves, or ``postgres`` under root.
+
+        Looked up (and, under root, created if missing) only when a server
+        binary is about to run, never for ``status`` or a failed import.
+        """
+        return server_account() if os.geteuid() == 0 else None
 
     # -- public operations -------------------------------------------------------
 
@@ -147,6 +156,7 @@ class EmbeddedPostgres:
     def _ensure_running(self) -> bool:
         if self.status().running:
             return False
+        binaries_dir()  # no binaries, no server: say so before changing anything
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._write_runtime_config()
