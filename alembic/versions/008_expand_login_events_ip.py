@@ -47,6 +47,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from migrationkit.operations import require_server_version
+
 # revision identifiers, used by Alembic.
 revision: str = "008"
 down_revision: str | Sequence[str] | None = "007"
@@ -58,6 +60,7 @@ SYNC_TO_INET = "login_events_ip_address_to_inet"
 
 def upgrade() -> None:
     """Add ``ip_address_inet`` and keep it in step with ``ip_address`` by trigger."""
+    require_server_version(16, feature="pg_input_is_valid() in the sync trigger")
     op.add_column(
         "login_events",
         sa.Column("ip_address_inet", postgresql.INET(), nullable=True),

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from migrationkit.bench.progress import ProgressBar
+from migrationkit.progress import Progress
 
 DUPLICATE_EVERY = 50
 """Every 50th user's e-mail local part duplicates its predecessor's."""
@@ -78,7 +78,7 @@ def _load_chunks(
     statement: sql.SQL,
     total: int,
     chunk: int,
-    progress: ProgressBar,
+    progress: Progress,
     params: dict[str, sql.Composable],
 ) -> None:
     for lo in range(1, total + 1, chunk):
@@ -94,7 +94,7 @@ def load_users(
     conn: psycopg.Connection[tuple[Any, ...]], *, rows: int, chunk: int, label: str
 ) -> None:
     """Fill ``users`` (as created by revision 001) with ``rows`` users."""
-    progress = ProgressBar(label=f"{label}: loading users", total=rows)
+    progress = Progress(label=f"{label}: loading users", total=rows)
     _load_chunks(
         conn,
         statement=_USERS_SQL,
@@ -115,7 +115,7 @@ def load_login_events(
     label: str,
 ) -> None:
     """Fill ``login_events`` (as its creating revision left it, ``ip_address`` text)."""
-    progress = ProgressBar(label=f"{label}: loading login_events", total=rows)
+    progress = Progress(label=f"{label}: loading login_events", total=rows)
     _load_chunks(
         conn,
         statement=_EVENTS_SQL,
