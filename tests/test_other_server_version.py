@@ -10,6 +10,7 @@ why.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -41,7 +42,9 @@ def major_version(binaries: Path) -> int:
         text=True,
         check=True,
     ).stdout
-    return int(out.split(")")[-1].strip().split(".")[0])
+    found = re.search(r"\(PostgreSQL\) (\d+)", out)  # "pg_ctl (PostgreSQL) 15.18 ..."
+    assert found is not None, out
+    return int(found[1])
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +84,8 @@ def test_history_up_to_007_then_a_clean_refusal(
             with engine.begin() as conn:  # rows for the backfill in 003
                 conn.execute(
                     sa.text(
-                        "INSERT INTO users (id, email)"
-                        " SELECT gen_random_uuid(), 'u' || g || '@example.org'"
+                        "INSERT INTO users (id, email, is_active)"
+                        " SELECT gen_random_uuid(), 'u' || g || '@example.org', true"
                         " FROM generate_series(1, 500) AS g"
                     )
                 )
