@@ -35,7 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from migrationkit.database import mask_secrets
 from migrationkit.errors import MigrationLockError
@@ -47,6 +47,11 @@ LOCK_NOT_AVAILABLE = "55P03"
 FIRST_RETRY_DELAY = 0.5
 """Seconds before the first retry; each later one waits twice as long."""
 MAX_RETRY_DELAY = 30.0
+DEADLOCK_TIMEOUT = 0.1
+"""Seconds the migration's lock waits before PostgreSQL's deadlock check runs. That
+check is also what makes autovacuum give up a lock a migration waits for, so the
+server's default (1 s) is a 1 s stall for every writer queued behind the DDL."""
+INSUFFICIENT_PRIVILEGE = "42501"
 QUERY_SHOWN = 120
 """Characters of a blocking session's query shown in messages."""
 
@@ -81,6 +86,7 @@ class MigrationGuards:
     lock_timeout: float
     statement_timeout: float
     lock_retries: int
+    deadlock_timeout: float = DEADLOCK_TIMEOUT
 
     @classmethod
     def from_x_arguments(
@@ -102,6 +108,7 @@ class MigrationGuards:
                 if retries is None
                 else parse_count(retries, name="-x lock_retries")
             ),
+            deadlock_timeout=duration("deadlock_timeout", DEADLOCK_TIMEOUT),
         )
 
     def apply(self, connection: sa.Connection) -> None:
@@ -119,6 +126,36 @@ class MigrationGuards:
                 {"name": name, "value": format_duration(seconds)},
             )
         connection.commit()
+        self._shorten_deadlock_timeout(connection)
+
+    def _shorten_deadlock_timeout(self, connection: sa.Connection) -> None:
+        """Make autovacuum yield a lock the migration waits for within 100 ms.
+
+        An autovacuum worker holds SHARE UPDATE EXCLUSIVE on a table it cleans
+        (after a big backfill it surely will). A brief ACCESS EXCLUSIVE step then
+        waits for it, and every write queues behind that step, until the waiting
+        session's deadlock check (after ``deadlock_timeout``, 1 s by default)
+        cancels the worker. Only superusers (or roles granted SET on the
+        parameter) may lower it; others keep the server's value, and a log line
+        says so.
+        """
+        if not self.deadlock_timeout:
+            return
+        try:
+            connection.execute(
+                sa.text("SELECT set_config('deadlock_timeout', :value, false)"),
+                {"value": format_duration(self.deadlock_timeout)},
+            )
+            connection.commit()
+        except DBAPIError as exc:
+            connection.rollback()
+            if sqlstate_of(exc) != INSUFFICIENT_PRIVILEGE:
+                raise
+            log.info(
+                "deadlock_timeout stays at the server's setting (this role may not "
+                "change it): an autovacuum worker may hold up a brief lock step "
+                "that long"
+            )
 
     def attempts(self, context: MigrationContext) -> Iterator[Attempt]:
         """Attempts at the run: one, plus one per retry after a lock timeout."""

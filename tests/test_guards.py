@@ -255,3 +255,40 @@ def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
             )
         ).scalar_one()
     assert valid
+
+
+def test_migration_session_settings_reach_the_revision(
+    project: Project, engine: sa.Engine
+) -> None:
+    """The timeouts are in force inside the revision, deadlock_timeout included:
+    a short one makes autovacuum yield a lock the migration waits for within
+    100 ms instead of the server's 1 s."""
+    only_first_revision(project)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            op.execute(
+                "CREATE TABLE seen AS SELECT"
+                " current_setting('lock_timeout') AS lock_timeout,"
+                " current_setting('deadlock_timeout') AS deadlock_timeout"
+            )
+        """,
+        downgrade='op.drop_table("seen")',
+    )
+    ok(project.alembic("upgrade", "head"))
+    with engine.connect() as conn:
+        seen = conn.execute(sa.text("SELECT * FROM seen")).one()
+    assert (seen.lock_timeout, seen.deadlock_timeout) == ("2s", "100ms")
+
+    ok(project.alembic("downgrade", "001"))
+    ok(
+        project.alembic(
+            "-x", "deadlock_timeout=0", "-x", "lock_timeout=5s", "upgrade", "head"
+        )
+    )
+    with engine.connect() as conn:
+        seen = conn.execute(sa.text("SELECT * FROM seen")).one()
+        server_default = conn.execute(sa.text("SHOW deadlock_timeout")).scalar_one()
+    assert (seen.lock_timeout, seen.deadlock_timeout) == ("5s", server_default)
