@@ -47,7 +47,7 @@ LOCK_NOT_AVAILABLE = "55P03"
 FIRST_RETRY_DELAY = 0.5
 """Seconds before the first retry; each later one waits twice as long."""
 MAX_RETRY_DELAY = 30.0
-DEADLOCK_TIMEOUT = 0.1
+DEADLOCK_TIMEOUT = 0.02
 """Seconds the migration's lock waits before PostgreSQL's deadlock check runs. That
 check is also what makes autovacuum give up a lock a migration waits for, so the
 server's default (1 s) is a 1 s stall for every writer queued behind the DDL."""
@@ -129,7 +129,7 @@ class MigrationGuards:
         self._shorten_deadlock_timeout(connection)
 
     def _shorten_deadlock_timeout(self, connection: sa.Connection) -> None:
-        """Make autovacuum yield a lock the migration waits for within 100 ms.
+        """Make autovacuum yield a lock the migration waits for within 20 ms.
 
         An autovacuum worker holds SHARE UPDATE EXCLUSIVE on a table it cleans
         (after a big backfill it surely will). A brief ACCESS EXCLUSIVE step then

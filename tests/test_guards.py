@@ -11,7 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from migrationkit.errors import MigrationKitError
-from migrationkit.guards import MigrationGuards, retry_delay
+from migrationkit.guards import (
+    DEADLOCK_TIMEOUT,
+    MigrationGuards,
+    format_duration,
+    retry_delay,
+)
 from migrationkit.settings import Settings, parse_duration
 from tests.conftest import Project
 from tests.test_operations import (
@@ -262,7 +267,7 @@ def test_migration_session_settings_reach_the_revision(
 ) -> None:
     """The timeouts are in force inside the revision, deadlock_timeout included:
     a short one makes autovacuum yield a lock the migration waits for within
-    100 ms instead of the server's 1 s."""
+    20 ms instead of the server's 1 s."""
     only_first_revision(project)
     write_revision(
         project,
@@ -280,7 +285,10 @@ def test_migration_session_settings_reach_the_revision(
     ok(project.alembic("upgrade", "head"))
     with engine.connect() as conn:
         seen = conn.execute(sa.text("SELECT * FROM seen")).one()
-    assert (seen.lock_timeout, seen.deadlock_timeout) == ("2s", "100ms")
+    assert (seen.lock_timeout, seen.deadlock_timeout) == (
+        "2s",
+        format_duration(DEADLOCK_TIMEOUT),
+    )
 
     ok(project.alembic("downgrade", "001"))
     ok(
