@@ -94,6 +94,9 @@ def test_benchmark_end_to_end(server: TestServer, prefix: str, tmp_path: Path) -
                 for figure in ("max_ms", "p99_ms"):
                     assert isinstance(rev[kind][figure], float)
                 assert isinstance(rev[kind]["count"], int)
+            assert isinstance(rev["lock_stall_ms"], float)
+            slowest = max(rev["writes"]["max_ms"], rev["reads"]["max_ms"])
+            assert 0.0 <= rev["lock_stall_ms"] <= slowest
             for count in (
                 "operations", "slow_ops", "lock_waited_ops", "errors", "timeouts"
             ):  # fmt: skip
@@ -237,4 +240,5 @@ def test_window_stats_count_overlapping_operations_and_lock_waits() -> None:
     assert stats.reads.count == 1
     assert stats.slow_ops == 1
     assert stats.lock_waited_ops == 1
+    assert stats.lock_stall_ms == pytest.approx(2100.0)  # the queued write
     assert stats.errors == 1

@@ -55,6 +55,9 @@ class WindowStats:
     reads: LatencyStats
     slow_ops: int
     lock_waited_ops: int
+    lock_stall_ms: float
+    """The longest operation that was seen waiting on a lock: the stall the
+    migration caused, apart from the machine's own hiccups (CPU, disk)."""
     errors: int
     timeouts: int
     """Errors that were the client's own statement_timeout: the stall was longer."""
@@ -84,6 +87,9 @@ def window_stats(
         reads=LatencyStats.of([op for op in inside if op.kind is OpKind.READ]),
         slow_ops=sum(op.latency_ms > slow_ms for op in inside),
         lock_waited_ops=sum(locks.waited(op) for op in inside),
+        lock_stall_ms=max(
+            (op.latency_ms for op in inside if locks.waited(op)), default=0.0
+        ),
         errors=sum(op.error is not None for op in inside),
         timeouts=sum(
             op.error is not None and op.error.startswith(QUERY_CANCELED)
