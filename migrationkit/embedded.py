@@ -367,7 +367,3 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def account_name(account: pwd.struct_passwd | None) -> str:
-    return account.pw_name if account is not None else "the current user"

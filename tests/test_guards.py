@@ -111,28 +111,50 @@ def test_timeouts_are_set_on_the_session_and_x_arguments_win(
             op.execute(
                 "CREATE TABLE seen AS SELECT 'transaction' AS place,"
                 " current_setting('lock_timeout') AS lock_timeout,"
-                " current_setting('statement_timeout') AS statement_timeout"
+                " current_setting('statement_timeout') AS statement_timeout,"
+                " current_setting('deadlock_timeout') AS deadlock_timeout"
             )
             with op.get_context().autocommit_block():
                 op.execute(
                     "INSERT INTO seen SELECT 'autocommit',"
                     " current_setting('lock_timeout'),"
-                    " current_setting('statement_timeout')"
+                    " current_setting('statement_timeout'),"
+                    " current_setting('deadlock_timeout')"
                 )
         """,
+        downgrade='op.drop_table("seen")',
     )
+
+    def seen() -> dict[str, tuple[str, str, str]]:
+        with engine.connect() as conn:
+            return {
+                row.place: (
+                    row.lock_timeout,
+                    row.statement_timeout,
+                    row.deadlock_timeout,
+                )
+                for row in conn.execute(sa.text("SELECT * FROM seen"))
+            }
+
     env = project.env(
         MIGRATIONKIT_LOCK_TIMEOUT="750ms", MIGRATIONKIT_STATEMENT_TIMEOUT="1min"
     )
     ok(project.alembic("-x", "statement_timeout=10min", "upgrade", "head", env=env))
+    # A short deadlock_timeout makes autovacuum yield a lock the migration waits
+    # for within 20 ms instead of the server's 1 s.
+    short = format_duration(DEADLOCK_TIMEOUT)
+    assert seen() == {
+        "transaction": ("750ms", "10min", short),
+        "autocommit": ("750ms", "10min", short),
+    }
+
+    ok(project.alembic("downgrade", "001"))
+    ok(project.alembic("-x", "deadlock_timeout=0", "upgrade", "head"))
     with engine.connect() as conn:
-        seen = {
-            row.place: (row.lock_timeout, row.statement_timeout)
-            for row in conn.execute(sa.text("SELECT * FROM seen"))
-        }
-    assert seen == {
-        "transaction": ("750ms", "10min"),
-        "autocommit": ("750ms", "10min"),
+        server_default = conn.execute(sa.text("SHOW deadlock_timeout")).scalar_one()
+    assert {place: row[2] for place, row in seen().items()} == {
+        "transaction": server_default,
+        "autocommit": server_default,
     }
 
 
@@ -260,43 +282,3 @@ def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
             )
         ).scalar_one()
     assert valid
-
-
-def test_migration_session_settings_reach_the_revision(
-    project: Project, engine: sa.Engine
-) -> None:
-    """The timeouts are in force inside the revision, deadlock_timeout included:
-    a short one makes autovacuum yield a lock the migration waits for within
-    20 ms instead of the server's 1 s."""
-    only_first_revision(project)
-    write_revision(
-        project,
-        rev="900",
-        down="001",
-        upgrade="""
-            op.execute(
-                "CREATE TABLE seen AS SELECT"
-                " current_setting('lock_timeout') AS lock_timeout,"
-                " current_setting('deadlock_timeout') AS deadlock_timeout"
-            )
-        """,
-        downgrade='op.drop_table("seen")',
-    )
-    ok(project.alembic("upgrade", "head"))
-    with engine.connect() as conn:
-        seen = conn.execute(sa.text("SELECT * FROM seen")).one()
-    assert (seen.lock_timeout, seen.deadlock_timeout) == (
-        "2s",
-        format_duration(DEADLOCK_TIMEOUT),
-    )
-
-    ok(project.alembic("downgrade", "001"))
-    ok(
-        project.alembic(
-            "-x", "deadlock_timeout=0", "-x", "lock_timeout=5s", "upgrade", "head"
-        )
-    )
-    with engine.connect() as conn:
-        seen = conn.execute(sa.text("SELECT * FROM seen")).one()
-        server_default = conn.execute(sa.text("SHOW deadlock_timeout")).scalar_one()
-    assert (seen.lock_timeout, seen.deadlock_timeout) == ("5s", server_default)
