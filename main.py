@@ -15,17 +15,17 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from migrationkit.command import load_config
 from migrationkit.database import connect, create_engine, resolve_database
 from migrationkit.settings import Settings
-from migrationkit.verify import load_alembic_config
-from migrationkit.verify_revision import check_revision
+from migrationkit.verify.revision import check_revision
 from models import User
 
 
 def main() -> int:
     try:
         settings = Settings.from_environ()
-        config = load_alembic_config(Path(__file__).with_name("alembic.ini"))
+        config = load_config(Path(__file__).with_name("alembic.ini"))
         target = resolve_database(settings=settings, config=config)
         engine = create_engine(target, settings=settings)
         with connect(engine, target) as connection:

@@ -3,13 +3,13 @@
     uv run python verify_migration.py           # a report for people
     uv run python verify_migration.py --json    # the same, for machines
 
-The checks themselves live in ``migrationkit.verify``; this file holds only what
-is specific to this project: its models, and the model checks for ``User``.
+It is ``migrationkit verify`` (connectivity, tables, indexes and constraints,
+revision) plus what only this project knows: the model checks for ``User``, run
+through the ORM inside a transaction that is always rolled back.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import uuid
 from collections.abc import Sequence
@@ -17,22 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.util import CommandError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from migrationkit.database import mask_secrets
-from migrationkit.settings import Settings
-from migrationkit.verify import ModelCheck, load_alembic_config, verify_database
-from migrationkit.verify_report import (
-    error_as_dict,
-    render_json,
-    render_text,
-    report_as_dict,
-)
-from models import Base, User
-
-_SQLSTATE_UNIQUE_VIOLATION = "23505"
+from migrationkit.cli.main import verify_main
+from migrationkit.pg import UNIQUE_VIOLATION
+from migrationkit.verify import ModelCheck
+from models import User
 
 
 def new_user(**overrides: Any) -> User:
@@ -94,7 +85,7 @@ def duplicate_email_refused(session: Session) -> str | None:
             session.add(new_user(email=first.email))
     except IntegrityError as exc:
         sqlstate = getattr(exc.orig, "sqlstate", None)
-        if sqlstate == _SQLSTATE_UNIQUE_VIOLATION:
+        if sqlstate == UNIQUE_VIOLATION:
             return None
         return f"the duplicate was refused, but not as a duplicate: {exc.orig}"
     return (
@@ -104,81 +95,16 @@ def duplicate_email_refused(session: Session) -> str | None:
 
 
 MODEL_CHECKS: Sequence[ModelCheck] = (user_round_trip, duplicate_email_refused)
-
-DESCRIPTION = """\
-Verify that a database matches this project's migrations and models.
-
-The database is the one every command here uses: DATABASE_URL if set, else
-sqlalchemy.url in alembic.ini, else the embedded PostgreSQL server in .pgdata/.
-
-Checks, in order:
-  connectivity             server version, database and user (never the password)
-  table structure          every table and column of the models, with its type,
-                           nullability and server default (Alembic's comparison,
-                           as `alembic check` makes it); extra ones are drift too
-  indexes and constraints  every index, unique constraint, primary key (name and
-                           columns), foreign key and CHECK constraint; an INVALID
-                           index left by a failed CREATE INDEX CONCURRENTLY fails
-  model functionality      a User created through the ORM, read back, defaults
-                           checked, a duplicate email refused; all inside one
-                           transaction that is rolled back: nothing is left behind
-  revision                 the database's revision against the migration heads
-"""
-
-EPILOG = """\
-exit status:
-  0  every check passed
-  1  a check failed, or the database could not be reached (the message says why)
-  2  bad command-line arguments
-
---json prints {"ok", "error", "database": {"url" (masked), "source", "location",
-"server_version", "database", "user"}, "checks": [{"name", "title", "ok",
-"summary", "details", "fix"}]}; see migrationkit/verify_report.py for the details.
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="verify_migration.py",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=Path(__file__).resolve().with_name("alembic.ini"),
-        help="the project's alembic.ini (default: the one next to this script)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the report as JSON on stdout"
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="show a traceback for expected errors"
-    )
-    return parser
+"""This project's checks of its models, added to ``migrationkit verify``'s own."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        report = verify_database(
-            config=load_alembic_config(args.config),
-            settings=Settings.from_environ(),
-            metadata=Base.metadata,
-            model_checks=MODEL_CHECKS,
-        )
-    except CommandError as exc:  # MigrationKitError and Alembic's own refusals
-        if args.debug:
-            raise
-        message = mask_secrets(str(exc))
-        if args.json:
-            print(render_json(error_as_dict(message)))
-        print(f"Error: {message}", file=sys.stderr)
-        return 1
-    print(render_json(report_as_dict(report)) if args.json else render_text(report))
-    return 0 if report.ok else 1
+    return verify_main(
+        model_checks=MODEL_CHECKS,
+        prog="verify_migration.py",
+        config=Path(__file__).resolve().with_name("alembic.ini"),
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,21 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
+Lesson: (one line: what this revision teaches, or what it changes and why)
+
+What it does
+    (The change, in a sentence or two.)
+
+Locks and their length
+    (Which lock each statement takes, on which table, and for how long on a
+    table of production size.)
+
+What the naive version would do
+    (What autogenerate or a one-statement version would lock or rewrite; "the
+    same" when the naive version is already safe.)
+
+Downgrade
+    (What ``downgrade()`` undoes, and what it cannot bring back.)
 """
 
 from collections.abc import Sequence

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from migrationkit.embedded import EmbeddedPostgres
-from migrationkit.testing import TestServer
-from tests.conftest import REPO, Project, copy_project
+from migrationkit.devserver.server import EmbeddedPostgres
+from migrationkit.testing.server import TestServer
+from tests.helpers import REPO, Project, copy_project
 
 NEW_COLUMN = "nickname"
 NEW_COLUMN_LINE = (

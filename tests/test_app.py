@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from tests.conftest import REPO, Project
+from tests.helpers import REPO, Project
 
 
 def test_main_starts_only_at_head(project: Project) -> None:

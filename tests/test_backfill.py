@@ -12,10 +12,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from migrationkit.backfill import backfill_in_batches
 from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
-from tests.conftest import REPO
+from migrationkit.ops.backfill import backfill_in_batches
 
 ROWS = 3_000
 
@@ -132,7 +131,7 @@ KILLABLE_BACKFILL = textwrap.dedent(
     """
     import os
     import sqlalchemy as sa
-    from migrationkit.backfill import backfill_in_batches
+    from migrationkit.ops.backfill import backfill_in_batches
 
     engine = sa.create_engine(os.environ["BACKFILL_URL"])
     with engine.connect() as conn:
@@ -152,7 +151,7 @@ def test_a_killed_backfill_resumes_and_loses_no_rows(
     items: sa.Engine, database: DatabaseTarget
 ) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO)
+
     env["BACKFILL_URL"] = database.url.render_as_string(hide_password=False)
     process = subprocess.Popen(
         [sys.executable, "-c", KILLABLE_BACKFILL],

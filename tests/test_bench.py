@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from migrationkit.bench.metrics import percentile, window_stats
-from migrationkit.bench.schema import schema_fingerprint
-from migrationkit.bench.workload import LockSamples, Operation, OpKind
-from migrationkit.testing import TestServer
+from benchmarks.zero_downtime.metrics import percentile, window_stats
+from benchmarks.zero_downtime.schema import schema_fingerprint
+from benchmarks.zero_downtime.workload import LockSamples, Operation, OpKind
+from migrationkit.testing.server import TestServer
 
 REPO = Path(__file__).resolve().parent.parent
 NAIVE = REPO / "benchmarks" / "naive" / "versions"
@@ -36,7 +36,7 @@ NAIVE = REPO / "benchmarks" / "naive" / "versions"
 
 def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "migrationkit.bench", *args],
+        [sys.executable, "-m", "benchmarks.zero_downtime", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.cli import build_parser
-from tests.conftest import REPO
+from migrationkit.cli.main import build_parser
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -40,7 +39,7 @@ def run_cli(
     *args: str, pgdata: Path, cwd: Path, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["PYTHONPATH"] = str(REPO)
+
     env["MIGRATIONKIT_PGDATA"] = str(pgdata)
     env.update(extra_env)
     return subprocess.run(
@@ -69,7 +68,7 @@ def test_every_command_has_help(
     assert parser.description, f"`{' '.join(words)}` has no description"
     result = run_cli(*words, "--help", pgdata=tmp_path / "pgdata", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("usage: python -m migrationkit")
+    assert result.stdout.startswith("usage: migrationkit")
     # argparse wraps long descriptions; compare word by word.
     assert " ".join(parser.description.split()) in " ".join(result.stdout.split())
     assert not (tmp_path / "pgdata").exists(), "--help must not prepare a server"
@@ -104,7 +103,7 @@ def test_bad_setting_renders_as_error(tmp_path: Path) -> None:
         MIGRATIONKIT_CONNECT_TIMEOUT="soon",
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: MIGRATIONKIT_CONNECT_TIMEOUT='soon'")
+    assert result.stderr.startswith("FAILED: MIGRATIONKIT_CONNECT_TIMEOUT='soon'")
     assert "Traceback" not in result.stderr
 
 
@@ -113,7 +112,7 @@ def test_pgdata_that_is_a_file_renders_as_error(tmp_path: Path) -> None:
     not_a_folder.write_text("I am a file\n")
     result = run_cli("db", "start", pgdata=not_a_folder, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stderr.startswith("Error: Cannot keep the embedded server in")
+    assert result.stderr.startswith("FAILED: Cannot keep the embedded server in")
     assert "MIGRATIONKIT_PGDATA" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -125,7 +124,7 @@ def test_foreign_files_in_data_folder_are_left_alone(tmp_path: Path) -> None:
     keep.write_text("not a cluster\n")
     result = run_cli("db", "start", pgdata=pgdata, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stderr.startswith("Error: ")
+    assert result.stderr.startswith("FAILED: ")
     assert "holds files but no PostgreSQL cluster" in result.stderr
     assert "Traceback" not in result.stderr
     assert keep.read_text() == "not a cluster\n"

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from migrationkit.locking import advisory_lock_key, migration_lock
-from tests.conftest import Project
+from migrationkit.runtime.lock import advisory_lock_key, migration_lock
+from tests.helpers import Project
 
 GATE_KEY = 7_340_021  # any bigint other than the migration lock's key
 WAIT_LIMIT_S = 90

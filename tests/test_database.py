@@ -34,8 +34,8 @@ from migrationkit.errors import (
     MigrationKitError,
 )
 from migrationkit.settings import Settings
-from migrationkit.testing import TestServer
-from tests.conftest import Project
+from migrationkit.testing.server import TestServer
+from tests.helpers import Project
 
 SECRET = "s3cret-Pw"
 

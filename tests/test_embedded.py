@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.embedded import EmbeddedPostgres
-from tests.conftest import Project, copy_project
+from migrationkit.devserver.server import EmbeddedPostgres
+from tests.helpers import Project, copy_project
 
 STARTED = "started the embedded PostgreSQL server"
 
@@ -89,7 +89,7 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     assert sorted(len(lines) for lines in announcements) == [0, 1], outputs
     (line,) = [line for lines in announcements for line in lines]
     assert "DATABASE_URL" in line
-    assert "python -m migrationkit db stop" in line
+    assert "migrationkit db stop" in line
     assert not (project.path / ".pgdata").exists(), "MIGRATIONKIT_PGDATA ignored"
     assert (private_pgdata / "data" / "PG_VERSION").is_file()
 
@@ -104,9 +104,19 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     assert str(private_pgdata / "data") in status.stdout
 
     url = ok(db("url")).stdout.strip()
-    assert url.startswith("postgresql+psycopg://postgres@/development?")
+    assert url.startswith("postgresql://postgres@/development?")
     via_url = project.alembic("current", env={**env, "DATABASE_URL": url})
     assert ok(via_url).stdout == current.stdout
+    if shutil.which("psql"):  # libpq's own tools take the printed URL as it is
+        answer = subprocess.run(
+            ["psql", url, "-Atc", "SELECT current_database()"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert answer.stdout.strip() == "development", answer.stderr
+    sqlalchemy_form = ok(db("url", "--sqlalchemy")).stdout.strip()
+    assert sqlalchemy_form.startswith("postgresql+psycopg://postgres@/development?")
 
     assert "stopped" in ok(db("stop")).stdout
     stopped = db("status")

@@ -11,15 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from migrationkit.errors import MigrationKitError
-from migrationkit.guards import (
-    DEADLOCK_TIMEOUT,
-    MigrationGuards,
-    format_duration,
-    retry_delay,
-)
+from migrationkit.pg import format_duration
+from migrationkit.runtime.guards import DEADLOCK_TIMEOUT, MigrationGuards
+from migrationkit.runtime.retry import retry_delay
 from migrationkit.settings import Settings, parse_duration
-from tests.conftest import Project
-from tests.test_operations import (
+from tests.helpers import (
+    Project,
     current_revision,
     failed,
     ok,

@@ -24,7 +24,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from tests.conftest import Project
+from tests.helpers import Project
 
 USERS = 3_000
 EVENTS = 600

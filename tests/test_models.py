@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from models import Base, LoginEvent, Plan, User
-from tests.conftest import Project
+from tests.helpers import Project
 
 
 def test_repr_names_the_user_without_touching_missing_fields(

@@ -7,116 +7,22 @@ in a subprocess, exactly as a deployer would.
 
 from __future__ import annotations
 
-import subprocess
-import textwrap
-
 import pytest
 import sqlalchemy as sa
 
-from migrationkit.backfill import DEFAULT_BATCH_SIZE
-from tests.conftest import Project
-
-USERS_ROWS = 2_000
-
+from migrationkit.ops.backfill import DEFAULT_BATCH_SIZE
+from tests.helpers import (
+    USERS_ROWS,
+    Project,
+    current_revision,
+    failed,
+    ok,
+    only_first_revision,
+    upgrade_to_users,
+    write_revision,
+)
 
 # ------------------------------------------------------------------ scenario
-
-
-def only_first_revision(project: Project) -> None:
-    """Keep 001 alone: the repo's later revisions are not what these tests test."""
-    for path in (project.path / "alembic" / "versions").glob("*.py"):
-        if not path.name.startswith("001_"):
-            path.unlink()
-
-
-def write_revision(
-    project: Project,
-    *,
-    rev: str,
-    down: str,
-    upgrade: str,
-    downgrade: str = "pass",
-) -> None:
-    """Add ``<rev>_test.py`` to the copy, its bodies written as plain code."""
-    body = textwrap.dedent(
-        '''\
-        """test revision {rev}"""
-
-        import sqlalchemy as sa
-        from alembic import op
-
-        from migrationkit.backfill import backfill_in_batches
-        from migrationkit.operations import (
-            add_foreign_key_not_valid,
-            add_not_null,
-            add_not_null_column,
-            add_unique_constraint_using_index,
-            create_index_concurrently,
-            drop_index_concurrently,
-            validate_constraint,
-        )
-
-        revision = "{rev}"
-        down_revision = "{down}"
-        branch_labels = None
-        depends_on = None
-
-
-        def upgrade() -> None:
-        {upgrade}
-
-
-        def downgrade() -> None:
-        {downgrade}
-        '''
-    ).format(
-        rev=rev,
-        down=down,
-        upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
-        downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
-    )
-    path = project.path / "alembic" / "versions" / f"{rev}_test.py"
-    path.write_text(body)
-
-
-def upgrade_to_users(
-    project: Project, engine: sa.Engine, rows: int = USERS_ROWS
-) -> None:
-    """Migrate to 001 and put ``rows`` users in the table."""
-    only_first_revision(project)
-    ok(project.alembic("upgrade", "001"))
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO users (id, email, first_name, is_active)"
-                " SELECT gen_random_uuid(), 'user' || g || '@example.com',"
-                "        'name' || g, true"
-                "   FROM generate_series(1, :rows) AS g"
-            ),
-            {"rows": rows},
-        )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def failed(result: subprocess.CompletedProcess[str]) -> str:
-    """Assert a clean failure; return what Alembic printed.
-
-    Alembic's command line prints ``FAILED: <message>`` on stdout (the message is
-    also logged on stderr) and exits with status 255 (``sys.exit(-1)``).
-    """
-    output = result.stdout + result.stderr
-    assert result.returncode == 255, output
-    assert "FAILED:" in result.stdout, output
-    assert "Traceback" not in output, output
-    return output
-
-
-def current_revision(project: Project) -> str:
-    return ok(project.alembic("current")).stdout.strip()
 
 
 def index_state(engine: sa.Engine, name: str) -> sa.Row[tuple[int, bool, bool]] | None:

@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget, UrlSource
-from migrationkit.embedded import EmbeddedPostgres
+from migrationkit.devserver.server import EmbeddedPostgres
 from migrationkit.settings import Settings
-from migrationkit.testing import TestServer
-from tests.conftest import Project, copy_project
+from migrationkit.testing.server import TestServer
+from tests.helpers import Project, copy_project
 
 
 def other_server_binaries() -> Path | None:

@@ -16,11 +16,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from migrationkit.command import verify as verify_project
 from migrationkit.settings import Settings
-from migrationkit.verify import ModelCheck, verify_database
-from migrationkit.verify_result import CheckResult, VerificationReport
-from models import Base, User
-from tests.conftest import Project
+from migrationkit.verify.checks import ModelCheck
+from migrationkit.verify.result import CheckResult, VerificationReport
+from models import User
+from tests.helpers import Project
 from verify_migration import MODEL_CHECKS, new_user
 
 CHECK_NAMES = [
@@ -41,10 +42,9 @@ def verify(
     project: Project, model_checks: tuple[ModelCheck, ...] = tuple(MODEL_CHECKS)
 ) -> VerificationReport:
     assert project.database_url is not None
-    return verify_database(
-        config=Config(str(project.path / "alembic.ini")),
+    return verify_project(
+        Config(str(project.path / "alembic.ini")),
         settings=Settings(database_url=project.database_url),
-        metadata=Base.metadata,
         model_checks=model_checks,
     )
 
@@ -133,7 +133,7 @@ def test_never_migrated_database_says_what_to_run(project: Project) -> None:
         assert done.returncode == 1, output
         assert "Traceback" not in output
         assert "never migrated" in done.stdout
-        assert "uv run alembic upgrade head" in done.stdout
+        assert "`alembic upgrade head`" in done.stdout
     document = json.loads(done.stdout)
     assert document["ok"] is False
     assert not next(c for c in document["checks"] if c["name"] == "revision")["ok"]
@@ -364,12 +364,11 @@ def test_multiple_heads_and_unknown_revision_are_reported(
 
 
 def test_connection_failure_is_a_failed_connectivity_check(project: Project) -> None:
-    report = verify_database(
-        config=Config(str(project.path / "alembic.ini")),
+    report = verify_project(
+        Config(str(project.path / "alembic.ini")),
         settings=Settings(
             database_url="postgresql://verifier:Sup3r-Secret-Pw@127.0.0.1:1/app"
         ),
-        metadata=Base.metadata,
         model_checks=MODEL_CHECKS,
     )
     assert not report.ok

@@ -59,8 +59,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from migrationkit.backfill import backfill_in_batches, batch_options_from_x
 from migrationkit.errors import MigrationKitError
+from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
 
 # revision identifiers, used by Alembic.
 revision: str = "003"

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from migrationkit.operations import add_unique_constraint_using_index
+from migrationkit.ops import add_unique_constraint_using_index
 
 # revision identifiers, used by Alembic.
 revision: str = "004"

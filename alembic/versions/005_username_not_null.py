@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from migrationkit.errors import MigrationKitError
-from migrationkit.operations import add_not_null
+from migrationkit.ops import add_not_null
 
 # revision identifiers, used by Alembic.
 revision: str = "005"

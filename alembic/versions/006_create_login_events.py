@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from migrationkit.operations import add_foreign_key_not_valid, create_index_concurrently
+from migrationkit.ops import add_foreign_key_not_valid, create_index_concurrently
 
 # revision identifiers, used by Alembic.
 revision: str = "006"

@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from migrationkit.operations import require_server_version
+from migrationkit.ops import require_server_version
 
 # revision identifiers, used by Alembic.
 revision: str = "008"

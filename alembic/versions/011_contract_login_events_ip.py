@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from migrationkit.backfill import backfill_in_batches, batch_options_from_x
+from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
 
 # revision identifiers, used by Alembic.
 revision: str = "011"

@@ -21,7 +21,7 @@ The JSON structure is stable; keys are only ever added, never renamed::
           "ok": false,
           "summary": "the database is behind: ...",
           "details": ["pending: 002 (add username)"],
-          "fix": "run `uv run alembic upgrade head`"    # or null
+          "fix": "run `alembic upgrade head`"    # or null
         }
       ]
     }
@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from migrationkit.verify_result import VerificationReport
+from migrationkit.verify.result import VerificationReport
 
 _INDENT = "      "
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from migrationkit.bench.load import user_email, user_id
+from benchmarks.zero_downtime.load import user_email, user_id
 
 _INSERT_LOGIN = (
     # An untyped literal is valid for the text column and for the inet column the

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from migrationkit.bench.workload import LockSamples, Operation, OpKind
+from benchmarks.zero_downtime.workload import LockSamples, Operation, OpKind
 
 QUERY_CANCELED = "57014"
 """SQLSTATE of a statement cancelled by statement_timeout."""

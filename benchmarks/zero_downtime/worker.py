@@ -94,7 +94,7 @@ def _serve(config: Config, replies: IO[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m migrationkit.bench.worker")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.zero_downtime.worker")
     parser.add_argument("--ini", required=True)
     parser.add_argument("--versions")
     parser.add_argument("-x", action="append", default=[])
@@ -132,7 +132,13 @@ class MigrationWorker:
         x_args: list[str],
         log: Path,
     ) -> None:
-        argv = [sys.executable, "-m", "migrationkit.bench.worker", "--ini", str(ini)]
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.zero_downtime.worker",
+            "--ini",
+            str(ini),
+        ]
         if versions is not None:
             argv += ["--versions", str(versions)]
         for x in x_args:

@@ -1,8 +1,7 @@
 """What a verification produces: plain, immutable data, rendered elsewhere.
 
-Kept apart from ``migrationkit.verify`` so that each check's module
-(``verify_schema``, ``verify_revision``) can build results without importing the
-runner that calls it.
+Kept apart from ``checks`` so that each check's module (``schema``, ``revision``)
+can build results without importing the runner that calls it.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ class VerificationReport:
 
 def alembic_command(config: Config, *args: str) -> str:
     """The command a person should run next, with ``-c`` when the ini is elsewhere."""
-    words = ["uv", "run", "alembic"]
+    words = ["alembic"]
     ini = config.config_file_name
     if ini and Path(ini).resolve() != Path.cwd().resolve() / "alembic.ini":
         words += ["-c", ini]

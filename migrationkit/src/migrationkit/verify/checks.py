@@ -1,17 +1,18 @@
 """Verify a live database against an Alembic project: the five checks of the guide.
 
-``verify_database`` connects to the database that ``migrationkit.database`` picks
-and returns a ``VerificationReport``: plain data, one ``CheckResult`` per check,
-which ``migrationkit.verify_report`` renders for people or as JSON. Nothing here
+``run_checks`` inspects the connection the project's env.py opens (see
+``migrationkit.command.verify``) and returns a ``VerificationReport``: plain data,
+one ``CheckResult`` per check,
+which ``migrationkit.verify.report`` renders for people or as JSON. Nothing here
 prints, and nothing here writes to the database for good:
 
 1. ``connectivity``: server version, database and user (never the password);
 2. ``table_structure`` and 3. ``indexes_and_constraints``: the models against the
-   schema (``migrationkit.verify_schema``);
+   schema (``migrationkit.verify.schema``);
 4. ``model_functionality``: the project's own model checks, run through the ORM
    inside one transaction that is always rolled back;
 5. ``revision``: the revision stored in the database against the script heads
-   (``migrationkit.verify_revision``).
+   (``migrationkit.verify.revision``).
 
 A connection that cannot be opened is reported as a failed ``connectivity`` check
 (the other checks need one and are not run); a URL that cannot be used at all
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -32,18 +32,18 @@ from sqlalchemy.orm import Session
 
 from migrationkit.database import (
     DatabaseTarget,
-    connect,
+    UrlSource,
+    configured_url,
     connection_error,
-    create_engine,
     describe_location,
     mask_secrets,
-    resolve_database,
 )
-from migrationkit.errors import DatabaseConnectionError, MigrationKitError
+from migrationkit.errors import DatabaseConnectionError
+from migrationkit.pg import LOCK_NOT_AVAILABLE, sqlstate_of
 from migrationkit.settings import Settings
-from migrationkit.verify_result import CheckResult, DatabaseInfo, VerificationReport
-from migrationkit.verify_revision import check_revision
-from migrationkit.verify_schema import check_schema
+from migrationkit.verify.result import CheckResult, DatabaseInfo, VerificationReport
+from migrationkit.verify.revision import check_revision
+from migrationkit.verify.schema import check_schema
 
 ModelCheck = Callable[[Session], str | None]
 """A project's check of its models: given a Session, return a failure message or
@@ -55,84 +55,60 @@ MODEL_CHECK_LOCK_TIMEOUT = "5s"
 """How long a model check waits for a table lock before giving up: a migration
 running right now may hold ACCESS EXCLUSIVE on the table for a long time."""
 
-_SQLSTATE_LOCK_NOT_AVAILABLE = "55P03"
 
-
-def load_alembic_config(path: Path) -> Config:
-    """Alembic's Config for ``path``, refusing a missing file with a clear reason.
-
-    Alembic itself would accept a missing file and fail later with a puzzling
-    "No 'script_location' key found".
-    """
-    if not path.is_file():
-        raise MigrationKitError(
-            f"No Alembic configuration at {path}: pass the project's alembic.ini "
-            "with -c/--config."
-        )
-    return Config(str(path))
-
-
-def verify_database(
-    *,
-    config: Config,
-    settings: Settings,
-    metadata: sa.MetaData,
-    model_checks: Sequence[ModelCheck] = (),
+def unreachable_report(
+    exc: DatabaseConnectionError, *, target: DatabaseTarget | None
 ) -> VerificationReport:
-    """Run the five checks on the database the project resolves to."""
-    script = ScriptDirectory.from_config(config)
-    target = resolve_database(settings=settings, config=config)
-    engine = create_engine(target, settings=settings)
-    try:
-        try:
-            connection = connect(engine, target)
-        except DatabaseConnectionError as exc:
-            return VerificationReport(
-                database=_describe_target(target),
-                checks=(
-                    CheckResult(
-                        name="connectivity",
-                        title="connectivity",
-                        ok=False,
-                        summary=str(exc),
-                        details=(
-                            "the other checks need a connection and were not run",
-                        ),
-                    ),
-                ),
-            )
-        with connection:
-            try:
-                return _run_checks(
-                    connection,
-                    target=target,
-                    config=config,
-                    script=script,
-                    metadata=metadata,
-                    model_checks=model_checks,
-                )
-            except OperationalError as exc:  # the server went away mid-way
-                raise connection_error(exc, target) from None
-    finally:
-        engine.dispose()
+    """The report when no connection could be opened: one failed check, the why."""
+    database = (
+        _describe_target(target)
+        if target is not None
+        else DatabaseInfo(
+            url="(embedded server)",
+            source=UrlSource.EMBEDDED.value,
+            location="the embedded server's socket",
+        )
+    )
+    return VerificationReport(
+        database=database,
+        checks=(
+            CheckResult(
+                name="connectivity",
+                title="connectivity",
+                ok=False,
+                summary=str(exc),
+                details=("the other checks need a connection and were not run",),
+            ),
+        ),
+    )
 
 
-def _run_checks(
+def run_checks(
     connection: sa.Connection,
     *,
-    target: DatabaseTarget,
     config: Config,
     script: ScriptDirectory,
-    metadata: sa.MetaData,
+    metadata: sa.MetaData | Sequence[sa.MetaData],
     model_checks: Sequence[ModelCheck],
+    settings: Settings,
 ) -> VerificationReport:
-    with _read_only(connection):
-        database, connectivity = check_connectivity(connection, target=target)
-        schema = check_schema(connection, metadata=metadata, config=config)
-        revision = check_revision(connection, script=script, config=config)
-    functionality = run_model_checks(
-        connection, checks=model_checks, missing_tables=schema.missing_tables
+    """The five checks on an open connection (left outside any transaction)."""
+    if connection.in_transaction():
+        connection.rollback()
+    target = DatabaseTarget(
+        connection.engine.url, _source_of(connection, settings=settings, config=config)
     )
+    metadatas = [metadata] if isinstance(metadata, sa.MetaData) else list(metadata)
+    try:
+        with _read_only(connection):
+            database, connectivity = check_connectivity(connection, target=target)
+            schema = check_schema(connection, metadata=metadatas[0], config=config)
+            revision = check_revision(connection, script=script, config=config)
+        functionality = run_model_checks(
+            connection, checks=model_checks, missing_tables=schema.missing_tables
+        )
+    except OperationalError as exc:  # the server went away mid-way
+        raise connection_error(exc, target) from None
     return VerificationReport(
         database=database,
         checks=(
@@ -143,6 +119,16 @@ def _run_checks(
             revision,
         ),
     )
+
+
+def _source_of(
+    connection: sa.Connection, *, settings: Settings, config: Config
+) -> UrlSource:
+    configured = configured_url(settings=settings, config=config)
+    url = connection.engine.url
+    if configured is not None and configured.url.database == url.database:
+        return configured.source
+    return UrlSource.EMBEDDED if configured is None else UrlSource.HANDED_IN
 
 
 @contextmanager
@@ -273,7 +259,7 @@ def _run_one(connection: sa.Connection, check: ModelCheck) -> str | None:
 
 
 def _describe_database_error(exc: DBAPIError) -> str:
-    if getattr(exc.orig, "sqlstate", None) == _SQLSTATE_LOCK_NOT_AVAILABLE:
+    if sqlstate_of(exc) == LOCK_NOT_AVAILABLE:
         return (
             f"waited {MODEL_CHECK_LOCK_TIMEOUT} for a table lock that another session "
             "holds (a migration running right now?); verify again once it is done"

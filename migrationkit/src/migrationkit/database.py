@@ -6,7 +6,7 @@ One rule decides the database for every entry point (``alembic/env.py``,
 1. ``DATABASE_URL`` from the environment, if set;
 2. else ``sqlalchemy.url`` from alembic.ini, if set;
 3. else the embedded PostgreSQL server kept in ``.pgdata/`` beside alembic.ini,
-   started on first use (see ``migrationkit.embedded``).
+   started on first use (see ``migrationkit.devserver.server``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class UrlSource(StrEnum):
     ENVIRONMENT = "DATABASE_URL"
     ALEMBIC_INI = "sqlalchemy.url in alembic.ini"
     EMBEDDED = "embedded PostgreSQL"
+    HANDED_IN = "a connection handed to Alembic"
 
 
 @dataclass(frozen=True)
@@ -157,16 +158,22 @@ def project_dir(config: Config | None) -> Path:
     return Path.cwd()
 
 
+def pgdata_dir(*, settings: Settings, config: Config | None) -> Path:
+    """Where the embedded server keeps its files: MIGRATIONKIT_PGDATA or .pgdata/."""
+    return settings.pgdata or project_dir(config) / ".pgdata"
+
+
 def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTarget:
     """Apply the three rules; starts the embedded server only when rule 3 applies."""
     target = configured_url(settings=settings, config=config)
     if target is not None:
         return target
     # Imported late: offline runs and URL users never need the server code.
-    from migrationkit.embedded import EmbeddedPostgres  # noqa: PLC0415
+    from migrationkit.devserver.server import EmbeddedPostgres  # noqa: PLC0415
 
-    pgdata = settings.pgdata or project_dir(config) / ".pgdata"
-    url = EmbeddedPostgres(pgdata).ensure_database()
+    url = EmbeddedPostgres(
+        pgdata_dir(settings=settings, config=config)
+    ).ensure_database()
     return DatabaseTarget(url, UrlSource.EMBEDDED)
 
 

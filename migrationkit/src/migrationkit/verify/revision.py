@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
-from migrationkit.verify_result import CheckResult, alembic_command
+from migrationkit.verify.result import CheckResult, alembic_command
 
 NAME = "revision"
 TITLE = "revision"

@@ -23,14 +23,13 @@ from typing import Any
 
 import psycopg
 
-import migrationkit
-from migrationkit.bench.history import HistorySpec, RevisionInfo
-from migrationkit.bench.load import load_login_events, load_users, table_exists
-from migrationkit.bench.metrics import WindowStats, outside_windows, window_stats
-from migrationkit.bench.schema import schema_fingerprint
-from migrationkit.bench.scratch import ScratchServer
-from migrationkit.bench.worker import MigrationWorker, StepTiming
-from migrationkit.bench.workload import (
+from benchmarks.zero_downtime.history import HistorySpec, RevisionInfo
+from benchmarks.zero_downtime.load import load_login_events, load_users, table_exists
+from benchmarks.zero_downtime.metrics import WindowStats, outside_windows, window_stats
+from benchmarks.zero_downtime.schema import schema_fingerprint
+from benchmarks.zero_downtime.scratch import ScratchServer
+from benchmarks.zero_downtime.worker import MigrationWorker, StepTiming
+from benchmarks.zero_downtime.workload import (
     LockSamples,
     Operation,
     Workload,
@@ -171,16 +170,13 @@ class HistoryRun:
         )
 
     def _worker(self, url: str) -> MigrationWorker:
-        repo = Path(migrationkit.__file__).resolve().parent.parent
         project = self.options.ini.resolve().parent
         # The child needs the ordinary environment (PATH, HOME) plus the scratch
-        # database; env.py reads DATABASE_URL from it like any other run.
+        # database; env.py reads DATABASE_URL from it like any other run. It runs
+        # in the project folder, where `benchmarks` and `models` are importable.
         env = dict(os.environ)
         env.update(self.spec.env)
         env["DATABASE_URL"] = url
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(repo), str(project), env.get("PYTHONPATH")) if p
-        )
         versions = self.spec.versions.resolve() if self.spec.versions else None
         return MigrationWorker(
             project=project,

@@ -23,7 +23,7 @@ from migrationkit.database import (
     configured_url,
     create_engine,
 )
-from migrationkit.embedded import EmbeddedPostgres
+from migrationkit.devserver.server import EmbeddedPostgres
 from migrationkit.settings import Settings
 
 

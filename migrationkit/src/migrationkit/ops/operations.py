@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.exc import DBAPIError
 
-from migrationkit.backfill import DEFAULT_BATCH_SIZE, backfill_in_batches
 from migrationkit.errors import MigrationKitError
-from migrationkit.guards import sqlstate_of
+from migrationkit.ops.backfill import DEFAULT_BATCH_SIZE, backfill_in_batches
+from migrationkit.pg import sqlstate_of
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def add_not_null(table_name: str, column_name: str) -> None:
                 f"Cannot make {table_name}.{column_name} NOT NULL: {nulls} row(s) "
                 "still hold NULL there. A NOT NULL column needs a value in every "
                 "row; fill them first (for example with "
-                "migrationkit.backfill.backfill_in_batches in an earlier step), "
+                "migrationkit.ops.backfill.backfill_in_batches in an earlier step), "
                 "then run the migration again."
             ) from exc
     op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")

@@ -1,4 +1,4 @@
-"""``python -m migrationkit.bench``: parse flags, run both histories, print, save.
+"""``python -m benchmarks.zero_downtime``: parse flags, run both histories, print, save.
 
 Expected failures (``MigrationKitError``: server unreachable, no CREATEDB, a
 revision that fails) become ``Error: ...`` and exit code 1; ``--debug`` shows the
@@ -17,13 +17,13 @@ from typing import Any
 import psycopg
 from alembic.config import Config
 
-from migrationkit.bench.chart import draw_chart
-from migrationkit.bench.history import (
+from benchmarks.zero_downtime.chart import draw_chart
+from benchmarks.zero_downtime.history import (
     HistorySpec,
     check_same_revisions,
     list_revisions,
 )
-from migrationkit.bench.report import (
+from benchmarks.zero_downtime.report import (
     Machine,
     build_results,
     render_summary,
@@ -31,9 +31,9 @@ from migrationkit.bench.report import (
     write_json,
     write_operations_csv,
 )
-from migrationkit.bench.runner import BenchOptions, HistoryRun, say
-from migrationkit.bench.scratch import ScratchServer, check_prefix, mask_url_host
-from migrationkit.bench.workload import WorkloadShape
+from benchmarks.zero_downtime.runner import BenchOptions, HistoryRun, say
+from benchmarks.zero_downtime.scratch import ScratchServer, check_prefix, mask_url_host
+from benchmarks.zero_downtime.workload import WorkloadShape
 from migrationkit.database import mask_secrets, resolve_database
 from migrationkit.errors import MigrationKitError
 from migrationkit.settings import Settings
@@ -70,7 +70,7 @@ def _non_negative_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m migrationkit.bench",
+        prog="python -m benchmarks.zero_downtime",
         description=(
             "Apply this project's revisions one at a time to a loaded users table "
             "while writers and readers keep working, then the naive equivalents "

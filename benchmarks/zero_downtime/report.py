@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from migrationkit.bench.metrics import ratio
-from migrationkit.bench.runner import BenchOptions, HistoryResult
-from migrationkit.bench.schema import fingerprint_differences
+from benchmarks.zero_downtime.metrics import ratio
+from benchmarks.zero_downtime.runner import BenchOptions, HistoryResult
+from benchmarks.zero_downtime.schema import fingerprint_differences
 
 STALL_GOAL_MS = 50.0
 BACKFILL_GOAL = 2.0

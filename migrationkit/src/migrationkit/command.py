@@ -1,0 +1,181 @@
+"""One function per command: the library behind the ``migrationkit`` command line.
+
+As in Alembic's ``command.py``, each verb takes the project's Alembic ``Config``
+first and returns plain data; the command line (``migrationkit.cli``) only parses
+arguments, calls one of these and prints the result. Expected failures raise a
+``MigrationKitError`` with a message written for people.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL
+
+from migrationkit.database import configured_url, pgdata_dir
+from migrationkit.devserver.server import (
+    DEFAULT_DATABASE,
+    EmbeddedPostgres,
+    ServerStatus,
+)
+from migrationkit.errors import DatabaseConnectionError, MigrationKitError
+from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE, settings_for
+from migrationkit.settings import Settings
+from migrationkit.verify.checks import ModelCheck, run_checks, unreachable_report
+from migrationkit.verify.result import VerificationReport
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Alembic's Config for ``path``, refusing a missing file with a clear reason.
+
+    Alembic itself accepts a missing file and fails later with a puzzling
+    "No 'script_location' key found".
+    """
+    ini = Path(path)
+    if not ini.is_file():
+        raise MigrationKitError(
+            f"No Alembic configuration at {ini}: run this in the folder that holds "
+            "your project's alembic.ini, or pass it with -c/--config."
+        )
+    return Config(str(ini))
+
+
+# ---------------------------------------------------------------- db verbs
+
+
+def embedded_server(config: Config | None, *, settings: Settings) -> EmbeddedPostgres:
+    """The project's embedded server (its files: MIGRATIONKIT_PGDATA or .pgdata/)."""
+    return EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartResult:
+    """What ``db start`` did."""
+
+    started: bool
+    data_dir: Path
+    url: URL
+
+
+def db_start(
+    config: Config | None,
+    *,
+    settings: Settings,
+    database: str = DEFAULT_DATABASE,
+) -> StartResult:
+    """Start the embedded server if it is not running, and create ``database``."""
+    server = embedded_server(config, settings=settings)
+    started = server.ensure_running()
+    url = server.ensure_database(database)
+    return StartResult(started=started, data_dir=server.data_dir, url=url)
+
+
+def db_stop(config: Config | None, *, settings: Settings) -> tuple[bool, Path]:
+    """Stop the embedded server; (whether it was running, its data folder)."""
+    server = embedded_server(config, settings=settings)
+    return server.stop(), server.data_dir
+
+
+def db_status(config: Config | None, *, settings: Settings) -> ServerStatus:
+    """Whether the embedded server runs, and where."""
+    return embedded_server(config, settings=settings).status()
+
+
+def db_url(
+    config: Config | None,
+    *,
+    settings: Settings,
+    database: str = DEFAULT_DATABASE,
+) -> URL:
+    """The URL of ``database`` on the running embedded server.
+
+    Starts nothing: a stopped server is an error that says how to start it.
+    """
+    return embedded_server(config, settings=settings).url(database)
+
+
+def libpq_url(url: URL) -> str:
+    """``url`` as psql and other libpq tools take it: no ``+driver``, no password.
+
+    ``postgresql://postgres@/development?host=/path/to/socket&port=5432``
+    """
+    user = quote(url.username or "", safe="")
+    host = quote(url.host or "", safe="")
+    port = f":{url.port}" if url.port else ""
+    authority = f"{user}@{host}{port}" if user else f"{host}{port}"
+    query = "&".join(
+        f"{quote(key, safe='')}={quote(str(value), safe='/')}"
+        for key, value in sorted(url.query.items())
+        if key != "password"
+    )
+    database = quote(url.database or "", safe="")
+    return f"postgresql://{authority}/{database}" + (f"?{query}" if query else "")
+
+
+# ------------------------------------------------------------------ verify
+
+
+def verify(
+    config: Config,
+    *,
+    settings: Settings | None = None,
+    model_checks: Sequence[ModelCheck] = (),
+) -> VerificationReport:
+    """Check the project's database against its models and its migration history.
+
+    The models and the database are the ones the project's own ``env.py`` gives:
+    it is run as ``alembic current`` runs it (nothing is migrated, the version
+    table is not created), and the checks use the connection and the
+    ``target_metadata`` it configures. Works with any env.py, whether it calls
+    ``migrationkit.runtime.run_migrations`` or not.
+    """
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    settings = settings_for(config)
+    script = ScriptDirectory.from_config(config)
+    reports: list[VerificationReport] = []
+
+    def inspect(_heads: Any, context: MigrationContext) -> list[Any]:
+        connection = context.connection
+        if connection is None:  # pragma: no cover - env.py ran offline
+            raise MigrationKitError("verify needs a live database, not --sql mode.")
+        metadata = context.opts.get("target_metadata")
+        if metadata is None:
+            raise MigrationKitError(
+                "env.py sets no target_metadata, so there are no models to verify "
+                "against: set target_metadata = Base.metadata in env.py."
+            )
+        reports.append(
+            run_checks(
+                connection,
+                config=config,
+                script=script,
+                metadata=metadata,
+                model_checks=model_checks,
+                settings=settings,
+            )
+        )
+        return []
+
+    try:
+        with EnvironmentContext(config, script, fn=inspect, dont_mutate=True):
+            script.run_env()
+    except DatabaseConnectionError as exc:
+        return unreachable_report(
+            exc, target=configured_url(settings=settings, config=config)
+        )
+    if not reports:
+        raise MigrationKitError(
+            "env.py finished without running the migration context, so nothing "
+            "was verified. Does it call context.run_migrations()?"
+        )
+    return reports[0]

@@ -1,0 +1,107 @@
+"""Session settings that bound what a migration may wait for and how long it runs.
+
+The danger of DDL on a busy table is less the lock it takes than the queue it
+forms: an ``ALTER TABLE`` waiting behind one long transaction holds its place in
+the lock queue, and every later query on the table (even a plain SELECT) waits
+behind it. ``lock_timeout`` makes the migration give up quickly instead (2 s by
+default), so the application stalls for at most that long; ``retry`` then tries
+again with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from migrationkit.pg import INSUFFICIENT_PRIVILEGE, format_duration, sqlstate_of
+from migrationkit.settings import Settings, parse_count, parse_duration
+
+log = logging.getLogger(__name__)
+
+DEADLOCK_TIMEOUT = 0.02
+"""Seconds the migration's lock waits before PostgreSQL's deadlock check runs. That
+check is also what makes autovacuum give up a lock a migration waits for, so the
+server's default (1 s) is a 1 s stall for every writer queued behind the DDL."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrationGuards:
+    """How long migration statements may wait and run, and how often to retry."""
+
+    lock_timeout: float
+    statement_timeout: float
+    lock_retries: int
+    deadlock_timeout: float = DEADLOCK_TIMEOUT
+
+    @classmethod
+    def from_x_arguments(
+        cls, x_arguments: Mapping[str, str], *, settings: Settings
+    ) -> MigrationGuards:
+        """``alembic -x lock_timeout=5s -x statement_timeout=10min -x lock_retries=3``
+        override the environment's ``MIGRATIONKIT_*`` settings."""
+
+        def duration(name: str, default: float) -> float:
+            raw = x_arguments.get(name)
+            return default if raw is None else parse_duration(raw, name=f"-x {name}")
+
+        retries = x_arguments.get("lock_retries")
+        return cls(
+            lock_timeout=duration("lock_timeout", settings.lock_timeout),
+            statement_timeout=duration("statement_timeout", settings.statement_timeout),
+            lock_retries=(
+                settings.lock_retries
+                if retries is None
+                else parse_count(retries, name="-x lock_retries")
+            ),
+            deadlock_timeout=duration("deadlock_timeout", DEADLOCK_TIMEOUT),
+        )
+
+    def apply(self, connection: sa.Connection) -> None:
+        """SET both timeouts on the session (committed, so a rollback keeps them).
+
+        Session-level, not ``SET LOCAL``: they cover every migration's transaction
+        and Alembic's autocommit blocks, which run on the same connection.
+        """
+        for name, seconds in (
+            ("lock_timeout", self.lock_timeout),
+            ("statement_timeout", self.statement_timeout),
+        ):
+            connection.execute(
+                sa.text("SELECT set_config(:name, :value, false)"),
+                {"name": name, "value": format_duration(seconds)},
+            )
+        connection.commit()
+        self._shorten_deadlock_timeout(connection)
+
+    def _shorten_deadlock_timeout(self, connection: sa.Connection) -> None:
+        """Make autovacuum yield a lock the migration waits for within 20 ms.
+
+        An autovacuum worker holds SHARE UPDATE EXCLUSIVE on a table it cleans
+        (after a big backfill it surely will). A brief ACCESS EXCLUSIVE step then
+        waits for it, and every write queues behind that step, until the waiting
+        session's deadlock check (after ``deadlock_timeout``, 1 s by default)
+        cancels the worker. Only superusers (or roles granted SET on the
+        parameter) may lower it; others keep the server's value, and a log line
+        says so.
+        """
+        if not self.deadlock_timeout:
+            return
+        try:
+            connection.execute(
+                sa.text("SELECT set_config('deadlock_timeout', :value, false)"),
+                {"value": format_duration(self.deadlock_timeout)},
+            )
+            connection.commit()
+        except DBAPIError as exc:
+            connection.rollback()
+            if sqlstate_of(exc) != INSUFFICIENT_PRIVILEGE:
+                raise
+            log.info(
+                "deadlock_timeout stays at the server's setting (this role may not "
+                "change it): an autovacuum worker may hold up a brief lock step "
+                "that long"
+            )

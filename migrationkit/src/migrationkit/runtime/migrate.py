@@ -1,0 +1,185 @@
+"""``run_migrations``: the one call an Alembic ``env.py`` makes to get all of it.
+
+What it does, in both of Alembic's modes:
+
+* **offline** (``--sql``): renders the SQL with the URL's dialect; it never connects
+  and never starts the embedded server;
+* **online**: picks the database (``migrationkit.database.resolve_database``: a
+  connection handed in through ``config.attributes["connection"]``, else
+  ``DATABASE_URL``, else ``sqlalchemy.url``, else the embedded server), holds a
+  PostgreSQL advisory lock for the whole run so concurrent ``upgrade head`` calls
+  apply each revision once, bounds lock waits and statement times
+  (``MigrationGuards``) and retries a migration that timed out on a lock.
+
+Each migration commits on its own (``transaction_per_migration``), and autogenerate
+compares types and server defaults. Further ``context.configure`` options are passed
+through unchanged, so a project keeps every Alembic feature it already uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from alembic import context as alembic_context
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+
+from migrationkit.database import (
+    connect,
+    create_engine,
+    offline_url,
+    resolve_database,
+)
+from migrationkit.runtime.guards import MigrationGuards
+from migrationkit.runtime.lock import migration_lock
+from migrationkit.runtime.retry import attempts
+from migrationkit.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "compare_type": True,
+    "compare_server_default": True,
+    "transaction_per_migration": True,
+}
+"""What ``run_migrations`` passes to ``context.configure`` unless told otherwise."""
+
+
+def run_migrations(
+    context: ModuleType | EnvironmentContext,
+    *,
+    target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
+    settings: Settings | None = None,
+    lock_name: str | None = None,
+    **configure_options: Any,
+) -> None:
+    """Run the migrations Alembic asked for, safely; call it from ``env.py``.
+
+    ``context`` is ``alembic.context`` as ``env.py`` imports it (or an
+    ``EnvironmentContext``). ``lock_name`` names the advisory lock (default: the
+    version table's name, so projects sharing a database but not a version table
+    do not wait for each other). ``configure_options`` go to ``context.configure``
+    and win over migrationkit's defaults.
+    """
+    env = _environment(context)
+    settings = settings if settings is not None else settings_for(env.config)
+    options = {**DEFAULT_OPTIONS, **configure_options}
+    if env.is_offline_mode():
+        _run_offline(env, target_metadata=target_metadata, settings=settings, **options)
+    else:
+        version_table = str(options.get("version_table", "alembic_version"))
+        _run_online(
+            env,
+            target_metadata=target_metadata,
+            settings=settings,
+            lock_name=lock_name or version_table,
+            **options,
+        )
+
+
+SETTINGS_ATTRIBUTE = "migrationkit.settings"
+"""``config.attributes`` key under which a caller hands ``Settings`` to env.py."""
+
+
+def settings_for(config: Config) -> Settings:
+    """The settings a caller put in ``config.attributes``, else the environment's."""
+    given = config.attributes.get(SETTINGS_ATTRIBUTE)
+    return given if isinstance(given, Settings) else Settings.from_environ()
+
+
+def _environment(context: ModuleType | EnvironmentContext) -> EnvironmentContext:
+    if isinstance(context, EnvironmentContext):
+        return context
+    if context is alembic_context:
+        # The module proxies every EnvironmentContext method to the live instance.
+        return cast("EnvironmentContext", context)
+    raise TypeError(
+        "run_migrations() needs Alembic's context: pass `context` as env.py "
+        "imports it (`from alembic import context`)."
+    )
+
+
+def _run_offline(
+    env: EnvironmentContext,
+    *,
+    target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
+    settings: Settings,
+    **options: Any,
+) -> None:
+    env.configure(
+        url=offline_url(settings=settings, config=env.config),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **options,
+    )
+    with env.begin_transaction():
+        env.run_migrations()
+
+
+def _run_online(
+    env: EnvironmentContext,
+    *,
+    target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
+    settings: Settings,
+    lock_name: str,
+    **options: Any,
+) -> None:
+    guards = MigrationGuards.from_x_arguments(
+        env.get_x_argument(as_dictionary=True), settings=settings
+    )
+    handed_in = env.config.attributes.get("connection")
+    if isinstance(handed_in, sa.Connection):
+        _run_on_connection(
+            env,
+            handed_in,
+            guards=guards,
+            lock_name=lock_name,
+            target_metadata=target_metadata,
+            **options,
+        )
+        return
+    target = resolve_database(settings=settings, config=env.config)
+    engine = create_engine(target, settings=settings)
+    try:
+        with connect(engine, target) as connection:
+            _run_on_connection(
+                env,
+                connection,
+                guards=guards,
+                lock_name=lock_name,
+                target_metadata=target_metadata,
+                **options,
+            )
+    finally:
+        engine.dispose()
+
+
+def _run_on_connection(
+    env: EnvironmentContext,
+    connection: sa.Connection,
+    *,
+    guards: MigrationGuards,
+    lock_name: str,
+    target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
+    **options: Any,
+) -> None:
+    if connection.in_transaction():
+        # The caller owns a transaction (a test that rolls back, say): nothing may
+        # be committed under it, so the run is its own, without lock or retry.
+        log.debug("connection handed in inside a transaction: no lock, no retry")
+        env.configure(connection=connection, target_metadata=target_metadata, **options)
+        with env.begin_transaction():
+            env.run_migrations()
+        return
+    with migration_lock(connection, name=lock_name):
+        env.configure(connection=connection, target_metadata=target_metadata, **options)
+        for attempt in attempts(guards, env.get_context()):
+            with attempt, env.begin_transaction():
+                env.run_migrations()

@@ -1,0 +1,15 @@
+"""Verify a live database against an Alembic project: schema, validity, revision.
+
+``migrationkit.command.verify`` returns a ``VerificationReport`` (plain data);
+``report`` renders it for people or as JSON.
+"""
+
+from migrationkit.verify.checks import ModelCheck, run_checks
+from migrationkit.verify.result import CheckResult, VerificationReport
+
+__all__ = [
+    "CheckResult",
+    "ModelCheck",
+    "VerificationReport",
+    "run_checks",
+]
