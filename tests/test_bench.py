@@ -25,9 +25,15 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from benchmarks.zero_downtime.history import (
+    RevisionInfo,
+    list_revisions,
+    pair_revisions,
+)
 from benchmarks.zero_downtime.metrics import percentile, window_stats
 from benchmarks.zero_downtime.schema import schema_fingerprint
 from benchmarks.zero_downtime.workload import LockSamples, Operation, OpKind
+from migrationkit.errors import MigrationKitError
 from migrationkit.testing.server import TestServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,9 +51,16 @@ def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
     )
 
 
-def project_revisions() -> list[str]:
-    script = ScriptDirectory.from_config(Config(str(REPO / "alembic.ini")))
-    return [s.revision for s in reversed(list(script.walk_revisions()))]
+def revisions(versions: Path | None = None) -> list[RevisionInfo]:
+    return list_revisions(ini=REPO / "alembic.ini", versions=versions)
+
+
+def compared_revisions() -> list[str]:
+    """The project's revisions that have a naive twin: what the benchmark compares."""
+    return [
+        r.revision
+        for r in pair_revisions(revisions(), revisions(NAIVE), naive_dir=NAIVE).safe
+    ]
 
 
 def psycopg_connect(server: TestServer, database: str) -> psycopg.Connection[Any]:
@@ -82,8 +95,8 @@ def test_benchmark_end_to_end(server: TestServer, prefix: str, tmp_path: Path) -
     assert result.returncode == 0, result.stderr[-3000:]
 
     data = json.loads((out / "results.json").read_text())
-    expected = project_revisions()
-    assert len(expected) >= 11
+    expected = compared_revisions()
+    assert expected, "no project revision has a naive twin"
     for history in ("safe", "naive"):
         revisions = data["histories"][history]["revisions"]
         assert [r["revision"] for r in revisions] == expected
@@ -161,7 +174,7 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
         "--rows", "100", "--db-prefix", "bench_unreachable", "--out", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: ")
+    assert result.stderr.startswith("FAILED: ")
     assert "127.0.0.1:1" in result.stderr
     assert "s3cretpw" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
@@ -196,20 +209,42 @@ def load_revision(path: Path) -> ModuleType:
     return module
 
 
-def test_naive_history_mirrors_the_project() -> None:
-    config = Config(str(REPO / "alembic.ini"))
-    config.set_main_option("version_locations", str(NAIVE))
-    naive_ids = [
-        s.revision
-        for s in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))
-    ]
-    assert naive_ids == project_revisions()
+def test_every_naive_revision_twins_a_project_revision() -> None:
+    pairing = pair_revisions(revisions(), revisions(NAIVE), naive_dir=NAIVE)
+    assert [r.revision for r in pairing.naive] == [r.revision for r in pairing.safe]
+    project_only = {r.revision for r in revisions()} - set(compared_revisions())
+    assert len(pairing.skipped) == len(project_only)
+
+
+def test_revisions_added_later_are_skipped_and_named() -> None:
+    project = [RevisionInfo("a", "one"), RevisionInfo("b", "two")]
+    added = [*project, RevisionInfo("c", "added by a user")]
+    pairing = pair_revisions(added, project, naive_dir=NAIVE)
+    assert [r.revision for r in pairing.safe] == ["a", "b"]
+    assert pairing.skipped == ["c (added by a user): no naive twin; not applied"]
+
+    inserted = [project[0], RevisionInfo("x", "between"), project[1]]
+    pairing = pair_revisions(inserted, project, naive_dir=NAIVE)
+    reason = "no naive twin; applied within the step to b, whose figures include it"
+    assert pairing.skipped == [f"x (between): {reason}"]
+    with pytest.raises(MigrationKitError, match="does not have"):
+        pair_revisions(
+            project, [*project, RevisionInfo("z", "naive only")], naive_dir=NAIVE
+        )
+    with pytest.raises(MigrationKitError, match="not in the project's order"):
+        pair_revisions(project, list(reversed(project)), naive_dir=NAIVE)
 
 
 def test_naive_backfill_computes_the_same_usernames() -> None:
     """The backfill ratio compares batching alone only if the expression is shared."""
-    real = load_revision(next((REPO / "alembic" / "versions").glob("003_*.py")))
-    naive = load_revision(next(NAIVE.glob("003_*.py")))
+    config = Config(str(REPO / "alembic.ini"))
+    real = load_revision(
+        Path(ScriptDirectory.from_config(config).get_revision("003").path)
+    )
+    config.set_main_option("version_locations", str(NAIVE))
+    naive = load_revision(
+        Path(ScriptDirectory.from_config(config).get_revision("003").path)
+    )
     assert naive.USERNAME_FROM_EMAIL == real.USERNAME_FROM_EMAIL
     assert naive.LOCAL_PART == real.LOCAL_PART
     assert naive.DUPLICATES == real.DUPLICATES

@@ -1,7 +1,7 @@
 """``python -m benchmarks.zero_downtime``: parse flags, run both histories, print, save.
 
 Expected failures (``MigrationKitError``: server unreachable, no CREATEDB, a
-revision that fails) become ``Error: ...`` and exit code 1; ``--debug`` shows the
+revision that fails) become ``FAILED: ...`` and exit code 1; ``--debug`` shows the
 traceback instead.
 """
 
@@ -20,8 +20,8 @@ from alembic.config import Config
 from benchmarks.zero_downtime.chart import draw_chart
 from benchmarks.zero_downtime.history import (
     HistorySpec,
-    check_same_revisions,
     list_revisions,
+    pair_revisions,
 )
 from benchmarks.zero_downtime.report import (
     Machine,
@@ -241,20 +241,22 @@ def run_benchmark(*, options: BenchOptions, settings: Settings) -> dict[str, Any
         )
     safe_revs = list_revisions(ini=options.ini, versions=None)
     naive_revs = list_revisions(ini=options.ini, versions=options.naive_versions)
-    check_same_revisions(safe_revs, naive_revs, naive_dir=options.naive_versions)
+    pairing = pair_revisions(safe_revs, naive_revs, naive_dir=options.naive_versions)
+    for line in pairing.skipped:
+        say(f"skipped {line}")
 
     home = resolve_database(settings=settings, config=Config(str(options.ini)))
     server = ScratchServer(home, settings)
     version = server.open_check()
     machine = Machine.here(postgresql=version, server=mask_url_host(home.url))
     say(
-        f"Server: PostgreSQL {version} at {machine.server}; {len(safe_revs)} "
-        f"revisions; {options.rows:,} users"
+        f"Server: PostgreSQL {version} at {machine.server}; "
+        f"{len(pairing.safe)} revisions compared; {options.rows:,} users"
     )
 
     safe = HistoryRun(
         spec=HistorySpec(name="safe", versions=None, x_args=list(options.safe_x)),
-        revisions=safe_revs,
+        revisions=pairing.safe,
         server=server,
         options=options,
     ).run()
@@ -265,11 +267,12 @@ def run_benchmark(*, options: BenchOptions, settings: Settings) -> dict[str, Any
             env=dict(NAIVE_GUARDS_OFF),
             x_args=list(NAIVE_X_ARGS),
         ),
-        revisions=naive_revs,
+        revisions=pairing.naive,
         server=server,
         options=options,
     ).run()
     results = build_results(machine=machine, options=options, safe=safe, naive=naive)
+    results["skipped"] = pairing.skipped
     write_json(results, options.out / "results.json")
     draw_chart(results, options.out / "chart.png")
     for history in (safe, naive):
@@ -288,27 +291,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigrationKitError as exc:
         if args.debug:
             raise
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:
         if args.debug:
             raise
         detail = mask_secrets(str(exc).strip().splitlines()[0] if str(exc) else "?")
         print(
-            f"Error: lost the connection to PostgreSQL during the benchmark: {detail}. "
-            "Is the server still running? Rerun the benchmark: it starts afresh.",
+            "FAILED: lost the connection to PostgreSQL during the benchmark: "
+            f"{detail}. Is the server still running? Rerun the benchmark: it "
+            "starts afresh.",
             file=sys.stderr,
         )
         return 1
     except KeyboardInterrupt:
         print(
-            "Interrupted; scratch databases may be left behind (rerun drops them).",
+            "FAILED: interrupted; scratch databases may be left behind (a rerun "
+            "drops them).",
             file=sys.stderr,
         )
         return 130
     print(render_table(results))
     print()
     print(render_summary(results))
+    for line in results["skipped"]:
+        print(f"skipped {line}")
     print(
         f"\nWrote {options.out / 'results.json'}, {options.out / 'chart.png'} and "
         f"the raw operations (operations-*.csv.gz) to {options.out}/"

@@ -69,14 +69,59 @@ def list_revisions(*, ini: Path, versions: Path | None) -> list[RevisionInfo]:
     ]
 
 
-def check_same_revisions(
+@dataclass(frozen=True)
+class Pairing:
+    """Which revisions the two histories apply, and which cannot be compared."""
+
+    safe: list[RevisionInfo]
+    naive: list[RevisionInfo]
+    skipped: list[str]
+    """One sentence per project revision without a naive twin."""
+
+
+def pair_revisions(
     safe: list[RevisionInfo], naive: list[RevisionInfo], *, naive_dir: Path
-) -> None:
+) -> Pairing:
+    """Pair the project's revisions with their naive twins (the same revision id).
+
+    Revisions added to the project after the naive history was written have no
+    twin: they are left out and named, so the benchmark still compares the rest.
+    The naive history must not hold a revision the project lacks, and the twins
+    must come in the same order.
+    """
     safe_ids = [r.revision for r in safe]
     naive_ids = [r.revision for r in naive]
-    if safe_ids != naive_ids:
+    strangers = [rev for rev in naive_ids if rev not in safe_ids]
+    if strangers:
         raise MigrationKitError(
-            "The naive history must mirror the project's revisions one for one, "
-            f"but the project has {safe_ids} and {naive_dir} has {naive_ids}. "
-            "Add (or remove) the naive equivalents so both lists match."
+            f"{naive_dir} has revision(s) {strangers} that the project does not "
+            "have; each naive revision must be the twin (same id) of a project "
+            "revision. Remove them or give them the project's ids."
         )
+    if [rev for rev in safe_ids if rev in naive_ids] != naive_ids:
+        raise MigrationKitError(
+            f"The naive revisions in {naive_dir} ({naive_ids}) are not in the "
+            f"project's order ({safe_ids})."
+        )
+    if not naive_ids:
+        raise MigrationKitError(f"{naive_dir} holds no revisions to compare with.")
+    last_twin = safe_ids.index(naive_ids[-1])
+    skipped: list[str] = []
+    for position, info in enumerate(safe):
+        if info.revision in naive_ids:
+            continue
+        if position > last_twin:
+            skipped.append(
+                f"{info.revision} ({info.title}): no naive twin; not applied"
+            )
+        else:
+            later = next(r for r in safe_ids[position:] if r in naive_ids)
+            skipped.append(
+                f"{info.revision} ({info.title}): no naive twin; applied within "
+                f"the step to {later}, whose figures include it"
+            )
+    return Pairing(
+        safe=[r for r in safe if r.revision in naive_ids],
+        naive=list(naive),
+        skipped=skipped,
+    )

@@ -33,6 +33,7 @@ from migrationkit.database import (
     offline_url,
     resolve_database,
 )
+from migrationkit.runtime.check import readable_check, running_alembic_check
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
 from migrationkit.runtime.retry import attempts
@@ -68,8 +69,13 @@ def run_migrations(
     and win over migrationkit's defaults.
     """
     env = _environment(context)
+    _keep_own_loggers_enabled()
     settings = settings if settings is not None else settings_for(env.config)
     options = {**DEFAULT_OPTIONS, **configure_options}
+    if running_alembic_check(env.config):
+        options["process_revision_directives"] = readable_check(
+            options.get("process_revision_directives")
+        )
     if env.is_offline_mode():
         _run_offline(env, target_metadata=target_metadata, settings=settings, **options)
     else:
@@ -91,6 +97,19 @@ def settings_for(config: Config) -> Settings:
     """The settings a caller put in ``config.attributes``, else the environment's."""
     given = config.attributes.get(SETTINGS_ATTRIBUTE)
     return given if isinstance(given, Settings) else Settings.from_environ()
+
+
+def _keep_own_loggers_enabled() -> None:
+    """Undo ``fileConfig``'s disabling of migrationkit's loggers.
+
+    Alembic's env.py template calls ``fileConfig(config_file_name)``, whose default
+    ``disable_existing_loggers=True`` silences every logger that exists by then,
+    and env.py imports migrationkit first: its warnings (a lock timeout, who is in
+    the way, the retry) would vanish.
+    """
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if name.startswith("migrationkit") and isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 def _environment(context: ModuleType | EnvironmentContext) -> EnvironmentContext:

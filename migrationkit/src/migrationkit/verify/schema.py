@@ -142,6 +142,20 @@ def check_schema(
     )
 
 
+def describe_differences(diffs: Sequence[Any], dialect: sa.Dialect) -> list[str]:
+    """One line per difference in Alembic's ``compare_metadata`` output, for people.
+
+    Alembic renders its diffs as Python reprs (``DefaultClause(<TextClause object
+    at 0x...>)``); these lines name the object and say which side has what.
+    """
+    return [
+        _describe_structure(diff, dialect)
+        if diff[0] in _STRUCTURE_OPS
+        else _describe_constraint_diff(diff)
+        for diff in _flatten(diffs)
+    ]
+
+
 def _flatten(diffs: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Alembic nests column modifications in lists; one tuple per difference."""
     flat: list[tuple[Any, ...]] = []

