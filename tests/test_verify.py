@@ -136,7 +136,14 @@ def test_never_migrated_database_says_what_to_run(project: Project) -> None:
         assert "`alembic upgrade head`" in done.stdout
     document = json.loads(done.stdout)
     assert document["ok"] is False
+    assert "never migrated" in document["headline"]
     assert not next(c for c in document["checks"] if c["name"] == "revision")["ok"]
+    # No check suggests writing a migration: nothing was ever applied here.
+    assert all(c["fix"] is None for c in document["checks"] if c["name"] != "revision")
+    text = project.run("verify_migration.py").stdout
+    verdicts = [line for line in text.splitlines() if line.strip()]
+    assert "never migrated" in verdicts[1], text  # said first, after the URL line
+    assert "revision --autogenerate" not in text
 
 
 def test_after_downgrade_base_it_fails_and_lists_pending(project: Project) -> None:

@@ -42,7 +42,7 @@ from migrationkit.errors import DatabaseConnectionError
 from migrationkit.pg import LOCK_NOT_AVAILABLE, sqlstate_of
 from migrationkit.settings import Settings
 from migrationkit.verify.result import CheckResult, DatabaseInfo, VerificationReport
-from migrationkit.verify.revision import check_revision
+from migrationkit.verify.revision import check_revision, has_version_table
 from migrationkit.verify.schema import check_schema
 
 ModelCheck = Callable[[Session], str | None]
@@ -104,11 +104,14 @@ def run_checks(
             database, connectivity = check_connectivity(connection, target=target)
             schema = check_schema(connection, metadata=metadatas[0], config=config)
             revision = check_revision(connection, script=script, config=config)
+            migrated = has_version_table(connection)
         functionality = run_model_checks(
             connection, checks=model_checks, missing_tables=schema.missing_tables
         )
     except OperationalError as exc:  # the server went away mid-way
         raise connection_error(exc, target) from None
+    if not migrated:
+        return _never_migrated(database, connectivity, revision)
     return VerificationReport(
         database=database,
         checks=(
@@ -116,6 +119,46 @@ def run_checks(
             schema.structure,
             schema.constraints,
             functionality,
+            revision,
+        ),
+    )
+
+
+def _never_migrated(
+    database: DatabaseInfo, connectivity: CheckResult, revision: CheckResult
+) -> VerificationReport:
+    """Nothing was ever migrated: say that first, and nothing that misleads.
+
+    Every table of the models is missing then, and the schema checks' usual advice
+    (write a migration) would send a newcomer the wrong way.
+    """
+    skipped = "not checked: this database was never migrated (see revision)"
+    return VerificationReport(
+        database=database,
+        headline=(
+            "this database was never migrated; run `alembic upgrade head` to "
+            "create the schema, then verify again."
+        ),
+        checks=(
+            connectivity,
+            CheckResult(
+                name="table_structure",
+                title="table structure",
+                ok=False,
+                summary=skipped,
+            ),
+            CheckResult(
+                name="indexes_and_constraints",
+                title="indexes and constraints",
+                ok=False,
+                summary=skipped,
+            ),
+            CheckResult(
+                name="model_functionality",
+                title="model functionality",
+                ok=False,
+                summary=skipped,
+            ),
             revision,
         ),
     )

@@ -5,6 +5,7 @@ The JSON structure is stable; keys are only ever added, never renamed::
     {
       "ok": true,                 # every check passed
       "error": null,              # or a message when nothing could be verified
+      "headline": null,           # or the one finding that explains the rest
       "database": {               # null only together with "error"
         "url": "postgresql://app:***@db:5432/app",   # password always masked
         "source": "DATABASE_URL",  # or "sqlalchemy.url in alembic.ini",
@@ -40,6 +41,8 @@ _INDENT = "      "
 def render_text(report: VerificationReport) -> str:
     """One verdict line per check, its details indented, then a summary line."""
     lines = [f"Verifying {report.database.url} (from {report.database.source})", ""]
+    if report.headline:
+        lines += [report.headline, ""]
     for check in report.checks:
         verdict = "PASS" if check.ok else "FAIL"
         lines.append(f"{verdict}  {check.title}: {check.summary}")
@@ -55,6 +58,8 @@ def summary_line(report: VerificationReport) -> str:
     total = len(report.checks)
     if report.ok:
         return f"OK: all {total} checks passed."
+    if report.headline:
+        return f"FAILED: {report.headline}"
     failed = report.failed
     names = ", ".join(check.title for check in failed)
     return f"FAILED: {len(failed)} of {total} checks failed ({names})."
@@ -64,6 +69,7 @@ def report_as_dict(report: VerificationReport) -> dict[str, object]:
     return {
         "ok": report.ok,
         "error": None,
+        "headline": report.headline,
         "database": asdict(report.database),
         "checks": [
             {

@@ -41,6 +41,9 @@ class DatabaseInfo:
 class VerificationReport:
     database: DatabaseInfo
     checks: tuple[CheckResult, ...]
+    headline: str | None = None
+    """What a person must read first, when one finding explains all the others
+    (a database that was never migrated)."""
 
     @property
     def ok(self) -> bool:

@@ -20,6 +20,16 @@ NAME = "revision"
 TITLE = "revision"
 
 
+def has_version_table(connection: sa.Connection) -> bool:
+    """Whether Alembic's version table exists: has anything ever been migrated?"""
+    context = MigrationContext.configure(connection)
+    return bool(
+        sa.inspect(connection).has_table(
+            context.version_table, schema=context.version_table_schema
+        )
+    )
+
+
 def check_revision(
     connection: sa.Connection, *, script: ScriptDirectory, config: Config
 ) -> CheckResult:
@@ -27,10 +37,7 @@ def check_revision(
     context = MigrationContext.configure(connection)
     heads = tuple(script.get_heads())
     upgrade = alembic_command(config, "upgrade", "head")
-    has_version_table = sa.inspect(connection).has_table(
-        context.version_table, schema=context.version_table_schema
-    )
-    if not has_version_table:
+    if not has_version_table(connection):
         return _fail(
             f"this database was never migrated (it has no {context.version_table} "
             "table)",
