@@ -101,7 +101,11 @@ def blocking_folders(targets: Iterable[Path], grantee: Grantee) -> list[Path]:
     Raises ``AclWouldWidenError`` for the first one that cannot be opened to it
     without widening someone else's rights, before anything is changed.
     """
-    blocked = [f for f in folders_to_reach(targets) if not may_search(f, grantee)]
+    blocked = [
+        folder
+        for folder in folders_to_reach(targets)
+        if folder.exists() and not may_search(folder, grantee)  # we make others 0755
+    ]
     for folder in blocked:
         _with_search_for(folder, _read(folder)[0], uid=grantee.uid)
     return blocked

@@ -105,18 +105,24 @@ def display_root(root: Path) -> str:
 # -- making a cluster ---------------------------------------------------------------
 
 
-def new_cluster(root: Path, *, bin_dir: Path) -> ClusterState:
-    """Record a new cluster: as root, with a system account of its own first.
+def check_reachable(root: Path, *, bin_dir: Path) -> None:
+    """Refuse, before anything changes, a cluster whose account we could not let in.
 
-    Whether the account will be able to reach its files is checked before the
-    account exists, so that an ACL that cannot be extended without widening
-    someone's access stops us before anything on the machine has changed.
+    A new account belongs to no group and owns no folder, so ``other`` decides what
+    it may search; any folder that would need an ACL grant widening someone else's
+    access stops us here, before the root, the account or any ACL exists.
     """
+    if os.geteuid() == 0:
+        blocking_folders(_folders_to_reach(root, bin_dir), Grantee(uid=None))
+
+
+def new_cluster(root: Path, *, bin_dir: Path) -> ClusterState:
+    """Record a new cluster: as root, with a system account of its own first."""
     if os.geteuid() != 0:
         state = ClusterState(account=None)
         save_state(root, state)
         return state
-    blocking_folders(_folders_to_reach(root, bin_dir), Grantee(uid=None))
+    check_reachable(root, bin_dir=bin_dir)  # again: the folders may have changed
     account = create_account(cluster=root)
     state = ClusterState(account=account)
     save_state(root, state)

@@ -112,7 +112,7 @@ class EmbeddedPostgres:
 
     def ensure_database(self, name: str = DEFAULT_DATABASE) -> URL:
         """Start the server if needed, create ``name`` if missing, return its URL."""
-        bin_dir = self._bin_dir()  # no binaries: say so before touching any folder
+        bin_dir = self._preflight()
         with self._locked():
             started = self._ensure_running(bin_dir)
             self._create_database(name)
@@ -127,7 +127,7 @@ class EmbeddedPostgres:
 
     def ensure_running(self) -> bool:
         """Start the server if it is not running; True when this call started it."""
-        bin_dir = self._bin_dir()
+        bin_dir = self._preflight()
         with self._locked():
             return self._ensure_running(bin_dir)
 
@@ -295,6 +295,22 @@ class EmbeddedPostgres:
             yield
         finally:
             os.close(fd)
+
+    def _preflight(self) -> Path:
+        """What can be refused without changing anything, before the root is made.
+
+        No binaries (a production install), a root that is not private, an old
+        cluster, or folders the new account could not be let through without
+        widening someone's access: each is refused with nothing created.
+        """
+        bin_dir = self._bin_dir()
+        if self._read_state() is None:
+            if os.geteuid() == 0 and "PG_VERSION" in lifecycle.data_contents(
+                self.data_dir
+            ):
+                raise self._foreign_cluster_error()
+            lifecycle.check_reachable(self.root, bin_dir=bin_dir)
+        return bin_dir
 
     def _bin_dir(self) -> Path:
         return self._binaries if self._binaries is not None else binaries_dir()
