@@ -554,6 +554,27 @@ def test_an_unrecorded_cluster_is_refused_then_destroyed(
     assert pwd.getpwnam(other_user.pw_name).pw_uid == other_user.pw_uid
 
 
+@needs_root
+def test_a_vanished_account_is_recreated_with_its_ids(
+    holder: Path, clusters: Clusters
+) -> None:
+    """A container rebuilt over a kept project folder has a fresh /etc/passwd."""
+    server = clusters(holder / "pgdata")
+    server.ensure_running()
+    name = server.status().account
+    assert name is not None
+    entry = pwd.getpwnam(name)
+    assert server.stop()
+    admin("userdel", name)
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+    assert server.ensure_running()
+    again = pwd.getpwnam(name)
+    assert (again.pw_uid, again.pw_gid) == (entry.pw_uid, entry.pw_gid)
+    with connect(server) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def interpreter_for(user: pwd.struct_passwd) -> list[str] | None:
     """A Python command ``user`` can run with this environment's packages, if any."""
     packages = sysconfig.get_paths()["purelib"]
@@ -618,3 +639,43 @@ def test_as_a_non_root_user_everything_is_that_users_and_private(
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not root.exists()
     assert not socket_dir.exists()
+
+
+@needs_root
+def test_a_cluster_an_earlier_version_made_as_a_normal_user_is_adopted(
+    holder: Path, other_user: pwd.struct_passwd
+) -> None:
+    """Such a cluster trusts its superuser on its socket and has no password file."""
+    python = interpreter_for(other_user)
+    if python is None:
+        pytest.skip("no Python the second user can run with this environment")
+    os.chown(holder, other_user.pw_uid, other_user.pw_gid)
+    root = holder / "pgdata"
+    assert as_user(other_user, "mkdir", "-m", "700", str(root)).returncode == 0
+    initdb = as_user(
+        other_user,
+        str(binaries_dir() / "initdb"),
+        "-D",
+        str(root / "data"),
+        "-U",
+        "postgres",
+        "--auth-local=trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    )
+    assert initdb.returncode == 0, initdb.stderr
+    env = {"MIGRATIONKIT_PGDATA": str(root)}
+    try:
+        started = as_user(other_user, *python, "db", "start", env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "initializing" not in started.stderr
+        url = as_user(other_user, *python, "db", "url", env=env).stdout.strip()
+        assert url.startswith("postgresql://postgres@/development?")
+        assert "passfile" not in url
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    finally:
+        destroyed = as_user(other_user, *python, "db", "destroy", env=env)
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert not root.exists()

@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from migrationkit.devserver import lifecycle
+from migrationkit.devserver import cluster, running
 from migrationkit.devserver.accounts import ServerAccount
 from migrationkit.devserver.files import (
     check_private_root,
@@ -53,10 +53,9 @@ from migrationkit.errors import EmbeddedServerError
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "development"
-SUPERUSER = lifecycle.SUPERUSER
-PORT = lifecycle.PORT
+SUPERUSER = running.SUPERUSER
+PORT = running.PORT
 _LOCK = "lock"
-_START_TIMEOUT_S = 60
 _STOP_COMMAND = "migrationkit db stop"
 
 
@@ -106,7 +105,7 @@ class EmbeddedPostgres:
         self.root = absolute.parent.resolve() / absolute.name
         self._binaries = binaries
         self.data_dir = self.root / "data"
-        self.log_file = self.root / lifecycle.LOG
+        self.log_file = self.root / running.LOG
 
     # -- public operations -------------------------------------------------------
 
@@ -120,7 +119,7 @@ class EmbeddedPostgres:
             log.info(
                 "started the embedded PostgreSQL server in %s (set DATABASE_URL to "
                 "use your own server; stop this one with `%s`)",
-                self._display_root(),
+                running.display_root(self.root),
                 _STOP_COMMAND,
             )
         return self.url(name)
@@ -138,13 +137,14 @@ class EmbeddedPostgres:
         if state is None or status.socket_dir is None:
             if state is None and status.running:
                 raise self._foreign_cluster_error()
+            where = running.display_root(self.root)
             raise EmbeddedServerError(
-                f"The embedded server in {self._display_root()} is not running: "
-                "start it with `migrationkit db start`."
+                f"The embedded server in {where} is not running: start it with "
+                "`migrationkit db start`."
             )
         query = {"host": str(status.socket_dir), "port": str(PORT)}
         if state.has_password:
-            query["passfile"] = str(self.root / lifecycle.PASSFILE)
+            query["passfile"] = str(self.root / running.PASSFILE)
         return URL.create(
             "postgresql+psycopg", username=SUPERUSER, database=database, query=query
         )
@@ -160,11 +160,11 @@ class EmbeddedPostgres:
             state = load_state(self.root)
             if self._status(state).pid is None:
                 return False
-            lifecycle.stop_server(
+            running.stop_server(
                 self._bin_dir(), self.data_dir, account=self._runs_as(state)
             )
             if state is not None and state.socket_dir is not None:
-                lifecycle.drop_socket_folder(self.root, state)
+                cluster.drop_socket_folder(self.root, state)
             return True
 
     def destroy(self) -> DestroyReport:
@@ -180,8 +180,8 @@ class EmbeddedPostgres:
             state = load_state(self.root)
             runs_as = self._runs_as(state)
             if self._status(state).pid is not None:
-                lifecycle.stop_server(self._bin_dir(), self.data_dir, account=runs_as)
-            account, acl_folders = lifecycle.destroy_cluster(self.root, state)
+                running.stop_server(self._bin_dir(), self.data_dir, account=runs_as)
+            account, acl_folders = cluster.destroy_cluster(self.root, state)
             (self.root / _LOCK).unlink()
         kept = tuple(sorted(p.name for p in self.root.iterdir()))
         if not kept:
@@ -202,44 +202,45 @@ class EmbeddedPostgres:
             return False
         if state is None:
             state = self._first_state(bin_dir)
-        state = lifecycle.prepare(self.root, state, bin_dir=bin_dir)
-        lifecycle.start_server(self.root, state, bin_dir=bin_dir)
+        state = cluster.prepare(self.root, state, bin_dir=bin_dir)
+        running.start_server(self.root, state, bin_dir=bin_dir)
         return True
 
     def _first_state(self, bin_dir: Path) -> ClusterState:
         """The state of a root that has none yet: a new cluster, or an old one."""
-        contents = lifecycle.data_contents(self.data_dir)
+        contents = cluster.data_contents(self.data_dir)
         if "PG_VERSION" in contents:
             if os.geteuid() == 0:
                 raise self._foreign_cluster_error()
             # Made by an older migrationkit as this same user: adopt it, after
             # stopping a server that may listen in a folder of the old layout.
             if self._status(None).pid is not None:
-                lifecycle.stop_server(bin_dir, self.data_dir, account=None)
-            return lifecycle.adopt_own_cluster(self.root)
+                running.stop_server(bin_dir, self.data_dir, account=None)
+            return cluster.adopt_own_cluster(self.root)
         if contents:
             raise EmbeddedServerError(
                 f"{self.data_dir} holds files but no PostgreSQL cluster (no "
                 "PG_VERSION). Nothing was changed; move them away or delete the "
                 "folder to let migrationkit create a fresh cluster."
             )
-        return lifecycle.new_cluster(self.root, bin_dir=bin_dir)
+        return cluster.new_cluster(self.root, bin_dir=bin_dir)
 
     def _status(self, state: ClusterState | None) -> ServerStatus:
+        """Read from the pid file, which the server's account controls: not
+        followed if a link, ignored unless that account's, its pid checked to be a
+        live process of that account. The socket folder comes from our state."""
         runs_as = self._runs_as(state)
-        uid = runs_as.uid if runs_as is not None else os.geteuid()
-        if state is None and runs_as is None:
-            uid = lifecycle.data_owner(self.data_dir) or os.geteuid()
+        uid = os.geteuid() if runs_as is None else runs_as.uid
         raw = read_owned_file(self.data_dir / "postmaster.pid", owner=uid)
         lines = raw.decode(errors="replace").splitlines() if raw else []
         pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
         alive = pid is not None and _process_runs_as(pid, uid)
-        running = alive and len(lines) >= 8 and lines[7].strip() == "ready"
+        ready = alive and len(lines) >= 8 and lines[7].strip() == "ready"
         socket_dir = None
-        if running and state is not None:
+        if ready and state is not None:
             socket_dir = state.socket_dir or self.data_dir
         return ServerStatus(
-            running=running,
+            running=ready,
             pid=pid if alive else None,
             socket_dir=socket_dir,
             data_dir=self.data_dir,
@@ -250,10 +251,10 @@ class EmbeddedPostgres:
         """The account the server runs as (None: us); for an old cluster, its owner."""
         if state is not None:
             return state.account
-        owner = lifecycle.data_owner(self.data_dir)
+        owner = cluster.data_owner(self.data_dir)
         if owner is None or owner == os.geteuid():
             return None
-        return lifecycle.account_of(owner)
+        return cluster.account_of(owner)
 
     def _read_state(self) -> ClusterState | None:
         return load_state(self.root) if check_private_root(self.root) else None
@@ -262,7 +263,7 @@ class EmbeddedPostgres:
         state = load_state(self.root)
         assert state is not None
         try:
-            with lifecycle.connect(self.root, state, dbname="postgres") as conn:
+            with running.connect(self.root, state, dbname="postgres") as conn:
                 exists = conn.execute(
                     "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
                 ).fetchone()
@@ -305,11 +306,11 @@ class EmbeddedPostgres:
         """
         bin_dir = self._bin_dir()
         if self._read_state() is None:
-            if os.geteuid() == 0 and "PG_VERSION" in lifecycle.data_contents(
+            if os.geteuid() == 0 and "PG_VERSION" in cluster.data_contents(
                 self.data_dir
             ):
                 raise self._foreign_cluster_error()
-            lifecycle.check_reachable(self.root, bin_dir=bin_dir)
+            cluster.check_reachable(self.root, bin_dir=bin_dir)
         return bin_dir
 
     def _bin_dir(self) -> Path:
@@ -326,12 +327,6 @@ class EmbeddedPostgres:
             "to use your own PostgreSQL."
         )
 
-    def _display_root(self) -> str:
-        try:
-            return "./" + str(self.root.relative_to(Path.cwd()))
-        except ValueError:
-            return str(self.root)
-
 
 def _process_runs_as(pid: int, uid: int) -> bool:
     """Whether ``pid`` is a live process of ``uid``; nothing is signalled."""
@@ -345,8 +340,6 @@ def _process_runs_as(pid: int, uid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)  # our own process: a probe, no signal is delivered
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    except (ProcessLookupError, PermissionError):
         return False
     return True

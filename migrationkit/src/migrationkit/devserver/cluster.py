@@ -1,4 +1,4 @@
-"""Making, starting, stopping and destroying one cluster: the steps behind the server.
+"""Making, preparing and destroying one cluster: the steps behind ``EmbeddedPostgres``.
 
 ``EmbeddedPostgres`` holds the cluster's lock while it calls these; each step
 records what it made in the root-owned state file before the next one runs, so a
@@ -14,12 +14,8 @@ import secrets
 import shutil
 import stat
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from migrationkit.devserver.accounts import (
     ServerAccount,
@@ -30,35 +26,28 @@ from migrationkit.devserver.accounts import (
 from migrationkit.devserver.acl import Grantee, blocking_folders, grant_search, revoke
 from migrationkit.devserver.files import (
     make_socket_folder,
-    open_private_log,
-    read_private_tail,
     remove_owned_folder,
     reset_access,
-    tail_lines,
     write_private_file,
 )
-from migrationkit.devserver.programs import (
-    library_dir,
-    major_version,
-    run_program,
-    spawn_server,
+from migrationkit.devserver.programs import library_dir, major_version, run_program
+from migrationkit.devserver.running import (
+    LOG,
+    PASSFILE,
+    PORT,
+    SUPERUSER,
+    display_root,
+    server_uid,
 )
 from migrationkit.devserver.state import STATE_FILE, ClusterState, save_state
 from migrationkit.errors import EmbeddedServerError
 
 log = logging.getLogger(__name__)
 
-SUPERUSER = "postgres"
-PORT = 5432
-LOG = "server.log"
-PASSFILE = "passfile"
 _INITDB_PASSWORD = "initdb.pw"  # noqa: S105  # a file name, not a password
 _OUR_FILES = (PASSFILE, _INITDB_PASSWORD, LOG, STATE_FILE)
 _SOCKET_NAME = f"/.s.PGSQL.{PORT}"
 _SUN_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
-_START_TIMEOUT_S = 60
-_LOG_KEEP_BYTES = 8 << 20
-_LOG_TAIL_LINES = 20
 
 
 # -- what is there ----------------------------------------------------------------
@@ -95,13 +84,6 @@ def account_of(uid: int) -> ServerAccount:
     return ServerAccount(name=entry.pw_name, uid=uid, gid=entry.pw_gid)
 
 
-def display_root(root: Path) -> str:
-    try:
-        return "./" + str(root.relative_to(Path.cwd()))
-    except ValueError:
-        return str(root)
-
-
 # -- making a cluster ---------------------------------------------------------------
 
 
@@ -123,13 +105,15 @@ def new_cluster(root: Path, *, bin_dir: Path) -> ClusterState:
         save_state(root, state)
         return state
     check_reachable(root, bin_dir=bin_dir)  # again: the folders may have changed
-    account = create_account(cluster=root)
-    state = ClusterState(account=account)
+    state = ClusterState(account=create_account(cluster=root))
     save_state(root, state)
-    # The account may pass through the root (group x), not list or write it.
+    return state
+
+
+def _let_account_through_root(root: Path, account: ServerAccount) -> None:
+    """Group ``x`` on our root for the account's own group: pass, not list or write."""
     os.chown(root, -1, account.gid, follow_symlinks=False)
     reset_access(root, mode=0o710)
-    return state
 
 
 def adopt_own_cluster(root: Path) -> ClusterState:
@@ -143,6 +127,7 @@ def prepare(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
     """What a start needs: the account, its access, the cluster, a socket folder."""
     if state.account is not None:
         ensure_account(state.account, cluster=root)
+        _let_account_through_root(root, state.account)
         state = _grant_access(root, state, bin_dir=bin_dir)
     elif os.geteuid() == 0:
         raise EmbeddedServerError(
@@ -267,107 +252,10 @@ def _new_socket_folder(root: Path, state: ClusterState) -> ClusterState:
 def drop_socket_folder(root: Path, state: ClusterState) -> ClusterState:
     if state.socket_dir is None:
         return state
-    remove_owned_folder(state.socket_dir, uid=_server_uid(state))
+    remove_owned_folder(state.socket_dir, uid=server_uid(state))
     state = replace(state, socket_dir=None)
     save_state(root, state)
     return state
-
-
-# -- running it --------------------------------------------------------------------
-
-
-def start_server(root: Path, state: ClusterState, *, bin_dir: Path) -> None:
-    """Start the server and wait until it accepts our password."""
-    log_fd = open_private_log(root / LOG)
-    try:
-        if os.fstat(log_fd).st_size > _LOG_KEEP_BYTES:
-            os.ftruncate(log_fd, 0)
-        log_start = os.fstat(log_fd).st_size
-        process = spawn_server(
-            bin_dir,
-            account=state.account,
-            data_dir=root / "data",
-            socket_dir=state.socket_dir or root / "data",
-            port=PORT,
-            log_fd=log_fd,
-        )
-    finally:
-        os.close(log_fd)
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while (code := process.poll()) is None:
-        try:
-            with connect(root, state, dbname="postgres", timeout=2):
-                return
-        except psycopg.OperationalError as exc:
-            if "password authentication failed" in str(exc):
-                raise EmbeddedServerError(
-                    f"The embedded server in {display_root(root)} runs but refuses "
-                    f"the password in {root / PASSFILE} (was it changed with ALTER "
-                    "ROLE?). Stop it with `migrationkit db stop`; `migrationkit db "
-                    "destroy` starts over."
-                ) from None
-        if time.monotonic() > deadline:
-            process.terminate()  # our own child, by its handle
-            process.wait(timeout=30)
-            raise EmbeddedServerError(
-                f"The embedded server in {display_root(root)} did not accept "
-                f"connections within {_START_TIMEOUT_S} s, and was stopped.\n"
-                + _log_tail(root, log_start)
-            )
-        time.sleep(0.05)
-    raise EmbeddedServerError(
-        f"The embedded server in {display_root(root)} did not start (exit status "
-        f"{code}).\n" + _log_tail(root, log_start)
-    )
-
-
-def stop_server(
-    bin_dir: Path, data_dir: Path, *, account: ServerAccount | None
-) -> None:
-    """``pg_ctl stop``, run as the account: it signals a pid only that account wrote."""
-    if account is None and os.geteuid() == 0:
-        raise EmbeddedServerError(f"The server of {data_dir} is not ours to stop.")
-    run_program(
-        bin_dir,
-        "pg_ctl",
-        "-D",
-        str(data_dir),
-        "-m",
-        "fast",
-        "-w",
-        "-t",
-        str(_START_TIMEOUT_S),
-        "stop",
-        account=account,
-        what="stop the embedded server",
-    )
-
-
-def connect(
-    root: Path, state: ClusterState, *, dbname: str, timeout: int = 10
-) -> psycopg.Connection[Any]:
-    """A superuser connection over the socket, with the password from ``passfile``."""
-    options: dict[str, Any] = {
-        "host": str(state.socket_dir or root / "data"),
-        "port": PORT,
-        "user": SUPERUSER,
-        "dbname": dbname,
-        "connect_timeout": timeout,
-    }
-    if state.has_password:
-        options["passfile"] = str(root / PASSFILE)
-    return psycopg.connect(autocommit=True, **options)
-
-
-def _log_tail(root: Path, since: int) -> str:
-    data = read_private_tail(root / LOG, since=since, limit=64 << 10)
-    if not data:
-        return f"(nothing in the server log {root / LOG})"
-    return f"Last lines of {root / LOG}:\n{tail_lines(data, _LOG_TAIL_LINES)}"
-
-
-def _server_uid(state: ClusterState) -> int:
-    return os.geteuid() if state.account is None else state.account.uid
 
 
 # -- destroying it -----------------------------------------------------------------
@@ -388,7 +276,7 @@ def destroy_cluster(
     revoked: list[Path] = []
     if state is not None:
         if state.socket_dir is not None:
-            remove_owned_folder(state.socket_dir, uid=_server_uid(state))
+            remove_owned_folder(state.socket_dir, uid=server_uid(state))
         for grant in reversed(state.acl_grants):
             assert account is not None
             if revoke(grant, uid=account.uid):
