@@ -456,23 +456,32 @@ def test_clusters_cannot_reach_each_other(holder: Path, clusters: Clusters) -> N
 # -- 4. ACL grants never widen anyone's access -----------------------------------------
 
 
+def folder_with_masked_group(
+    holder: Path, user: pwd.struct_passwd, *, group_perms: int
+) -> tuple[Path, bytes]:
+    """``holder/acl`` with ``group:<user's group>:<group_perms> mask::r--``.
+
+    ``holder`` becomes passable (0711), so the folder's ACL is the group's only
+    obstacle; returns the folder and its ACL as set.
+    """
+    holder.chmod(0o711)
+    folder = holder / "acl"
+    folder.mkdir()
+    entries = [
+        (USER_OBJ, 0o7, NO_ID),
+        (GROUP_OBJ, 0, NO_ID),
+        (GROUP, group_perms, user.pw_gid),
+        (MASK, 0o4, NO_ID),
+        (OTHER, 0, NO_ID),
+    ]
+    return folder, set_acl(folder, entries)
+
+
 @needs_root
 def test_a_grant_that_would_widen_a_group_is_refused(
     holder: Path, clusters: Clusters, other_user: pwd.struct_passwd
 ) -> None:
-    holder.chmod(0o711)  # the group's only obstacle is the folder under test
-    shared = holder / "shared"
-    shared.mkdir()
-    before = set_acl(
-        shared,
-        [
-            (USER_OBJ, 0o7, NO_ID),
-            (GROUP_OBJ, 0, NO_ID),
-            (GROUP, 0o7, other_user.pw_gid),
-            (MASK, 0o4, NO_ID),
-            (OTHER, 0, NO_ID),
-        ],
-    )
+    shared, before = folder_with_masked_group(holder, other_user, group_perms=0o7)
     enter = ("/bin/sh", "-c", f"cd {shared}")
     assert as_user(other_user, *enter).returncode != 0  # the mask keeps it out
 
@@ -500,19 +509,7 @@ def test_a_grant_that_would_widen_a_group_is_refused(
 def test_a_grant_adds_only_its_entry_and_destroy_undoes_it(
     holder: Path, clusters: Clusters, other_user: pwd.struct_passwd
 ) -> None:
-    holder.chmod(0o711)
-    narrow = holder / "narrow"
-    narrow.mkdir()
-    before = set_acl(
-        narrow,
-        [
-            (USER_OBJ, 0o7, NO_ID),
-            (GROUP_OBJ, 0, NO_ID),
-            (GROUP, 0o4, other_user.pw_gid),
-            (MASK, 0o4, NO_ID),
-            (OTHER, 0, NO_ID),
-        ],
-    )
+    narrow, before = folder_with_masked_group(holder, other_user, group_perms=0o4)
     enter = ("/bin/sh", "-c", f"cd {narrow}")
     server = clusters(narrow / "pgdata")
     server.ensure_running()
@@ -598,21 +595,34 @@ def interpreter_for(user: pwd.struct_passwd) -> list[str] | None:
     return None
 
 
-@needs_root
-def test_as_a_non_root_user_everything_is_that_users_and_private(
-    holder: Path, other_user: pwd.struct_passwd
-) -> None:
+UserDb = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def user_db(holder: Path, other_user: pwd.struct_passwd) -> UserDb:
+    """``migrationkit db ...`` run as the second user, who gets ``holder``."""
     python = interpreter_for(other_user)
     if python is None:
         pytest.skip("no Python the second user can run with this environment")
     os.chown(holder, other_user.pw_uid, other_user.pw_gid)
+
+    def db(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {"MIGRATIONKIT_PGDATA": str(root)}
+        return as_user(other_user, *python, "db", *args, env=env)
+
+    return db
+
+
+@needs_root
+def test_as_a_non_root_user_everything_is_that_users_and_private(
+    holder: Path, other_user: pwd.struct_passwd, user_db: UserDb
+) -> None:
     root = holder / LONG / "pgdata"  # long: the socket needs a folder of its own
-    env = {"MIGRATIONKIT_PGDATA": str(root)}
     try:
-        started = as_user(other_user, *python, "db", "start", env=env)
+        started = user_db(root, "start")
         assert started.returncode == 0, started.stdout + started.stderr
         assert "initializing a new PostgreSQL" in started.stderr
-        url = as_user(other_user, *python, "db", "url", env=env).stdout.strip()
+        url = user_db(root, "url").stdout.strip()
         assert url.startswith("postgresql://postgres@/development?")
 
         for path, mode in (
@@ -623,7 +633,7 @@ def test_as_a_non_root_user_everything_is_that_users_and_private(
         ):
             st = path.lstat()
             assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (other_user.pw_uid, mode)
-        status = as_user(other_user, *python, "db", "status", env=env).stdout
+        status = user_db(root, "status").stdout
         socket_dir = Path(status.split("socket")[1].split()[0])
         st = socket_dir.lstat()
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (other_user.pw_uid, 0o700)
@@ -635,7 +645,7 @@ def test_as_a_non_root_user_everything_is_that_users_and_private(
             assert row == ("postgres",)
         assert "account" not in status
     finally:
-        destroyed = as_user(other_user, *python, "db", "destroy", env=env)
+        destroyed = user_db(root, "destroy")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not root.exists()
     assert not socket_dir.exists()
@@ -643,13 +653,9 @@ def test_as_a_non_root_user_everything_is_that_users_and_private(
 
 @needs_root
 def test_a_cluster_an_earlier_version_made_as_a_normal_user_is_adopted(
-    holder: Path, other_user: pwd.struct_passwd
+    holder: Path, other_user: pwd.struct_passwd, user_db: UserDb
 ) -> None:
     """Such a cluster trusts its superuser on its socket and has no password file."""
-    python = interpreter_for(other_user)
-    if python is None:
-        pytest.skip("no Python the second user can run with this environment")
-    os.chown(holder, other_user.pw_uid, other_user.pw_gid)
     root = holder / "pgdata"
     assert as_user(other_user, "mkdir", "-m", "700", str(root)).returncode == 0
     initdb = as_user(
@@ -665,17 +671,16 @@ def test_a_cluster_an_earlier_version_made_as_a_normal_user_is_adopted(
         "--locale=C",
     )
     assert initdb.returncode == 0, initdb.stderr
-    env = {"MIGRATIONKIT_PGDATA": str(root)}
     try:
-        started = as_user(other_user, *python, "db", "start", env=env)
+        started = user_db(root, "start")
         assert started.returncode == 0, started.stdout + started.stderr
         assert "initializing" not in started.stderr
-        url = as_user(other_user, *python, "db", "url", env=env).stdout.strip()
+        url = user_db(root, "url").stdout.strip()
         assert url.startswith("postgresql://postgres@/development?")
         assert "passfile" not in url
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
     finally:
-        destroyed = as_user(other_user, *python, "db", "destroy", env=env)
+        destroyed = user_db(root, "destroy")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not root.exists()
