@@ -9,9 +9,10 @@ Two kinds of place are involved, and they are treated differently:
   ``O_NOFOLLOW`` so that even a planted link is refused rather than followed;
 * the *data folder* (``.pgdata/data``): owned by the server's account, so anything
   in it may have been changed by a database superuser (``COPY ... TO PROGRAM``
-  runs a shell as that account). The invoking user writes nothing there, and reads
-  only ``postmaster.pid``, through ``read_owned_file`` (no link followed, owner and
-  file type checked, size bounded), to learn the server's pid.
+  runs a shell as that account). The invoking user writes nothing there. It lists
+  the folder, reads only ``postmaster.pid``, through ``read_owned_file`` (no link
+  followed, owner and file type checked, size bounded), and on ``destroy`` deletes
+  the folder, once nothing of the account runs any more (``rmtree`` follows no link).
 """
 
 from __future__ import annotations
