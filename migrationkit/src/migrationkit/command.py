@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from migrationkit.database import configured_url, pgdata_dir
 from migrationkit.devserver.server import (
     DEFAULT_DATABASE,
+    DestroyReport,
     EmbeddedPostgres,
     ServerStatus,
 )
@@ -83,6 +84,11 @@ def db_stop(config: Config | None, *, settings: Settings) -> tuple[bool, Path]:
     """Stop the embedded server; (whether it was running, its data folder)."""
     server = embedded_server(config, settings=settings)
     return server.stop(), server.data_dir
+
+
+def db_destroy(config: Config | None, *, settings: Settings) -> DestroyReport:
+    """Stop the embedded server; delete its cluster and all it made on the machine."""
+    return embedded_server(config, settings=settings).destroy()
 
 
 def db_status(config: Config | None, *, settings: Settings) -> ServerStatus:
