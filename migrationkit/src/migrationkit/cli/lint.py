@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 
 from migrationkit import command
-from migrationkit.lint.report import render_github, render_json, render_rules, render_text
+from migrationkit.lint.report import (
+    render_github,
+    render_json,
+    render_rules,
+    render_text,
+)
 from migrationkit.lint.selection import Selection
 from migrationkit.settings import Settings
 
@@ -27,6 +32,7 @@ its .squawk.toml) and by the checks squawk lacks:
   MK105  revision that cannot be rendered offline (lint it with --live)
   MK106  DO block (dynamic SQL the linter cannot see)
   MK107  CREATE INDEX CONCURRENTLY IF NOT EXISTS (keeps an INVALID index)
+  MK109  a new table's foreign key to an existing table (locks it until COMMIT)
 Every finding names the revision file and the line of the op. call that wrote
 the statement. `--rules` lists every rule with the lock it prevents and the safe
 alternative.
@@ -74,7 +80,7 @@ def _lint(args: argparse.Namespace, settings: Settings) -> int:
 def add_lint(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "lint",
-        help="review the lock safety of the revisions (squawk plus migrationkit's checks)",
+        help="review the lock safety of the revisions (squawk plus more checks)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -7,6 +7,7 @@ module answers them from the tokens of ``migrationkit.lint.sql``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrationkit.lint.sql import Kind, Statement, Token, top_level_parts
@@ -264,7 +265,9 @@ def _drop(statement: Statement) -> Anatomy:
         )
     if noun == "table":
         index, if_exists = _skip_if_exists(statement, 2)
-        return Anatomy("drop_table", table=statement.name_at(index), if_not_exists=if_exists)
+        return Anatomy(
+            "drop_table", table=statement.name_at(index), if_not_exists=if_exists
+        )
     if noun == "trigger":
         on = statement.find("on")
         table = statement.name_at(on + 1) if on is not None else None
@@ -308,7 +311,15 @@ def _cluster(statement: Statement) -> Anatomy:
     return Anatomy("cluster", table=statement.name_at(1))
 
 
-_HANDLERS = {
+def _do(_statement: Statement) -> Anatomy:
+    return Anatomy("do")
+
+
+def _insert(statement: Statement) -> Anatomy:
+    return Anatomy("insert", table=statement.name_at(2))
+
+
+_HANDLERS: dict[str, Callable[[Statement], Anatomy]] = {
     "update": _update,
     "delete": _delete,
     "set": _set,
@@ -322,8 +333,8 @@ _HANDLERS = {
     "reindex": _reindex,
     "vacuum": _vacuum,
     "cluster": _cluster,
-    "do": lambda _statement: Anatomy("do"),
-    "insert": lambda statement: Anatomy("insert", table=statement.name_at(2)),
+    "do": _do,
+    "insert": _insert,
 }
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from migrationkit.lint import rules
 from migrationkit.lint.anatomy import action_words
-from migrationkit.lint.sql import Kind, Token
 from migrationkit.lint.column_types import narrowing, normalize_type
+from migrationkit.lint.sql import Kind, Token
 from migrationkit.lint.walk import Step
 
 BACKFILL_MARKER = "migrationkit: backfill"
@@ -89,8 +89,8 @@ def _concurrently_in_transaction(step: Step) -> str | None:
         return None
     return (
         f"{' '.join(step.statement.words(3)).upper()} ... CONCURRENTLY runs inside a "
-        "transaction block: PostgreSQL refuses it (\"cannot run inside a "
-        "transaction block\")"
+        'transaction block: PostgreSQL refuses it ("cannot run inside a '
+        'transaction block")'
     )
 
 
@@ -114,7 +114,7 @@ def _lock_without_timeout(step: Step) -> str | None:
     )
 
 
-def _destructive(step: Step) -> str | None:
+def _destructive(step: Step) -> str | None:  # noqa: PLR0911 - one answer per kind of loss
     item = step.anatomy
     if step.is_new_table(item.table):
         return None
@@ -177,6 +177,19 @@ def _invalid_index_kept(step: Step) -> str | None:
     )
 
 
+def _foreign_key_in_create_table(step: Step) -> str | None:
+    item = step.anatomy
+    if item.kind != "create_table":
+        return None
+    existing = [name for name in item.references if not step.is_new_table(name)]
+    if not existing:
+        return None
+    return (
+        f"CREATE TABLE {item.table} references {', '.join(existing)}: that table "
+        "stays locked against writes until the transaction commits"
+    )
+
+
 CHECKS: tuple[tuple[rules.Rule, Callable[[Step], str | None]], ...] = (
     (rules.UNBATCHED_UPDATE, _unbatched_update),
     (rules.CONCURRENTLY_IN_TRANSACTION, _concurrently_in_transaction),
@@ -184,6 +197,7 @@ CHECKS: tuple[tuple[rules.Rule, Callable[[Step], str | None]], ...] = (
     (rules.DESTRUCTIVE, _destructive),
     (rules.OPAQUE_SQL, _opaque),
     (rules.INVALID_INDEX_KEPT, _invalid_index_kept),
+    (rules.FOREIGN_KEY_IN_CREATE_TABLE, _foreign_key_in_create_table),
 )
 """Each extra rule and the function that checks one statement for it."""
 

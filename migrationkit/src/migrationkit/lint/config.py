@@ -30,7 +30,13 @@ DEFAULT_LARGE_TABLE_ROWS = 10_000
 DEFAULT_LARGE_TABLE_PAGES = 1_280
 """10 MiB of 8 kB pages."""
 
-_KEYS = {"pg_version", "large_table_rows", "large_table_pages", "squawk_config", "disable"}
+_KEYS = {
+    "pg_version",
+    "large_table_rows",
+    "large_table_pages",
+    "squawk_config",
+    "disable",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,11 +95,15 @@ def _parse(table: Any, *, path: Path) -> LintConfig:
         )
     bad_codes = sorted(code for code in disabled if not is_known(code))
     if bad_codes:
-        raise MigrationKitError(f"{where}: unknown rule code(s) {', '.join(bad_codes)}.")
+        raise MigrationKitError(
+            f"{where}: unknown rule code(s) {', '.join(bad_codes)}."
+        )
     squawk_config = table.get("squawk_config")
     return LintConfig(
         pg_version=_optional_str(table, "pg_version", where=where),
-        large_table_rows=_positive(table, "large_table_rows", DEFAULT_LARGE_TABLE_ROWS, where),
+        large_table_rows=_positive(
+            table, "large_table_rows", DEFAULT_LARGE_TABLE_ROWS, where
+        ),
         large_table_pages=_positive(
             table, "large_table_pages", DEFAULT_LARGE_TABLE_PAGES, where
         ),

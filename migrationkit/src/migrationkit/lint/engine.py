@@ -77,4 +77,3 @@ def lint_project(
         if database is not None:
             database.close()
     return report
-

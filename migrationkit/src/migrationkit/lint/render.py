@@ -27,7 +27,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.operations.ops import AlterColumnOp
 from alembic.script import Script
-from sqlalchemy.dialects import postgresql
 
 from migrationkit import ops
 from migrationkit.runtime import migrate
@@ -49,7 +48,7 @@ SAFE_OPERATIONS: dict[CodeType, str] = {
 
 _RUN_MIGRATIONS = {
     migrate.run_migrations.__code__,
-    migrate._run_offline.__code__,  # noqa: SLF001 - our own module, offline path
+    migrate._run_offline.__code__,
 }
 
 
@@ -102,7 +101,7 @@ class RenderedRevision:
         return found
 
 
-class _Recorder(io.TextIOBase):
+class Recorder(io.StringIO):
     """Alembic's output buffer: keeps the SQL and the origin of every write."""
 
     def __init__(self, rendered: RenderedRevision) -> None:
@@ -110,9 +109,6 @@ class _Recorder(io.TextIOBase):
         self.rendered = rendered
         self.revision_file = os.path.realpath(rendered.path)
         self._files: dict[str, bool] = {}
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, text: str) -> int:
         frame = inspect.currentframe()
@@ -154,11 +150,13 @@ class _Recorder(io.TextIOBase):
 
 
 def _old_type(frame: FrameType) -> str | None:
+    """``existing_type`` of the ``AlterColumnOp`` Alembic is carrying out, as SQL."""
     operation = frame.f_locals.get("operation")
-    if isinstance(operation, AlterColumnOp) and operation.existing_type is not None:
-        existing = operation.existing_type
-        return str(existing.compile(dialect=postgresql.dialect()))
-    return None
+    if not isinstance(operation, AlterColumnOp) or operation.existing_type is None:
+        return None
+    operations = frame.f_locals.get("operations")
+    dialect = getattr(getattr(operations, "migration_context", None), "dialect", None)
+    return str(operation.existing_type.compile(dialect=dialect))
 
 
 def upgrade_range(script: Script) -> str:
@@ -189,7 +187,7 @@ def render_offline(config: Config, script: Script) -> RenderedRevision:
     it wrote before the error, and ``error`` says why it stopped.
     """
     rendered = RenderedRevision(script=script, path=Path(script.path))
-    recorder = _Recorder(rendered)
+    recorder = Recorder(rendered)
     saved = config.output_buffer
     config.output_buffer = recorder
     try:
@@ -197,13 +195,13 @@ def render_offline(config: Config, script: Script) -> RenderedRevision:
             command.upgrade(config, upgrade_range(script), sql=True)
     except Exception as exc:  # noqa: BLE001 - any failure of the revision is a finding
         rendered.error = f"{type(exc).__name__}: {exc}"
-        rendered.error_line = _failing_line(exc, recorder)
+        rendered.error_line = failing_line(exc, recorder)
     finally:
         config.output_buffer = saved
     return rendered
 
 
-def _failing_line(exc: BaseException, recorder: _Recorder) -> int | None:
+def failing_line(exc: BaseException, recorder: Recorder) -> int | None:
     line: int | None = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         if recorder.is_revision_file(frame.f_code.co_filename):

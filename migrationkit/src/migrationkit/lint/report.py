@@ -86,9 +86,7 @@ def report_as_dict(report: LintReport) -> dict[str, Any]:
         "pg_version": report.pg_version,
         "database": report.database,
         "squawk": report.squawk,
-        "counts": {
-            severity.value: report.count(severity) for severity in Severity
-        },
+        "counts": {severity.value: report.count(severity) for severity in Severity},
         "revisions": [
             {
                 "revision": result.revision,
@@ -106,7 +104,11 @@ def render_json(report: LintReport) -> str:
     return json.dumps(report_as_dict(report), indent=2)
 
 
-_GITHUB_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
+_GITHUB_LEVEL = {
+    Severity.ERROR: "error",
+    Severity.WARNING: "warning",
+    Severity.NOTE: "notice",
+}
 
 
 def _escape_data(text: str) -> str:
@@ -126,7 +128,9 @@ def render_github(report: LintReport) -> str:
         properties = f"file={_escape_property(str(finding.path))}"
         if finding.line is not None:
             properties += f",line={finding.line}"
-        properties += f",title={_escape_property(f'{finding.code} {finding.rule.title}')}"
+        properties += (
+            f",title={_escape_property(f'{finding.code} {finding.rule.title}')}"
+        )
         message = f"{finding.message}\nInstead: {finding.rule.alternative}"
         lines.append(
             f"::{_GITHUB_LEVEL[finding.severity]} {properties}::{_escape_data(message)}"

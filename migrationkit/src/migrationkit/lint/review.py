@@ -30,6 +30,10 @@ from migrationkit.lint.squawk import SquawkFinding, run_squawk
 from migrationkit.lint.suppress import Suppressions, read_suppressions
 from migrationkit.lint.walk import Step, session_lock_timeout, walk
 
+ABOUT_EXISTING_TABLES = frozenset(
+    {"ban-drop-table", "ban-drop-column", "renaming-column", "renaming-table"}
+)
+"""squawk rules about a table other sessions use: moot on one this revision made."""
 SUPERSEDED_ALWAYS = frozenset({"require-lock-timeout"})
 SUPERSEDED_WITH_RUN_MIGRATIONS = frozenset({"require-statement-timeout"})
 _STATEMENT_SHOWN = 160
@@ -81,7 +85,11 @@ def review(rendered: RenderedRevision, *, options: ReviewOptions) -> RevisionRes
         step = _step_at(steps, found.line)
         if step is None or not _squawk_applies(found, step, superseded):
             continue
-        if any(found.rule in codes for (index, _), codes in also.items() if index == step.index):
+        if any(
+            found.rule in codes
+            for (index, _), codes in also.items()
+            if index == step.index
+        ):
             continue
         if (found.rule, step.index) in seen:
             continue
@@ -94,7 +102,11 @@ def review(rendered: RenderedRevision, *, options: ReviewOptions) -> RevisionRes
         finding = _finding(hit.rule, hit.step, hit.message, rendered, display)
         result.findings.append(replace(finding, also=folded))
     if rendered.error is not None:
-        rule = rules.NOT_LINTABLE_LIVE if rendered.mode == "live" else rules.NOT_LINTABLE_OFFLINE
+        rule = (
+            rules.NOT_LINTABLE_LIVE
+            if rendered.mode == "live"
+            else rules.NOT_LINTABLE_OFFLINE
+        )
         result.findings.append(
             Finding(
                 rule=rule,
@@ -127,13 +139,16 @@ def _step_at(steps: list[Step], line: int) -> Step | None:
     return steps[position] if position >= 0 else None
 
 
-def _squawk_applies(found: SquawkFinding, step: Step, superseded: frozenset[str]) -> bool:
+def _squawk_applies(
+    found: SquawkFinding, step: Step, superseded: frozenset[str]
+) -> bool:
     if not step.origin.from_revision or step.origin.safe_operation is not None:
         return False
     if found.rule in superseded:
         return False
     rule = rules.rule_for(found.rule)
-    return not (rule.scales_with_table and step.is_new_table(step.anatomy.table))
+    about_existing = rule.scales_with_table or rule.code in ABOUT_EXISTING_TABLES
+    return not (about_existing and step.is_new_table(step.anatomy.table))
 
 
 def _fold(
@@ -154,7 +169,11 @@ def _fold(
 
 
 def _finding(
-    rule: rules.Rule, step: Step, message: str, rendered: RenderedRevision, display: Path
+    rule: rules.Rule,
+    step: Step,
+    message: str,
+    rendered: RenderedRevision,
+    display: Path,
 ) -> Finding:
     text = " ".join(step.statement.text.split())
     if len(text) > _STATEMENT_SHOWN:

@@ -56,7 +56,7 @@ INVALID_SUPPRESSION = Rule(
 )
 UNBATCHED_UPDATE = Rule(
     code="MK101",
-    title="UPDATE or DELETE of a whole table in one statement (a backfill without batches)",
+    title="UPDATE or DELETE of a whole table in one statement (not batched)",
     lock=(
         "row locks on every matched row until the transaction commits: concurrent "
         "writes to those rows wait for the whole statement; one long transaction "
@@ -153,6 +153,19 @@ NOT_LINTABLE_LIVE = Rule(
         "writes, or lint it against a scratch copy of the database"
     ),
 )
+FOREIGN_KEY_IN_CREATE_TABLE = Rule(
+    code="MK109",
+    title="new table declares a foreign key to an existing table",
+    lock=(
+        "SHARE ROW EXCLUSIVE on the referenced table (no INSERT/UPDATE/DELETE) "
+        "from the CREATE TABLE until the revision's transaction commits"
+    ),
+    alternative=(
+        "create the table without the foreign key, then "
+        "migrationkit.ops.add_foreign_key_not_valid (as revision 006 does)"
+    ),
+    also_reported_by=("adding-foreign-key-constraint",),
+)
 
 MIGRATIONKIT_RULES = (
     INVALID_SUPPRESSION,
@@ -164,6 +177,7 @@ MIGRATIONKIT_RULES = (
     OPAQUE_SQL,
     INVALID_INDEX_KEPT,
     NOT_LINTABLE_LIVE,
+    FOREIGN_KEY_IN_CREATE_TABLE,
 )
 
 
@@ -209,7 +223,10 @@ SQUAWK_RULES = (
     _squawk(
         "constraint-missing-not-valid",
         title="constraint added without NOT VALID checks every row under lock",
-        lock=f"{_ALL_BLOCKED} (CHECK) or SHARE ROW EXCLUSIVE (FOREIGN KEY) during the scan",
+        lock=(
+            f"{_ALL_BLOCKED} (CHECK) or SHARE ROW EXCLUSIVE (FOREIGN KEY) during "
+            "the scan of every row"
+        ),
         alternative=(
             "ADD CONSTRAINT ... NOT VALID, then migrationkit.ops.validate_constraint "
             "(or add_foreign_key_not_valid / add_not_null)"
@@ -218,7 +235,9 @@ SQUAWK_RULES = (
     _squawk(
         "adding-foreign-key-constraint",
         title="foreign key added in one step",
-        lock="SHARE ROW EXCLUSIVE on both tables (no writes) while every row is checked",
+        lock=(
+            "SHARE ROW EXCLUSIVE on both tables (no writes) while every row is checked"
+        ),
         alternative="migrationkit.ops.add_foreign_key_not_valid",
     ),
     _squawk(
@@ -231,13 +250,17 @@ SQUAWK_RULES = (
         "adding-not-nullable-field",
         title="SET NOT NULL scans the table",
         lock=f"{_ALL_BLOCKED} while every row is checked",
-        alternative="migrationkit.ops.add_not_null (validated CHECK first, no locked scan)",
+        alternative=(
+            "migrationkit.ops.add_not_null (a validated CHECK first, no locked scan)"
+        ),
     ),
     _squawk(
         "adding-required-field",
         title="NOT NULL column without a default",
         lock="none: the statement fails on a table that has rows",
-        alternative="migrationkit.ops.add_not_null_column (add, backfill, then NOT NULL)",
+        alternative=(
+            "migrationkit.ops.add_not_null_column (add, backfill, then NOT NULL)"
+        ),
     ),
     _squawk(
         "adding-field-with-default",

@@ -1,4 +1,4 @@
-"""Which revisions to lint: all, those after a revision, those changed since a git ref."""
+"""Which revisions to lint: all, those after a revision, or those changed in git."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ GIT_TIMEOUT = 30.0
 
 @dataclass(frozen=True, kw_only=True)
 class Selection:
-    """All revisions (both None), or those after ``after``, or changed since ``git_ref``."""
+    """All revisions (both None), those after ``after``, or changed since a git ref."""
 
     after: str | None = None
     git_ref: str | None = None
@@ -51,14 +51,18 @@ def select_revisions(script: ScriptDirectory, selection: Selection) -> list[Scri
     return revisions
 
 
-def _after(script: ScriptDirectory, revisions: list[Script], after: str) -> list[Script]:
+def _after(
+    script: ScriptDirectory, revisions: list[Script], after: str
+) -> list[Script]:
     try:
         later = {
             revision.revision for revision in script.iterate_revisions("heads", after)
         }
         base = script.get_revision(after)
     except CommandError as exc:
-        raise MigrationKitError(f"No revision {after!r} in this project: {exc}") from exc
+        raise MigrationKitError(
+            f"No revision {after!r} in this project: {exc}"
+        ) from exc
     if base is not None:
         later.discard(base.revision)
     return [revision for revision in revisions if revision.revision in later]
@@ -90,7 +94,9 @@ def _git(arguments: list[str], *, cwd: Path) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MigrationKitError(f"Could not run git {' '.join(arguments)}: {exc}") from exc
+        raise MigrationKitError(
+            f"Could not run git {' '.join(arguments)}: {exc}"
+        ) from exc
     if done.returncode != 0:
         raise MigrationKitError(
             f"git {' '.join(arguments)} failed in {cwd}: {done.stderr.strip()}"

@@ -95,88 +95,141 @@ _PUNCT_CHARS = set("(),;[]:.")
 
 def tokenize(sql: str) -> Iterator[Token]:
     """PostgreSQL tokens of ``sql``, comments included, whitespace left out."""
-    length = len(sql)
     position = 0
     depth = 0
-    while position < length:
-        char = sql[position]
-        start = position
-        if char.isspace():
+    while position < len(sql):
+        if sql[position].isspace():
             position += 1
             continue
-        if sql.startswith("--", position):
-            end = sql.find("\n", position)
-            position = length if end < 0 else end
-            yield Token(Kind.COMMENT, sql[start + 2 : position].strip(), start, depth)
-            continue
-        if sql.startswith("/*", position):
-            position = _block_comment_end(sql, position)
-            text = sql[start + 2 : max(start + 2, position - 2)].strip()
-            yield Token(Kind.COMMENT, text, start, depth)
-            continue
-        if char == "'" or (
-            char in "eEbBxXnN" and sql.startswith("'", position + 1)
-        ):
-            quote_at = position if char == "'" else position + 1
-            escapes = char in "eE"
-            position = _quoted_end(sql, quote_at, "'", backslash=escapes)
-            yield Token(Kind.STRING, sql[quote_at + 1 : position - 1], start, depth)
-            continue
-        if char == '"':
-            position = _quoted_end(sql, position, '"', backslash=False)
-            name = sql[start + 1 : position - 1].replace('""', '"')
-            yield Token(Kind.IDENT, name, start, depth)
-            continue
-        if char == "$":
-            tag_end = _dollar_tag_end(sql, position)
-            if tag_end is not None:
-                tag = sql[position:tag_end]
-                close = sql.find(tag, tag_end)
-                position = length if close < 0 else close + len(tag)
-                body = sql[tag_end : close if close >= 0 else length]
-                yield Token(Kind.STRING, body, start, depth)
-                continue
-            position += 1
-            while position < length and sql[position].isdigit():
-                position += 1
-            yield Token(Kind.PARAM, sql[start:position], start, depth)
-            continue
-        if char == "%" and sql.startswith("%(", position):
-            end = sql.find(")s", position)
-            if end > 0:
-                position = end + 2
-                yield Token(Kind.PARAM, sql[start:position], start, depth)
-                continue
-        if char.isalpha() or char == "_" or ord(char) > 127:
-            while position < length and (
-                sql[position].isalnum() or sql[position] in "_$" or ord(sql[position]) > 127
-            ):
-                position += 1
-            yield Token(Kind.WORD, sql[start:position].lower(), start, depth)
-            continue
-        if char.isdigit() or (char == "." and sql[position + 1 : position + 2].isdigit()):
-            while position < length and (sql[position].isalnum() or sql[position] == "."):
-                position += 1
-            yield Token(Kind.NUMBER, sql[start:position], start, depth)
-            continue
-        if char in _PUNCT_CHARS:
-            position += 1
-            if char == ":" and sql.startswith(":", position):
-                position += 1  # the :: cast
-            if char == "(":
-                depth += 1
-                yield Token(Kind.PUNCT, char, start, depth - 1)
-                continue
-            if char == ")":
+        kind, end = _scan(sql, position)
+        text = sql[position:end]
+        if kind is Kind.PUNCT and text == "(":
+            yield Token(kind, text, position, depth)
+            depth += 1
+        else:
+            if kind is Kind.PUNCT and text == ")":
                 depth = max(0, depth - 1)
-            yield Token(Kind.PUNCT, sql[start:position], start, depth)
-            continue
-        while position < length and sql[position] in _OPERATOR_CHARS:
-            if sql.startswith("--", position) or sql.startswith("/*", position):
-                break
-            position += 1
-        position = max(position, start + 1)
-        yield Token(Kind.PUNCT, sql[start:position], start, depth)
+            yield Token(kind, _value(kind, text), position, depth)
+        position = end
+
+
+def _scan(sql: str, position: int) -> tuple[Kind, int]:
+    """The kind of the token starting at ``position``, and where it ends."""
+    for scanner in _SCANNERS:
+        found = scanner(sql, position)
+        if found is not None:
+            return found
+    end = position
+    while end < len(sql) and sql[end] in _OPERATOR_CHARS:
+        if sql.startswith(("--", "/*"), end) and end > position:
+            break
+        end += 1
+    return Kind.PUNCT, max(end, position + 1)
+
+
+def _scan_comment(sql: str, position: int) -> tuple[Kind, int] | None:
+    if sql.startswith("--", position):
+        end = sql.find("\n", position)
+        return Kind.COMMENT, len(sql) if end < 0 else end
+    if sql.startswith("/*", position):
+        return Kind.COMMENT, _block_comment_end(sql, position)
+    return None
+
+
+def _scan_string(sql: str, position: int) -> tuple[Kind, int] | None:
+    char = sql[position]
+    if char == "'":
+        return Kind.STRING, _quoted_end(sql, position, "'", backslash=False)
+    if char in "eEbBxXnN" and sql.startswith("'", position + 1):
+        escapes = char in "eE"
+        return Kind.STRING, _quoted_end(sql, position + 1, "'", backslash=escapes)
+    if char == '"':
+        return Kind.IDENT, _quoted_end(sql, position, '"', backslash=False)
+    return None
+
+
+def _scan_dollar(sql: str, position: int) -> tuple[Kind, int] | None:
+    if sql[position] != "$":
+        return None
+    tag_end = _dollar_tag_end(sql, position)
+    if tag_end is not None:
+        tag = sql[position:tag_end]
+        close = sql.find(tag, tag_end)
+        return Kind.STRING, len(sql) if close < 0 else close + len(tag)
+    end = position + 1
+    while end < len(sql) and sql[end].isdigit():
+        end += 1
+    return Kind.PARAM, end
+
+
+def _scan_param(sql: str, position: int) -> tuple[Kind, int] | None:
+    if sql.startswith("%(", position):
+        end = sql.find(")s", position)
+        if end > 0:
+            return Kind.PARAM, end + 2
+    return None
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in "_$" or ord(char) > 127
+
+
+def _scan_word(sql: str, position: int) -> tuple[Kind, int] | None:
+    char = sql[position]
+    if not (char.isalpha() or char == "_" or ord(char) > 127):
+        return None
+    end = position + 1
+    while end < len(sql) and _is_word_char(sql[end]):
+        end += 1
+    return Kind.WORD, end
+
+
+def _scan_number(sql: str, position: int) -> tuple[Kind, int] | None:
+    char = sql[position]
+    if not (
+        char.isdigit() or (char == "." and sql[position + 1 : position + 2].isdigit())
+    ):
+        return None
+    end = position + 1
+    while end < len(sql) and (sql[end].isalnum() or sql[end] == "."):
+        end += 1
+    return Kind.NUMBER, end
+
+
+def _scan_punct(sql: str, position: int) -> tuple[Kind, int] | None:
+    if sql[position] not in _PUNCT_CHARS:
+        return None
+    if sql.startswith("::", position):
+        return Kind.PUNCT, position + 2
+    return Kind.PUNCT, position + 1
+
+
+_SCANNERS = (
+    _scan_comment,
+    _scan_string,
+    _scan_dollar,
+    _scan_param,
+    _scan_word,
+    _scan_number,
+    _scan_punct,
+)
+
+
+def _value(kind: Kind, text: str) -> str:
+    """What a token means: keywords lower-cased, quotes and comment marks removed."""
+    if kind is Kind.WORD:
+        return text.lower()
+    if kind is Kind.IDENT:
+        return text[1:-1].replace('""', '"')
+    if kind is Kind.COMMENT:
+        inner = text[2:-2] if text.startswith("/*") else text[2:]
+        return inner.strip()
+    if kind is Kind.STRING:
+        if text.startswith("$"):
+            tag_length = text.index("$", 1) + 1
+            return text[tag_length:-tag_length]
+        return text[text.index("'") + 1 : -1]
+    return text
 
 
 def split_statements(sql: str) -> list[Statement]:
@@ -251,7 +304,11 @@ def _dollar_tag_end(sql: str, position: int) -> int | None:
     index = position + 1
     while index < len(sql) and (sql[index].isalnum() or sql[index] == "_"):
         index += 1
-    if index < len(sql) and sql[index] == "$" and not sql[position + 1 : index].isdigit():
+    if (
+        index < len(sql)
+        and sql[index] == "$"
+        and not sql[position + 1 : index].isdigit()
+    ):
         tag_body = sql[position + 1 : index]
         if not tag_body or not tag_body[0].isdigit():
             return index + 1

@@ -94,7 +94,9 @@ def read_suppressions(path: Path) -> Suppressions:
         kind, codes, reason = parsed
         target: int | None = None
         if kind == STATEMENT:
-            target = line if trailing else next((n for n in ordered_code if n > line), None)
+            target = (
+                line if trailing else next((n for n in ordered_code if n > line), None)
+            )
             if target is None:
                 problems.append(BadSuppression(line, "no code follows it to allow"))
                 continue
@@ -102,9 +104,7 @@ def read_suppressions(path: Path) -> Suppressions:
     return Suppressions(tuple(items), tuple(problems))
 
 
-def _parse(
-    text: str, *, line: int
-) -> tuple[str, frozenset[str], str] | BadSuppression:
+def _parse(text: str, *, line: int) -> tuple[str, frozenset[str], str] | BadSuppression:
     head, separator, reason = text.partition("--")
     words = head.replace(",", " ").split()
     if not words or words[0] not in (STATEMENT, REVISION):
