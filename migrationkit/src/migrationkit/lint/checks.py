@@ -87,10 +87,10 @@ def _concurrently_in_transaction(step: Step) -> str | None:
         return None
     if item.kind not in ("create_index", "drop_index", "reindex", "alter_table"):
         return None
+    verb = item.kind.replace("_", " ").upper()
     return (
-        f"{' '.join(step.statement.words(3)).upper()} ... CONCURRENTLY runs inside a "
-        'transaction block: PostgreSQL refuses it ("cannot run inside a '
-        'transaction block")'
+        f"{verb} ... CONCURRENTLY runs inside a transaction block: PostgreSQL "
+        'refuses it ("cannot run inside a transaction block")'
     )
 
 

@@ -64,7 +64,7 @@ def narrowing(old: str | None, new: str) -> str | None:  # noqa: PLR0911 - one a
         return None
     if source.base in _TEXT and target.base in _TEXT:
         if not source.params or (target.params and target.params[0] < source.params[0]):
-            return f"{normalize_type(old)} values longer than {new} fit are rejected"
+            return f"{normalize_type(old)} values longer than {new} holds are rejected"
         return None
     if source.base in _INTEGERS and target.base in _INTEGERS:
         if _INTEGERS[target.base] < _INTEGERS[source.base]:

@@ -128,8 +128,10 @@ OPAQUE_SQL = Rule(
     code="MK106",
     title="DO block: dynamic SQL the linter cannot see into",
     lock="unknown: the statements a DO block runs are not parsed",
-    alternative="write the statements out as op.execute()/op.* calls",
-    severity=Severity.WARNING,
+    alternative=(
+        "write the statements out as op.execute()/op.* calls, or allow it with "
+        "the reason its statements are safe"
+    ),
 )
 INVALID_INDEX_KEPT = Rule(
     code="MK107",

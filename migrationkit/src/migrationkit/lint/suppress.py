@@ -105,6 +105,7 @@ def read_suppressions(path: Path) -> Suppressions:
 
 
 def _parse(text: str, *, line: int) -> tuple[str, frozenset[str], str] | BadSuppression:
+    text = text.split(" #", 1)[0]
     head, separator, reason = text.partition("--")
     words = head.replace(",", " ").split()
     if not words or words[0] not in (STATEMENT, REVISION):
