@@ -43,7 +43,9 @@ def lint_folder(tmp_path: Path, folder: str) -> LintReport:
 
 
 def examples(folder: str) -> list[str]:
-    return sorted(path.stem for path in (LINT_EXAMPLES / folder / "versions").glob("*.py"))
+    return sorted(
+        path.stem for path in (LINT_EXAMPLES / folder / "versions").glob("*.py")
+    )
 
 
 @pytest.fixture(scope="module")
