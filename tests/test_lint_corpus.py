@@ -25,13 +25,28 @@ FOLDERS = {"bad": "env.py", "plain_env": "env_plain.py", "good": "env.py"}
 
 
 def expectations(path: Path) -> dict[int, set[str]]:
-    """Line -> rule codes, from the ``# expect: CODE ...`` comments of ``path``."""
+    """Line -> rule codes, from the ``# expect: CODE ...`` comments of ``path``.
+
+    A trailing comment marks its own line; a comment alone on its line marks the
+    next line of code.
+    """
     expected: dict[int, set[str]] = defaultdict(set)
+    waiting: set[str] = set()
+    code_lines: set[int] = set()
+    ignored = {tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
     with tokenize.open(path) as source:
         for token in tokenize.generate_tokens(source.readline):
             if token.type == tokenize.COMMENT and "# expect:" in token.string:
-                codes = token.string.split("# expect:", 1)[1].split()
-                expected[token.start[0]].update(codes)
+                codes = set(token.string.split("# expect:", 1)[1].split())
+                if token.start[0] in code_lines:
+                    expected[token.start[0]].update(codes)
+                else:
+                    waiting |= codes
+            elif token.type not in ignored and token.type != tokenize.COMMENT:
+                code_lines.add(token.start[0])
+                if waiting:
+                    expected[token.start[0]].update(waiting)
+                    waiting = set()
     return dict(expected)
 
 

@@ -60,8 +60,11 @@ def _lint(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules:
         print(render_rules())
         return EXIT_OK
+    config = command.load_config(args.config)
+    if args.versions is not None:
+        config.set_main_option("version_locations", args.versions.replace("%", "%%"))
     report = command.lint(
-        command.load_config(args.config),
+        config,
         settings=settings,
         selection=Selection(after=args.since_revision, git_ref=args.since_git),
         live=args.live,
@@ -95,6 +98,11 @@ def add_lint(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--since-git",
         metavar="REF",
         help="lint only revision files changed since git REF (e.g. origin/main)",
+    )
+    parser.add_argument(
+        "--versions",
+        metavar="DIR",
+        help="lint the revisions in DIR instead of the project's versions folder",
     )
     parser.add_argument(
         "--live",

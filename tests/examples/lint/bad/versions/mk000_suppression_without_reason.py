@@ -13,8 +13,7 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     """A suppression must give its reason."""
-    # migrationkit-lint: allow MK104  # expect: MK000
-    op.drop_column("users", "first_name")  # expect: MK104
+    op.drop_table("t")  # migrationkit-lint: allow MK104  # expect: MK000 MK104
 
 
 def downgrade() -> None:

@@ -13,9 +13,8 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     """ADD CONSTRAINT UNIQUE builds its index under ACCESS EXCLUSIVE."""
-    op.create_unique_constraint(  # expect: disallowed-unique-constraint constraint-missing-not-valid
-        "uq_users_email", "users", ["email"]
-    )
+    # expect: disallowed-unique-constraint constraint-missing-not-valid
+    op.create_unique_constraint("uq_users_email", "users", ["email"])
 
 
 def downgrade() -> None:
