@@ -232,15 +232,10 @@ def _alter(statement: Statement) -> Anatomy:
     index, _ = _skip_if_exists(statement, 2)
     index = _skip_only(statement, index)
     table = statement.name_at(index)
-    while index < len(tokens) and (
-        tokens[index].kind in (Kind.WORD, Kind.IDENT) or tokens[index].value == "."
-    ):
-        index += 1
-        if tokens[index - 1].kind in (Kind.WORD, Kind.IDENT) and (
-            index >= len(tokens) or tokens[index].value != "."
-        ):
-            break
-    actions = tuple(tuple(part) for part in top_level_parts(statement, index, None))
+    after_name = index + 2 * (table or "").count(".") + 1
+    actions = tuple(
+        tuple(part) for part in top_level_parts(statement, after_name, None)
+    )
     return Anatomy(
         "alter_table",
         table=table,

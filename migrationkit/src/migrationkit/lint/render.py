@@ -46,10 +46,8 @@ SAFE_OPERATIONS: dict[CodeType, str] = {
 }
 """migrationkit's safe operations: their statements are the safe alternative."""
 
-_RUN_MIGRATIONS = {
-    migrate.run_migrations.__code__,
-    migrate._run_offline.__code__,
-}
+_RUN_MIGRATIONS = migrate.run_migrations.__code__
+"""On the stack while env.py runs migrations through migrationkit."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,7 +131,7 @@ class Recorder(io.StringIO):
         callee: FrameType | None = None
         while frame is not None:
             code = frame.f_code
-            if code in _RUN_MIGRATIONS:
+            if code is _RUN_MIGRATIONS:
                 self.rendered.uses_run_migrations = True
             if self.is_revision_file(code.co_filename):
                 if not lines:
