@@ -32,7 +32,9 @@ its .squawk.toml) and by the checks squawk lacks:
   MK105  revision that cannot be rendered offline (lint it with --live)
   MK106  DO block (dynamic SQL the linter cannot see)
   MK107  CREATE INDEX CONCURRENTLY IF NOT EXISTS (keeps an INVALID index)
+  MK108  (live mode) a revision that could not be followed on the database
   MK109  a new table's foreign key to an existing table (locks it until COMMIT)
+  MK000  a suppression comment without a reason or with an unknown code
 Every finding names the revision file and the line of the op. call that wrote
 the statement. `--rules` lists every rule with the lock it prevents and the safe
 alternative.
