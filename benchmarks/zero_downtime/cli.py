@@ -282,7 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_environ()
         if args.database_url:
-            settings = dataclasses.replace(settings, database_url=args.database_url)
+            settings = dataclasses.replace(
+                settings, database_url=args.database_url, database_url_direct=None
+            )
         options = options_from(args)
         results = run_benchmark(options=options, settings=settings)
     except MigrationKitError as exc:
