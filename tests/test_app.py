@@ -137,6 +137,8 @@ def test_two_replicas_start_together_after_two_concurrent_upgrades(
     for replica in (first, second):
         replica.wait_until_answering()
         assert replica.request("GET", "/health").status == 200
-    made = first.request("POST", "/users", {"email": "r@example.com", "username": "rr"})
+    made = first.request(
+        "POST", "/users", {"email": "r@example.com", "username": "replica"}
+    )
     assert made.status == 201
     assert second.request("GET", f"/users/{made.body['id']}").body == made.body
