@@ -9,12 +9,14 @@ at once after two concurrent ``upgrade head`` runs both serve.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from psycopg import sql
 
 from migrationkit.database import DatabaseTarget
+from migrationkit.testing.pgbouncer import free_port
 from migrationkit.testing.server import TestServer
 from tests.helpers import Project, Service, database_heads, ok, script_heads
 
@@ -41,6 +43,20 @@ def test_main_refuses_a_database_behind_head(project: Project) -> None:
     assert result.returncode == 1, result.stderr
     assert f"not starting: the database is behind: at {below}" in result.stderr
     assert "fix: run `alembic upgrade head`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_main_waits_for_an_unreachable_database_then_gives_up(project: Project) -> None:
+    env = project.env(
+        DATABASE_URL=f"postgresql://app:pw-not-shown@127.0.0.1:{free_port()}/app",
+        MIGRATIONKIT_CONNECT_WAIT="1s",
+    )
+    result = project.run("main.py", env=env)
+    assert result.returncode == 1
+    assert "Error: Cannot reach PostgreSQL at 127.0.0.1:" in result.stderr
+    assert "not connected yet (attempt 1)" in result.stderr
+    assert "Gave up after" in result.stderr
+    assert "pw-not-shown" not in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -142,3 +158,6 @@ def test_two_replicas_start_together_after_two_concurrent_upgrades(
     )
     assert made.status == 201
     assert second.request("GET", f"/users/{made.body['id']}").body == made.body
+    # SIGTERM is a graceful stop (uvicorn then re-raises it, as its exit status)
+    assert first.stop() in {0, -signal.SIGTERM}
+    assert "Application shutdown complete" in first.output()
