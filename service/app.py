@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from migrationkit.pg import server_message
 from service.crud import DuplicateUserError
@@ -58,4 +59,5 @@ def create_app(database: ServiceDatabase) -> FastAPI:
 
     app.add_exception_handler(DuplicateUserError, duplicate)
     app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(PoolTimeoutError, unavailable)  # every connection busy
     return app

@@ -28,6 +28,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from migrationkit.command import load_config
@@ -128,7 +129,7 @@ class ServiceDatabase:
                 result = check_revision(
                     connection, script=self.script, config=self.config
                 )
-        except DBAPIError as exc:
+        except (DBAPIError, PoolTimeoutError) as exc:
             return SchemaStatus(
                 status="unreachable",
                 detail=f"cannot reach the database: {self.masked(server_message(exc))}",

@@ -31,10 +31,12 @@ from typing import Literal
 
 from psycopg import sql
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from migrationkit.database import DatabaseTarget
 from migrationkit.devserver.posix_access import server_account
 from migrationkit.errors import MigrationKitError
+from migrationkit.pg import INSUFFICIENT_PRIVILEGE, server_message, sqlstate_of
 from migrationkit.testing.server import TestServer
 
 PoolMode = Literal["session", "transaction", "statement"]
@@ -104,6 +106,13 @@ def _autocommit(server: TestServer, url: URL | None, *statements: sql.Composed) 
             raw = conn.connection.driver_connection
             for statement in statements:
                 conn.exec_driver_sql(statement.as_string(raw))
+    except DBAPIError as exc:
+        if sqlstate_of(exc) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise MigrationKitError(
+            f"The test server's role {server.admin.url.username!r} may not create "
+            f"a login role for PgBouncer: {server_message(exc)}. Give it CREATEROLE."
+        ) from None
     finally:
         engine.dispose()
 
