@@ -24,6 +24,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from migrationkit.testing.pgbouncer import free_port
+from migrationkit.testing.processes import terminate
 
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
@@ -291,11 +292,4 @@ class Service:
 
     def stop(self) -> int:
         """SIGTERM (a graceful stop), then SIGKILL if it takes more than 15 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return terminate(self.process)

@@ -25,12 +25,17 @@ from sqlalchemy.engine import URL
 
 from benchmarks.http_load.load import LoadPlan, run_load
 from benchmarks.http_load.report import LoadReport
-from benchmarks.zero_downtime.scratch import ScratchServer, check_prefix
+from benchmarks.zero_downtime.scratch import (
+    ScratchServer,
+    benchmark_settings,
+    check_prefix,
+)
 from migrationkit.command import load_config
 from migrationkit.database import mask_secrets, resolve_database
 from migrationkit.errors import MigrationKitError
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import PgBouncer, free_port, login_role
+from migrationkit.testing.processes import terminate
 from migrationkit.testing.server import TestServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,11 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_environ()
-        if args.database_url:
-            settings = dataclasses.replace(
-                settings, database_url=args.database_url, database_url_direct=None
-            )
+        settings = benchmark_settings(database_url=args.database_url)
         report = run_benchmark(args, settings=settings)
     except MigrationKitError as exc:
         if args.debug:
@@ -211,12 +212,7 @@ def running_service(database: URL) -> Iterator[int]:
             _wait_healthy(process, port, log)
             yield port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process)
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], port: int, log: IO[bytes]) -> None:

@@ -37,6 +37,7 @@ from migrationkit.database import DatabaseTarget
 from migrationkit.devserver.posix_access import server_account
 from migrationkit.errors import MigrationKitError
 from migrationkit.pg import INSUFFICIENT_PRIVILEGE, server_message, sqlstate_of
+from migrationkit.testing.processes import terminate
 from migrationkit.testing.server import TestServer
 
 PoolMode = Literal["session", "transaction", "statement"]
@@ -199,14 +200,8 @@ class PgBouncer:
     def stop(self) -> None:
         """Stop at once (SIGTERM); clients' connections to it are cut."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            terminate(process, grace=10)
 
     def close(self) -> None:
         self.stop()
