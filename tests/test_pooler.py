@@ -74,7 +74,7 @@ def test_migration_runs_on_the_direct_url_beside_a_pooled_one(
     assert "(head)" in current
 
 
-def test_a_direct_url_that_is_the_pooler_is_refused_by_name(
+def test_a_direct_url_that_is_the_pooler_is_refused_naming_that_variable(
     project: Project, bouncer: PgBouncer
 ) -> None:
     env = project.env(DATABASE_URL_DIRECT=plain(bouncer.pooled_url))
