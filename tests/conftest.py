@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
+from migrationkit.errors import MigrationKitError
 from migrationkit.settings import Settings
+from migrationkit.testing.pgbouncer import (
+    LoginRole,
+    PgBouncer,
+    login_role,
+    pgbouncer_binary,
+)
 from migrationkit.testing.server import TestServer
-from tests.helpers import REPO, Project, copy_project
+from tests.helpers import REPO, Project, Service, copy_project
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +57,41 @@ def project(tmp_path: Path, database: DatabaseTarget) -> Project:
 def repo_project(database: DatabaseTarget) -> Project:
     """The repository itself (read-only use), pointed at this test's database."""
     return Project(REPO, database.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start ``main.py`` in a project: ``services(project, env=...)``; all are
+    stopped when the test ends. The caller waits for them (``wait_until_answering``)
+    so that several can start at once."""
+    started: list[Service] = []
+
+    def start(project: Project, *, env: dict[str, str] | None = None) -> Service:
+        log = tmp_path / f"service-{len(started)}.log"
+        service = Service(project, env=env or project.env(), log=log)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def role(server: TestServer, database: DatabaseTarget) -> Iterator[LoginRole]:
+    """A login role with a password that owns this test's database."""
+    with ExitStack() as stack:
+        try:
+            created = stack.enter_context(login_role(server, database))
+        except MigrationKitError as exc:  # a DATABASE_URL server without CREATEROLE
+            pytest.skip(str(exc))
+        yield created
+
+
+@pytest.fixture
+def bouncer(database: DatabaseTarget, role: LoginRole) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode (pool of 2) in front of this test's database."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    with PgBouncer(server=database.url, role=role, pool_mode="transaction") as pooler:
+        yield pooler

@@ -5,22 +5,40 @@ Test modules import from here, never from ``conftest.py`` or from each other.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from migrationkit.testing.pgbouncer import free_port
+from migrationkit.testing.processes import terminate
 
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("alembic", "alembic.ini", "models", "verify_migration.py", "main.py")
+PROJECT_FILES = (
+    "alembic",
+    "alembic.ini",
+    "models",
+    "verify_migration.py",
+    "main.py",
+    "service",
+)
+DATABASE_VARIABLES = ("DATABASE_URL", "DATABASE_URL_DIRECT")
 
 
 @dataclass(frozen=True)
@@ -31,7 +49,7 @@ class Project:
     database_url: str | None
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env = {k: v for k, v in os.environ.items() if k not in DATABASE_VARIABLES}
         if self.database_url is not None:
             env["DATABASE_URL"] = self.database_url
         env.update(extra)
@@ -197,3 +215,102 @@ def lint_example_project(
         shutil.copy2(migrations / env, migrations / "env.py")
     shutil.copytree(LINT_EXAMPLES / examples / "versions", migrations / "versions")
     return destination
+
+
+def script_heads(project: Project) -> list[str]:
+    """The head revision(s) of the project's migration scripts."""
+    config = Config(str(project.path / "alembic.ini"))
+    return list(ScriptDirectory.from_config(config).get_heads())
+
+
+def database_heads(engine: sa.Engine) -> list[str] | None:
+    """The version table's revisions; None when the database has no version table."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return list(conn.scalars(sa.text("SELECT version_num FROM alembic_version")))
+
+
+# -- the service over real HTTP ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer: status, decoded JSON body (or text), headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def http(
+    method: str, url: str, body: object = None, *, raw: bytes | None = None
+) -> Reply:
+    """One request with urllib; an HTTP error status is a Reply, not an exception."""
+    data = (
+        raw if raw is not None else None if body is None else json.dumps(body).encode()
+    )
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return _reply(response.status, response.read(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return _reply(error.code, error.read(), dict(error.headers))
+
+
+def _reply(status: int, content: bytes, headers: dict[str, str]) -> Reply:
+    text = content.decode()
+    try:
+        return Reply(status, json.loads(text), headers)
+    except json.JSONDecodeError:
+        return Reply(status, text, headers)
+
+
+class Service:
+    """``python main.py --port N`` running in a project, on the loopback address."""
+
+    def __init__(self, project: Project, *, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "main.py", "--port", str(self.port)],
+                cwd=project.path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def request(self, method: str, path: str, body: object = None) -> Reply:
+        return http(method, self.url(path), body)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_until_answering(self, timeout: float = 60) -> Service:
+        """Until any HTTP answer comes back; fails with the log if the process ends."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"the service exited with {self.process.returncode}:\n"
+                    f"{self.output()}"
+                )
+            try:
+                http("GET", self.url("/openapi.json"))
+            except OSError:
+                time.sleep(0.1)
+            else:
+                return self
+        raise AssertionError(
+            f"the service did not answer in {timeout}s:\n{self.output()}"
+        )
+
+    def stop(self) -> int:
+        """SIGTERM (a graceful stop), then SIGKILL if it takes more than 15 s."""
+        return terminate(self.process)

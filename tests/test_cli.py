@@ -38,7 +38,7 @@ COMMANDS = all_commands()
 def run_cli(
     *args: str, pgdata: Path, cwd: Path, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
 
     env["MIGRATIONKIT_PGDATA"] = str(pgdata)
     env.update(extra_env)

@@ -185,6 +185,7 @@ def test_unreachable_server_fails_fast(repo_project: Project) -> None:
     env = repo_project.env(
         DATABASE_URL=f"postgresql://app:{SECRET}@127.0.0.1:1/app",
         MIGRATIONKIT_CONNECT_TIMEOUT="5",
+        MIGRATIONKIT_CONNECT_WAIT="0",  # one attempt (retrying: test_hosted.py)
     )
     started = time.monotonic()
     result = repo_project.alembic("current", env=env)
@@ -195,7 +196,8 @@ def test_unreachable_server_fails_fast(repo_project: Project) -> None:
 
 def test_password_in_query_is_never_shown(repo_project: Project) -> None:
     env = repo_project.env(
-        DATABASE_URL=f"postgresql://app@127.0.0.1:1/app?password={SECRET}"
+        DATABASE_URL=f"postgresql://app@127.0.0.1:1/app?password={SECRET}",
+        MIGRATIONKIT_CONNECT_WAIT="0",
     )
     output = failed(repo_project.alembic("current", env=env), "127.0.0.1:1")
     assert "password=***" in output
@@ -214,6 +216,7 @@ def test_connect_timeout_is_honoured(repo_project: Project, silent_server: int) 
     env = repo_project.env(
         DATABASE_URL=f"postgresql://app:{SECRET}@127.0.0.1:{silent_server}/app",
         MIGRATIONKIT_CONNECT_TIMEOUT="2",
+        MIGRATIONKIT_CONNECT_WAIT="0",  # one attempt (retrying: test_hosted.py)
     )
     started = time.monotonic()
     result = repo_project.alembic("current", env=env)

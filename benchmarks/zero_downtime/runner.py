@@ -177,6 +177,7 @@ class HistoryRun:
         env = dict(os.environ)
         env.update(self.spec.env)
         env["DATABASE_URL"] = url
+        env.pop("DATABASE_URL_DIRECT", None)  # it would win over the scratch URL
         versions = self.spec.versions.resolve() if self.spec.versions else None
         return MigrationWorker(
             project=project,

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,19 @@ from migrationkit.errors import DatabaseConnectionError, MigrationKitError
 from migrationkit.settings import Settings
 
 _PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+
+
+def benchmark_settings(*, database_url: str | None) -> Settings:
+    """The environment's settings, with ``--database-url`` (when given) winning.
+
+    It replaces ``DATABASE_URL_DIRECT`` too, which would otherwise win over it.
+    """
+    settings = Settings.from_environ()
+    if not database_url:
+        return settings
+    return dataclasses.replace(
+        settings, database_url=database_url, database_url_direct=None
+    )
 
 
 def check_prefix(prefix: str) -> str:

@@ -3,10 +3,15 @@
 One rule decides the database for every entry point (``alembic/env.py``,
 ``verify_migration.py``, the tests):
 
-1. ``DATABASE_URL`` from the environment, if set;
+1. ``DATABASE_URL_DIRECT``, else ``DATABASE_URL``, from the environment;
 2. else ``sqlalchemy.url`` from alembic.ini, if set;
 3. else the embedded PostgreSQL server kept in ``.pgdata/`` beside alembic.ini,
    started on first use (see ``migrationkit.devserver.server``).
+
+``DATABASE_URL_DIRECT`` is for deployments whose ``DATABASE_URL`` goes through a
+transaction pooler (Neon's pooled connection string, PgBouncer): migrations,
+verification and backups need a session of their own on the server, while the
+application (``resolve_application_database``) keeps the pooled ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ _SQLSTATE_NO_DATABASE = "3D000"
 # A refused connection carries no SQLSTATE in psycopg 3 (libpq reports the
 # server's FATAL as text only), so the server's own wording is matched too.
 _AUTH_FAILED_TEXT = re.compile(
-    r"password authentication failed|no password supplied|"
+    r"password authentication failed|no password supplied|SASL authentication failed|"
     r'role "[^"]*" does not exist|authentication failed for user'
 )
 _NO_DATABASE_TEXT = re.compile(r'database "[^"]*" does not exist')
@@ -56,6 +61,7 @@ class UrlSource(StrEnum):
     """Which rule picked the database: shown to people so they know what ran."""
 
     ENVIRONMENT = "DATABASE_URL"
+    ENVIRONMENT_DIRECT = "DATABASE_URL_DIRECT"
     ALEMBIC_INI = "sqlalchemy.url in alembic.ini"
     EMBEDDED = "embedded PostgreSQL"
     HANDED_IN = "a connection handed to Alembic"
@@ -141,6 +147,11 @@ def configured_url(
     *, settings: Settings, config: Config | None
 ) -> DatabaseTarget | None:
     """The URL that rules 1 and 2 give, or None when the embedded server is due."""
+    if settings.database_url_direct:
+        url = parse_database_url(
+            settings.database_url_direct, origin="DATABASE_URL_DIRECT"
+        )
+        return DatabaseTarget(url, UrlSource.ENVIRONMENT_DIRECT)
     if settings.database_url:
         url = parse_database_url(settings.database_url, origin="DATABASE_URL")
         return DatabaseTarget(url, UrlSource.ENVIRONMENT)
@@ -185,6 +196,21 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
         pgdata_dir(settings=settings, config=config)
     ).ensure_database()
     return DatabaseTarget(url, UrlSource.EMBEDDED)
+
+
+def resolve_application_database(
+    *, settings: Settings, config: Config | None
+) -> DatabaseTarget:
+    """The application's database: ``DATABASE_URL`` first, pooled or not.
+
+    An application's short transactions are what a transaction pooler is for, so
+    it keeps the pooled URL; without ``DATABASE_URL`` the same rules as for
+    migrations apply (``DATABASE_URL_DIRECT``, alembic.ini, the embedded server).
+    """
+    if settings.database_url:
+        url = parse_database_url(settings.database_url, origin="DATABASE_URL")
+        return DatabaseTarget(url, UrlSource.ENVIRONMENT)
+    return resolve_database(settings=settings, config=config)
 
 
 def offline_url(*, settings: Settings, config: Config | None) -> URL:
@@ -249,6 +275,26 @@ def connection_error(
             f"{target.masked}"
         )
     return DatabaseConnectionError(verdict)
+
+
+# Failures that no amount of waiting cures: wrong credentials, a missing
+# database, and TLS or channel binding the URL demands but the server lacks.
+_LASTING_FAILURE_TEXT = re.compile(
+    r"server does not support SSL|channel binding|SSL is not enabled|"
+    r"no pg_hba\.conf entry"
+)
+
+
+def lasting_connection_failure(exc: OperationalError) -> bool:
+    """True when retrying the connection cannot help (see ``migrationkit.hosted``)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _SQLSTATE_AUTH_FAILED or sqlstate == _SQLSTATE_NO_DATABASE:
+        return True
+    detail = str(exc.orig or exc)
+    return any(
+        pattern.search(detail)
+        for pattern in (_AUTH_FAILED_TEXT, _NO_DATABASE_TEXT, _LASTING_FAILURE_TEXT)
+    )
 
 
 def describe_location(url: URL) -> str:

@@ -29,3 +29,7 @@ class EmbeddedServerError(MigrationKitError):
 
 class MigrationLockError(MigrationKitError):
     """A migration could not take the lock it needs."""
+
+
+class TransactionPoolerError(MigrationKitError):
+    """A migration was pointed at a transaction pooler instead of the server."""

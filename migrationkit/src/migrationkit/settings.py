@@ -70,12 +70,23 @@ class Settings:
     database_url: str | None = None
     """``DATABASE_URL``: the database to use; wins over alembic.ini."""
 
+    database_url_direct: str | None = None
+    """``DATABASE_URL_DIRECT``: a direct (not pooled) URL for migrations,
+    verification and backups, when ``DATABASE_URL`` goes through a transaction
+    pooler (Neon's ``-pooler`` host, PgBouncer); the application keeps
+    ``DATABASE_URL``. Prisma calls the same idea ``directUrl``."""
+
     pgdata: Path | None = None
     """``MIGRATIONKIT_PGDATA``: where the embedded server keeps its files
     (default: ``.pgdata`` beside alembic.ini)."""
 
     connect_timeout: float = 10.0
     """``MIGRATIONKIT_CONNECT_TIMEOUT``: seconds to wait for a server to answer."""
+
+    connect_wait: float = 30.0
+    """``MIGRATIONKIT_CONNECT_WAIT``: how long to keep retrying a server that does
+    not answer yet (a suspended Neon compute waking up, a database container
+    still starting), as ``30s``; 0 tries once."""
 
     lock_timeout: float = 2.0
     """``MIGRATIONKIT_LOCK_TIMEOUT`` (``-x lock_timeout=`` wins): the longest a
@@ -93,11 +104,14 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         url = env.get("DATABASE_URL")
+        direct = env.get("DATABASE_URL_DIRECT")
         pgdata = env.get("MIGRATIONKIT_PGDATA")
         return cls(
             database_url=url if url and url.strip() else None,
+            database_url_direct=direct if direct and direct.strip() else None,
             pgdata=Path(pgdata).expanduser() if pgdata else None,
             connect_timeout=_float_setting(env, "MIGRATIONKIT_CONNECT_TIMEOUT", 10.0),
+            connect_wait=_duration_setting(env, "MIGRATIONKIT_CONNECT_WAIT", 30.0),
             lock_timeout=_duration_setting(env, "MIGRATIONKIT_LOCK_TIMEOUT", 2.0),
             statement_timeout=_duration_setting(
                 env, "MIGRATIONKIT_STATEMENT_TIMEOUT", 0.0

@@ -6,8 +6,10 @@ What it does, in both of Alembic's modes:
   and never starts the embedded server;
 * **online**: picks the database (``migrationkit.database.resolve_database``: a
   connection handed in through ``config.attributes["connection"]``, else
-  ``DATABASE_URL``, else ``sqlalchemy.url``, else the embedded server), holds a
-  PostgreSQL advisory lock for the whole run so concurrent ``upgrade head`` calls
+  ``DATABASE_URL_DIRECT``, else ``DATABASE_URL``, else ``sqlalchemy.url``, else
+  the embedded server), waits for a server that is still waking up, refuses a
+  transaction pooler (``runtime.pooler``), then holds a PostgreSQL advisory lock
+  for the whole run so concurrent ``upgrade head`` calls
   apply each revision once, bounds lock waits and statement times
   (``MigrationGuards``) and retries a migration that timed out on a lock.
 
@@ -28,14 +30,17 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 
 from migrationkit.database import (
-    connect,
+    DatabaseTarget,
+    UrlSource,
     create_engine,
     offline_url,
     resolve_database,
 )
+from migrationkit.hosted import wait_for_server
 from migrationkit.runtime.check import readable_check, running_alembic_check
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
+from migrationkit.runtime.pooler import refuse_pooler_host, refuse_transaction_pooler
 from migrationkit.runtime.retry import attempts
 from migrationkit.settings import Settings
 
@@ -165,6 +170,7 @@ def _run_online(
         _run_on_connection(
             env,
             handed_in,
+            target=DatabaseTarget(handed_in.engine.url, UrlSource.HANDED_IN),
             guards=guards,
             lock_name=lock_name,
             target_metadata=target_metadata,
@@ -172,12 +178,15 @@ def _run_online(
         )
         return
     target = resolve_database(settings=settings, config=env.config)
+    refuse_pooler_host(target)  # known by name: refused before waking anything
     engine = create_engine(target, settings=settings)
     try:
-        with connect(engine, target) as connection:
+        # Wake-up time is spent here, before any lock or lock_timeout applies.
+        with wait_for_server(engine, target, settings=settings) as connection:
             _run_on_connection(
                 env,
                 connection,
+                target=target,
                 guards=guards,
                 lock_name=lock_name,
                 target_metadata=target_metadata,
@@ -191,6 +200,7 @@ def _run_on_connection(
     env: EnvironmentContext,
     connection: sa.Connection,
     *,
+    target: DatabaseTarget,
     guards: MigrationGuards,
     lock_name: str,
     target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
@@ -204,6 +214,7 @@ def _run_on_connection(
         with env.begin_transaction():
             env.run_migrations()
         return
+    refuse_transaction_pooler(connection, target)
     with migration_lock(connection, name=lock_name):
         env.configure(connection=connection, target_metadata=target_metadata, **options)
         for attempt in attempts(guards, env.get_context()):
