@@ -1,6 +1,8 @@
 """Helpers shared by the tests: a private copy of the project, and running commands.
 
 Test modules import from here, never from ``conftest.py`` or from each other.
+URLs are held as ``Secret`` and environments render masked, so a failing test's
+report (pytest prints fixtures' reprs and, with ``-l``, locals) shows no password.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from migrationkit.masking import Secret, mask_secrets
 
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
@@ -23,17 +29,31 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("alembic", "alembic.ini", "models", "verify_migration.py", "main.py")
 
 
+class Environment(dict[str, str]):
+    """A child process's environment whose repr masks every password in it."""
+
+    def __repr__(self) -> str:
+        return mask_secrets(super().__repr__(), *self.secrets())
+
+    def secrets(self) -> list[str]:
+        return [
+            value
+            for key, value in self.items()
+            if key in {"DATABASE_URL", "PGPASSWORD"} or key.endswith("_URL")
+        ]
+
+
 @dataclass(frozen=True)
 class Project:
     """A directory holding an Alembic project, and a way to run commands in it."""
 
     path: Path
-    database_url: str | None
+    database_url: Secret | None
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    def env(self, **extra: str) -> Environment:
+        env = Environment((k, v) for k, v in os.environ.items() if k != "DATABASE_URL")
         if self.database_url is not None:
-            env["DATABASE_URL"] = self.database_url
+            env["DATABASE_URL"] = self.database_url.reveal()
         env.update(extra)
         return env
 
@@ -81,6 +101,24 @@ def copy_project(destination: Path, files: Sequence[str] = PROJECT_FILES) -> Pat
     return destination
 
 
+@dataclass(frozen=True)
+class Role:
+    """A login role a test made, with its password kept as a ``Secret``."""
+
+    name: str
+    password: Secret
+
+
+def revision_ids(project: Project) -> list[str]:
+    """The project's revisions, base first, found by walking its history."""
+    script = ScriptDirectory.from_config(Config(str(project.path / "alembic.ini")))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
 def only_first_revision(project: Project) -> None:
     """Keep 001 alone: the repo's later revisions are not what these tests test."""
     for path in (project.path / "alembic" / "versions").glob("*.py"):
@@ -102,6 +140,10 @@ def write_revision(
         """test revision {rev}"""
 
         import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from migrationkit.masking import Secret, mask_secrets
         from alembic import op
 
         from migrationkit.ops.backfill import backfill_in_batches

@@ -36,6 +36,7 @@ from benchmarks.zero_downtime.scratch import ScratchServer, check_prefix, mask_u
 from benchmarks.zero_downtime.workload import WorkloadShape
 from migrationkit.database import mask_secrets, resolve_database
 from migrationkit.errors import MigrationKitError
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 
 NAIVE_GUARDS_OFF = {
@@ -282,7 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_environ()
         if args.database_url:
-            settings = dataclasses.replace(settings, database_url=args.database_url)
+            settings = dataclasses.replace(
+                settings, database_url=Secret(args.database_url)
+            )
         options = options_from(args)
         results = run_benchmark(options=options, settings=settings)
     except MigrationKitError as exc:

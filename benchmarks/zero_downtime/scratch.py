@@ -61,7 +61,7 @@ class ScratchServer:
         return str(version)
 
     def target(self, name: str) -> DatabaseTarget:
-        return DatabaseTarget(self.home.url.set(database=name), self.home.source)
+        return self.home.with_database(name)
 
     def connect_kwargs(self, name: str) -> dict[str, Any]:
         """psycopg keyword arguments for database ``name`` (the same rules SQLAlchemy
@@ -73,6 +73,8 @@ class ScratchServer:
         finally:
             engine.dispose()
         kwargs.pop("context", None)  # SQLAlchemy's adapters, not a libpq setting
+        if self.home.password:  # kept apart from the URL (DatabaseTarget)
+            kwargs["password"] = self.home.password.reveal()
         kwargs.setdefault(
             "connect_timeout", max(1, round(self.settings.connect_timeout))
         )
@@ -90,12 +92,10 @@ class ScratchServer:
             )
         except psycopg.OperationalError as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "?"
-            password = self.home.url.password
-            secret = password if isinstance(password, str) else None
             raise DatabaseConnectionError(
                 f"Cannot connect to benchmark database {name!r} on "
                 f"{mask_url_host(self.home.url)}: "
-                f"{mask_secrets(detail, secret)}"
+                f"{mask_secrets(detail, self.home.password)}"
             ) from None
 
     def recreate(self, name: str) -> DatabaseTarget:

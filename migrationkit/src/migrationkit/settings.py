@@ -1,7 +1,8 @@
 """Configuration enters here, once.
 
 Entry points build one ``Settings`` from the process environment and hand it down;
-nothing else in the project reads ``os.environ``.
+nothing else in the project reads ``os.environ``. Secrets arrive as ``Secret``, so
+a ``Settings`` repr (in a traceback, a log, a test failure) shows ``***``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.masking import Secret
 
 
 def _float_setting(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -67,8 +69,13 @@ def parse_count(raw: str, *, name: str) -> int:
 class Settings:
     """Everything the environment may say about where and how to migrate."""
 
-    database_url: str | None = None
-    """``DATABASE_URL``: the database to use; wins over alembic.ini."""
+    database_url: Secret | None = None
+    """``DATABASE_URL``: the database to use; wins over alembic.ini. A ``Secret``:
+    the whole URL, since one that cannot be parsed cannot be masked either."""
+
+    libpq_password: Secret | None = None
+    """``PGPASSWORD``: libpq reads it by itself when a URL has no password; kept
+    here only so that every message masks it wherever it turns up."""
 
     pgdata: Path | None = None
     """``MIGRATIONKIT_PGDATA``: where the embedded server keeps its files
@@ -93,9 +100,11 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         url = env.get("DATABASE_URL")
+        libpq_password = env.get("PGPASSWORD")
         pgdata = env.get("MIGRATIONKIT_PGDATA")
         return cls(
-            database_url=url if url and url.strip() else None,
+            database_url=Secret(url) if url and url.strip() else None,
+            libpq_password=Secret(libpq_password) if libpq_password else None,
             pgdata=Path(pgdata).expanduser() if pgdata else None,
             connect_timeout=_float_setting(env, "MIGRATIONKIT_CONNECT_TIMEOUT", 10.0),
             lock_timeout=_duration_setting(env, "MIGRATIONKIT_LOCK_TIMEOUT", 2.0),

@@ -33,6 +33,7 @@ from migrationkit.database import (
     offline_url,
     resolve_database,
 )
+from migrationkit.runtime.failures import print_failures_once, reported_failures
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
 from migrationkit.runtime.retry import attempts
@@ -67,6 +68,7 @@ def run_migrations(
     do not wait for each other). ``configure_options`` go to ``context.configure``
     and win over migrationkit's defaults.
     """
+    print_failures_once()
     env = _environment(context)
     settings = settings if settings is not None else settings_for(env.config)
     options = {**DEFAULT_OPTIONS, **configure_options}
@@ -74,13 +76,14 @@ def run_migrations(
         _run_offline(env, target_metadata=target_metadata, settings=settings, **options)
     else:
         version_table = str(options.get("version_table", "alembic_version"))
-        _run_online(
-            env,
-            target_metadata=target_metadata,
-            settings=settings,
-            lock_name=lock_name or version_table,
-            **options,
-        )
+        with reported_failures(env, settings=settings):
+            _run_online(
+                env,
+                target_metadata=target_metadata,
+                settings=settings,
+                lock_name=lock_name or version_table,
+                **options,
+            )
 
 
 SETTINGS_ATTRIBUTE = "migrationkit.settings"
