@@ -140,10 +140,6 @@ def write_revision(
         """test revision {rev}"""
 
         import sqlalchemy as sa
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-
-from migrationkit.masking import Secret, mask_secrets
         from alembic import op
 
         from migrationkit.ops.backfill import backfill_in_batches

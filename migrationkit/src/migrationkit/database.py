@@ -190,10 +190,13 @@ def _connect_with(
         cargs: tuple[Any, ...],
         cparams: dict[str, Any],
     ) -> DBAPIConnection:
-        secret = {"password": password.reveal()} if password else {}
         failure: BaseException
         try:
-            return dialect.connect(*cargs, **{**cparams, **secret})
+            # Unwrapped inside the call: no local (which pytest -l would print)
+            # ever holds the password.
+            if password is None:
+                return dialect.connect(*cargs, **cparams)
+            return dialect.connect(*cargs, **cparams, password=password.reveal())
         except Exception as exc:  # noqa: BLE001 - re-raised below, masked
             failure = _masked_copy(exc, password)
         except KeyboardInterrupt:

@@ -166,15 +166,27 @@ def _where(context: MigrationContext | None) -> _Where:
         # the database is where the unfinished one started.
         started = ", ".join(step.from_revisions) or "base (no revision applied)"
         return _Where(
-            step=str(step),
+            step=_step_text(step),
             revision=started,
             revision_note=f" (where that migration started; {note})",
         )
     return _Where(
-        step=str(step) if step is not None else None,
+        step=_step_text(step) if step is not None else None,
         revision=revision,
         revision_note="" if revision is not None else f" ({note})",
     )
+
+
+def _step_text(step: Any) -> str:
+    """``upgrade 002 -> 003, backfill usernames``: Alembic's own words for a step,
+    with ``base`` where Alembic leaves a blank."""
+    try:
+        source = ", ".join(step.from_revisions_no_deps) or "base"
+        target = ", ".join(step.to_revisions_no_deps) or "base"
+    except AttributeError:  # not a revision step (a stamp, say)
+        return str(step)
+    doc = f", {step.doc}" if getattr(step, "doc", None) else ""
+    return f"{step.name} {source} -> {target}{doc}"
 
 
 def _database_revision(context: MigrationContext | None) -> tuple[str | None, str]:

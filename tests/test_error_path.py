@@ -1,0 +1,423 @@
+"""One error path: what stops a migration is one ``FAILED:`` paragraph, not a traceback.
+
+Each failure is produced for real (a statement that outlives ``statement_timeout``,
+a role without the CREATE privilege, a backend terminated from another session,
+SIGINT to a blocked migration, a driver that is not installed) and each test
+checks the exact first line, the exit status, that no traceback and no duplicate
+``ERROR [alembic.util.messaging]`` line is printed, and that no password shows.
+Alembic's command line exits 255 on ``FAILED:``; ``migrationkit`` exits 1, or 130
+after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from migrationkit.database import DatabaseTarget
+from migrationkit.testing.server import TestServer
+from tests.helpers import (
+    REPO,
+    Project,
+    Role,
+    first_line,
+    only_first_revision,
+    revision_ids,
+    write_revision,
+)
+
+ALEMBIC_FAILED = 255
+"""``alembic`` ends with ``sys.exit(-1)`` after printing ``FAILED:``."""
+PASSWORD = "Unseen-Pw-7c1e"
+
+# Alembic started with Python's own SIGINT handler, whatever the parent ignores
+# (a CI runner or `cmd &` may start us with SIGINT ignored, and then no
+# KeyboardInterrupt would ever happen).
+SIGINT_READY = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+)
+SIGINT_READY_ALEMBIC = (
+    "import runpy, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'alembic'; "
+    "runpy.run_module('alembic', run_name='__main__', alter_sys=True)"
+)
+
+
+def one_failure(result: subprocess.CompletedProcess[str], *, status: int) -> str:
+    """The output of a clean failure: the status, one FAILED, no traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == status, output
+    assert output.count("FAILED:") == 1, output
+    assert "Traceback" not in output, output
+    assert "alembic.util.messaging" not in output, output
+    assert "PendingRollbackError" not in output, output
+    assert PASSWORD not in output, output
+    return output
+
+
+def failed_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Alembic prints FAILED on stdout, migrationkit's entry points on stderr."""
+    for stream in (result.stdout, result.stderr):
+        for line in stream.splitlines():
+            if line.startswith("FAILED:"):
+                return line
+    raise AssertionError(result.stdout + result.stderr)
+
+
+def base_and_one(project: Project, *, rev: str, upgrade: str) -> str:
+    """Keep the base revision and add ``rev`` after it; returns the base's id."""
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    write_revision(project, rev=rev, down=base, upgrade=upgrade)
+    return base
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def current(project: Project) -> str:
+    result = project.alembic("current")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.split()[0] if result.stdout.strip() else ""
+
+
+# -- statement_timeout -----------------------------------------------------------
+
+
+def test_statement_timeout_is_one_paragraph(project: Project) -> None:
+    base = base_and_one(
+        project, rev="900slow", upgrade='op.execute("SELECT pg_sleep(5)")'
+    )
+    result = project.alembic("-x", "statement_timeout=50ms", "upgrade", "head")
+    output = one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == (
+        f"FAILED: Migration upgrade {base} -> 900slow, test revision 900slow ran "
+        "longer than statement_timeout=50ms and was cancelled (SQLSTATE 57014)."
+    )
+    assert "Statement: SELECT pg_sleep(5)" in output
+    assert f"Its transaction was rolled back; the database is at revision {base}." in (
+        output
+    )
+    assert "-x statement_timeout=10min" in output
+    assert current(project) == base
+
+
+# -- a role without privileges ---------------------------------------------------
+
+
+def test_a_role_without_create_privilege_is_told_what_to_grant(
+    project: Project,
+    server: TestServer,
+    database: DatabaseTarget,
+    password_role: Role,
+) -> None:
+    base = base_and_one(project, rev="900next", upgrade="pass")
+    here = server.engine(database)
+    try:
+        with here.begin() as conn:
+            # The role may keep Alembic's version table, but create nothing else.
+            conn.execute(
+                sa.text(f"REVOKE CREATE ON SCHEMA public FROM {password_role.name}")
+            )
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL"
+                    " CONSTRAINT alembic_version_pkc PRIMARY KEY)"
+                )
+            )
+            conn.execute(
+                sa.text(f"ALTER TABLE alembic_version OWNER TO {password_role.name}")
+            )
+    finally:
+        here.dispose()
+    url = database.url.set(
+        username=password_role.name, password=password_role.password.reveal()
+    ).render_as_string(hide_password=False)
+    result = project.alembic("upgrade", "head", env=project.env(DATABASE_URL=url))
+    output = one_failure(result, status=ALEMBIC_FAILED)
+    assert password_role.password.reveal() not in output
+    assert failed_line(result) == (
+        f"FAILED: Migration upgrade base -> {base}, {first_doc(project)} was refused: "
+        "permission denied for schema public (SQLSTATE 42501)."
+    )
+    assert "the database is at revision base (no revision applied)" in output
+    assert f"GRANT CREATE ON SCHEMA public TO {password_role.name}" in output
+
+
+def first_doc(project: Project) -> str:
+    """The base revision's message, as Alembic prints it in its step lines."""
+    result = project.alembic("history")
+    line = result.stdout.strip().splitlines()[-1]
+    return line.split(", ", 1)[1]
+
+
+# -- the server goes away --------------------------------------------------------
+
+
+def test_a_terminated_backend_is_a_lost_connection(
+    project: Project, server: TestServer, database: DatabaseTarget
+) -> None:
+    base = base_and_one(
+        project, rev="900gone", upgrade='op.execute("SELECT pg_sleep(60)")'
+    )
+    process = project.popen_alembic("upgrade", "head")
+    admin = server.engine().execution_options(isolation_level="AUTOCOMMIT")
+    sleeping = sa.text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = :db"
+        " AND query = 'SELECT pg_sleep(60)' AND state = 'active'"
+    )
+    try:
+        with admin.connect() as conn:
+            wait_for(
+                lambda: (
+                    conn.execute(sleeping, {"db": database.url.database}).first()
+                    is not None
+                ),
+                what="the migration's statement",
+            )
+            pid = conn.execute(sleeping, {"db": database.url.database}).scalar_one()
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        admin.dispose()
+    result = subprocess.CompletedProcess(
+        process.args, process.returncode, stdout, stderr
+    )
+    output = one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == (
+        f"FAILED: Lost the connection to PostgreSQL during migration upgrade {base} "
+        "-> 900gone, test revision 900gone: terminating connection due to "
+        "administrator command (SQLSTATE 57P01)."
+    )
+    assert f"the database is at revision {base}." in output
+    assert len(output.splitlines()) < 15, output
+    assert current(project) == base
+
+
+# -- Ctrl-C ------------------------------------------------------------------------
+
+
+def blocked_pids(engine: sa.Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT pid FROM pg_locks WHERE NOT granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    "                  WHERE datname = current_database())"
+                )
+            ).scalars()
+        )
+
+
+def advisory_locks(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            ).scalar_one()
+        )
+
+
+def test_ctrl_c_on_a_blocked_migration_says_where_the_database_is(
+    project: Project, engine: sa.Engine
+) -> None:
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    assert project.alembic("upgrade", "head").returncode == 0
+    write_revision(
+        project,
+        rev="900int",
+        down=base,
+        upgrade='op.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")',
+    )
+    with engine.connect() as holder:
+        holder.execute(sa.text("LOCK TABLE users IN ACCESS SHARE MODE"))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SIGINT_READY_ALEMBIC,
+                "-x",
+                "lock_timeout=0",
+                "upgrade",
+                "head",
+            ],
+            cwd=project.path,
+            env=project.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: bool(blocked_pids(engine)), what="the blocked migration")
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+        holder.rollback()
+    result = subprocess.CompletedProcess(
+        process.args, process.returncode, stdout, stderr
+    )
+    one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == (
+        f"FAILED: Interrupted (Ctrl-C) during migration upgrade {base} -> 900int, "
+        "test revision 900int: its open transaction was rolled back and the "
+        f"database is at revision {base}. Run the same command again to resume."
+    )
+    assert advisory_locks(engine) == 0, "the migration lock outlived the run"
+    assert project.alembic("upgrade", "head").returncode == 0
+    assert current(project) == "900int"
+
+
+def test_ctrl_c_in_the_migrationkit_command_exits_130(
+    project: Project, engine: sa.Engine
+) -> None:
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    assert project.alembic("upgrade", "head").returncode == 0
+    env = project.env(MIGRATIONKIT_LOCK_TIMEOUT="0")
+    with engine.connect() as holder:
+        holder.execute(sa.text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SIGINT_READY
+                + "import sys; from migrationkit.cli import main; sys.exit(main())",
+                "verify",
+            ],
+            cwd=project.path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: bool(blocked_pids(engine)), what="the blocked command")
+            process.send_signal(signal.SIGINT)
+            holder.rollback()
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    result = subprocess.CompletedProcess(
+        process.args, process.returncode, stdout, stderr
+    )
+    one_failure(result, status=130)
+    assert failed_line(result) == (
+        "FAILED: Interrupted (Ctrl-C) before any migration ran: the database is at "
+        f"revision {base}."
+    )
+
+
+# -- drivers -----------------------------------------------------------------------
+
+
+def test_a_missing_driver_is_one_line(repo_project: Project) -> None:
+    if importlib.util.find_spec("psycopg2") is not None:
+        pytest.skip("psycopg2 is installed here, so the guide's URL would work")
+    env = repo_project.env(
+        DATABASE_URL=f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:1/app"
+    )
+    expected = (
+        "FAILED: The database URL from DATABASE_URL asks for the driver 'psycopg2' "
+        "(postgresql+psycopg2://), but its module 'psycopg2' is not installed. "
+        "migrationkit connects with psycopg 3: write postgresql:// or "
+        "postgresql+psycopg://, or install that driver."
+    )
+    result = repo_project.alembic("upgrade", "head", env=env)
+    one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == expected
+    result = repo_project.run("-m", "migrationkit", "verify", env=env)
+    one_failure(result, status=1)
+    assert first_line(result.stderr) == expected
+
+
+def test_an_unknown_driver_is_one_line(repo_project: Project) -> None:
+    env = repo_project.env(
+        DATABASE_URL=f"postgresql+nosuchdriver://app:{PASSWORD}@127.0.0.1:1/app"
+    )
+    result = repo_project.alembic("current", env=env)
+    one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == (
+        "FAILED: DATABASE_URL asks for the driver 'nosuchdriver' "
+        "(postgresql+nosuchdriver://), which SQLAlchemy does not know. Use "
+        "postgresql:// (psycopg 3), or postgresql+psycopg://."
+    )
+
+
+# -- settings and arguments --------------------------------------------------------
+
+
+def test_an_out_of_range_duration_is_one_paragraph(project: Project) -> None:
+    only_first_revision(project)
+    result = project.alembic("-x", "lock_timeout=99999999h", "upgrade", "head")
+    one_failure(result, status=ALEMBIC_FAILED)
+    # Refused either by migrationkit's parsing or by PostgreSQL's SET: the first
+    # line names the setting either way.
+    assert "lock_timeout" in failed_line(result)
+    assert current(project) == ""
+
+
+def test_every_failed_is_printed_once(project: Project) -> None:
+    result = project.alembic("upgrade", "nosuchrev")
+    one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == (
+        "FAILED: Can't locate revision identified by 'nosuchrev'"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("-m", "migrationkit", "verify"),
+        ("verify_migration.py",),
+        ("main.py",),
+    ],
+    ids=["migrationkit", "verify_migration.py", "main.py"],
+)
+def test_every_entry_point_says_failed(
+    repo_project: Project, command: tuple[str, ...]
+) -> None:
+    env = repo_project.env(DATABASE_URL="postgres://app@127.0.0.1:1/app?sslmod=x")
+    result = repo_project.run(*command, env=env)
+    one_failure(result, status=1)
+    assert "Error:" not in result.stderr
+    assert first_line(result.stderr).startswith(
+        "FAILED: The database URL from DATABASE_URL was refused by the driver: "
+    )
+
+
+def test_debug_and_raiseerr_show_the_traceback(repo_project: Project) -> None:
+    env = repo_project.env(DATABASE_URL=f"postgresql://app:{PASSWORD}@127.0.0.1:1/app")
+    for result in (
+        repo_project.alembic("--raiseerr", "current", env=env),
+        repo_project.run("main.py", "--debug", env=env),
+    ):
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert "Traceback" in output
+        assert (
+            "DatabaseConnectionError: Cannot reach PostgreSQL at 127.0.0.1:1" in output
+        )
+        assert PASSWORD not in output
+
+
+def test_the_readme_text_documents_the_exit_codes() -> None:
+    text = (REPO / "docs" / "readme" / "errors-and-secrets.md").read_text()
+    for needle in ("255", "130", "--debug", "--raiseerr", "FAILED:"):
+        assert needle in text
