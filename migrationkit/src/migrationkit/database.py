@@ -104,7 +104,7 @@ class DatabaseTarget:
         url = (
             self.url.set(password=self.password.reveal()) if self.password else self.url
         )
-        return Secret(url.render_as_string(hide_password=False))
+        return Secret(url.render_as_string(hide_password=False), remember_value=False)
 
 
 def configured_url(

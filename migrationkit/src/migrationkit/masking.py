@@ -62,9 +62,12 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, remember_value: bool = True) -> None:
+        """``remember_value=False`` for a whole URL: its password is remembered on
+        its own when the URL is parsed, and the URL's text is never shown."""
         self._value = value
-        remember(value)
+        if remember_value:
+            remember(value)
 
     def reveal(self) -> str:
         """The value itself: only for the call that must send it somewhere."""

@@ -103,7 +103,9 @@ class Settings:
         libpq_password = env.get("PGPASSWORD")
         pgdata = env.get("MIGRATIONKIT_PGDATA")
         return cls(
-            database_url=Secret(url) if url and url.strip() else None,
+            database_url=(
+                Secret(url, remember_value=False) if url and url.strip() else None
+            ),
             libpq_password=Secret(libpq_password) if libpq_password else None,
             pgdata=Path(pgdata).expanduser() if pgdata else None,
             connect_timeout=_float_setting(env, "MIGRATIONKIT_CONNECT_TIMEOUT", 10.0),
