@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL
 
 from migrationkit.masking import Secret, mask_secrets
+from migrationkit.testing.server import TestServer
 
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
@@ -107,6 +110,18 @@ class Role:
 
     name: str
     password: Secret
+
+
+def skip_unless_passwords_are_checked(server: TestServer, wrong: URL) -> None:
+    """Skip the test on a server that lets ``wrong``'s role in anyway (trust)."""
+    probe = server.engine(wrong)
+    try:
+        with probe.connect():
+            pytest.skip("this server lets the role in without checking its password")
+    except sa.exc.OperationalError:
+        pass
+    finally:
+        probe.dispose()
 
 
 def revision_ids(project: Project) -> list[str]:

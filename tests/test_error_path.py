@@ -41,12 +41,11 @@ PASSWORD = "Unseen-Pw-7c1e"
 # (a CI runner or `cmd &` may start us with SIGINT ignored, and then no
 # KeyboardInterrupt would ever happen).
 SIGINT_READY = (
-    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-)
-SIGINT_READY_ALEMBIC = (
     "import runpy, signal, sys; "
     "signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "sys.argv[0] = 'alembic'; "
+)
+SIGINT_READY_ALEMBIC = (
+    SIGINT_READY + "sys.argv[0] = 'alembic'; "
     "runpy.run_module('alembic', run_name='__main__', alter_sys=True)"
 )
 
@@ -77,6 +76,14 @@ def base_and_one(project: Project, *, rev: str, upgrade: str) -> str:
     only_first_revision(project)
     base = revision_ids(project)[0]
     write_revision(project, rev=rev, down=base, upgrade=upgrade)
+    return base
+
+
+def migrated_to_base(project: Project) -> str:
+    """Keep the base revision only, migrate to it; returns its id."""
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    assert project.alembic("upgrade", "head").returncode == 0
     return base
 
 
@@ -113,6 +120,40 @@ def test_statement_timeout_is_one_paragraph(project: Project) -> None:
     )
     assert "-x statement_timeout=10min" in output
     assert current(project) == base
+
+
+# -- any other database error, and a bug in a revision ----------------------------
+
+
+def test_any_database_error_is_one_paragraph(project: Project) -> None:
+    base = base_and_one(project, rev="900zero", upgrade='op.execute("SELECT 1/0")')
+    result = project.alembic("upgrade", "head")
+    output = one_failure(result, status=ALEMBIC_FAILED)
+    assert failed_line(result) == (
+        f"FAILED: Migration upgrade {base} -> 900zero, test revision 900zero failed: "
+        "division by zero (SQLSTATE 22012)."
+    )
+    assert "Statement: SELECT 1/0" in output
+    assert f"the database is at revision {base}." in output
+
+
+def test_a_bug_in_a_revision_keeps_its_traceback(project: Project) -> None:
+    base_and_one(
+        project,
+        rev="900bug",
+        upgrade="""
+            try:
+                op.execute("SELECT 1/0")
+            except sa.exc.DataError:
+                raise RuntimeError("a bug in the revision, not the database") from None
+        """,
+    )
+    result = project.alembic("upgrade", "head")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" in output
+    assert "RuntimeError: a bug in the revision, not the database" in output
+    assert "FAILED:" not in output
 
 
 # -- a role without privileges ---------------------------------------------------
@@ -224,6 +265,34 @@ def blocked_pids(engine: sa.Engine) -> list[int]:
         )
 
 
+def interrupt_when_blocked(
+    code_and_args: list[str],
+    *,
+    project: Project,
+    env: dict[str, str],
+    engine: sa.Engine,
+    then: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c <code> <args>``, send SIGINT once it waits for a lock."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", *code_and_args],
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: bool(blocked_pids(engine)), what="the blocked command")
+        process.send_signal(signal.SIGINT)
+        if then is not None:
+            then()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def advisory_locks(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return int(
@@ -236,9 +305,7 @@ def advisory_locks(engine: sa.Engine) -> int:
 def test_ctrl_c_on_a_blocked_migration_says_where_the_database_is(
     project: Project, engine: sa.Engine
 ) -> None:
-    only_first_revision(project)
-    base = revision_ids(project)[0]
-    assert project.alembic("upgrade", "head").returncode == 0
+    base = migrated_to_base(project)
     write_revision(
         project,
         rev="900int",
@@ -247,32 +314,13 @@ def test_ctrl_c_on_a_blocked_migration_says_where_the_database_is(
     )
     with engine.connect() as holder:
         holder.execute(sa.text("LOCK TABLE users IN ACCESS SHARE MODE"))
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                SIGINT_READY_ALEMBIC,
-                "-x",
-                "lock_timeout=0",
-                "upgrade",
-                "head",
-            ],
-            cwd=project.path,
+        result = interrupt_when_blocked(
+            [SIGINT_READY_ALEMBIC, "-x", "lock_timeout=0", "upgrade", "head"],
+            project=project,
             env=project.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            engine=engine,
         )
-        try:
-            wait_for(lambda: bool(blocked_pids(engine)), what="the blocked migration")
-            process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=60)
-        finally:
-            process.kill()
         holder.rollback()
-    result = subprocess.CompletedProcess(
-        process.args, process.returncode, stdout, stderr
-    )
     one_failure(result, status=ALEMBIC_FAILED)
     assert failed_line(result) == (
         f"FAILED: Interrupted (Ctrl-C) during migration upgrade {base} -> 900int, "
@@ -287,36 +335,20 @@ def test_ctrl_c_on_a_blocked_migration_says_where_the_database_is(
 def test_ctrl_c_in_the_migrationkit_command_exits_130(
     project: Project, engine: sa.Engine
 ) -> None:
-    only_first_revision(project)
-    base = revision_ids(project)[0]
-    assert project.alembic("upgrade", "head").returncode == 0
+    base = migrated_to_base(project)
     env = project.env(MIGRATIONKIT_LOCK_TIMEOUT="0")
     with engine.connect() as holder:
         holder.execute(sa.text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
-        process = subprocess.Popen(
+        result = interrupt_when_blocked(
             [
-                sys.executable,
-                "-c",
-                SIGINT_READY
-                + "import sys; from migrationkit.cli import main; sys.exit(main())",
+                SIGINT_READY + "from migrationkit.cli import main; sys.exit(main())",
                 "verify",
             ],
-            cwd=project.path,
+            project=project,
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            engine=engine,
+            then=holder.rollback,  # so the version table can be read back
         )
-        try:
-            wait_for(lambda: bool(blocked_pids(engine)), what="the blocked command")
-            process.send_signal(signal.SIGINT)
-            holder.rollback()
-            stdout, stderr = process.communicate(timeout=60)
-        finally:
-            process.kill()
-    result = subprocess.CompletedProcess(
-        process.args, process.returncode, stdout, stderr
-    )
     one_failure(result, status=130)
     assert failed_line(result) == (
         "FAILED: Interrupted (Ctrl-C) before any migration ran: the database is at "

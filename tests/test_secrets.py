@@ -29,6 +29,7 @@ from tests.helpers import (
     Role,
     only_first_revision,
     revision_ids,
+    skip_unless_passwords_are_checked,
     write_revision,
 )
 
@@ -82,16 +83,18 @@ def test_unreachable_server(repo_project: Project, entry: str, placement: str) -
     assert "127.0.0.1:1" in output
 
 
-def server_checks_passwords(server: TestServer, url: URL) -> bool:
-    """False for a server that trusts the role without its password (no test)."""
-    probe = server.engine(url)
-    try:
-        with probe.connect():
-            return False
-    except sa.exc.OperationalError:
-        return True
-    finally:
-        probe.dispose()
+def wrong_password_env(
+    project: Project, server: TestServer, url: URL, *, role: Role, placement: str
+) -> tuple[str, dict[str, str]]:
+    """A wrong password for ``role``, and the environment that gives it."""
+    wrong = f"Wrong-{uuid.uuid4().hex[:12]}"
+    skip_unless_passwords_are_checked(
+        server, url.set(username=role.name, password=wrong)
+    )
+    env = project.env(
+        **placed(url, user=role.name, password=wrong, placement=placement)
+    )
+    return wrong, env
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
@@ -102,14 +105,8 @@ def test_wrong_password(
     password_role: Role,
     placement: str,
 ) -> None:
-    wrong = f"Wrong-{uuid.uuid4().hex[:12]}"
-    url = database.url.set(username=password_role.name)
-    if not server_checks_passwords(server, url.set(password=wrong)):
-        pytest.skip("this server lets the role in without checking its password")
-    env = repo_project.env(
-        **placed(
-            database.url, user=password_role.name, password=wrong, placement=placement
-        )
+    wrong, env = wrong_password_env(
+        repo_project, server, database.url, role=password_role, placement=placement
     )
     for args, status in (
         (("-m", "alembic", "current"), 255),
@@ -244,14 +241,8 @@ def test_a_failing_test_run_shows_no_password(  # noqa: PLR0917 - pytest fixture
     """This suite's own tests, and a project's tests on migrationkit's pytest
     plugin, fail against a server refusing the password: their reports (with
     locals and long tracebacks) show the failure and never the password."""
-    wrong = f"Wrong-{uuid.uuid4().hex[:12]}"
-    url = database.url.set(username=password_role.name)
-    if not server_checks_passwords(server, url.set(password=wrong)):
-        pytest.skip("this server lets the role in without checking its password")
-    env = repo_project.env(
-        **placed(
-            database.url, user=password_role.name, password=wrong, placement=placement
-        )
+    wrong, env = wrong_password_env(
+        repo_project, server, database.url, role=password_role, placement=placement
     )
     suite = run_pytest(
         ["-l", "--tb=long", str(REPO / "tests" / "test_app.py")], cwd=REPO, env=env

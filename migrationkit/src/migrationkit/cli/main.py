@@ -196,6 +196,7 @@ exit status:
   0  every check passed
   1  a check failed, or the database could not be reached (the message says why)
   2  bad command-line arguments
+  130  interrupted (Ctrl-C)
 
 --json prints {"ok", "error", "database": {"url" (masked), "source", "location",
 "server_version", "database", "user"}, "checks": [{"name", "title", "ok",

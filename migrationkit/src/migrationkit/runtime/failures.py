@@ -101,14 +101,28 @@ class _Where:
 def _translate(
     exc: BaseException, *, env: EnvironmentContext, settings: Settings
 ) -> MigrationKitError | None:
+    if not isinstance(exc, (Exception, KeyboardInterrupt)):
+        return None  # SystemExit and the like go their way
     chain = _chain(exc)
     context = _context(env)
     if any(isinstance(e, KeyboardInterrupt) for e in chain):
         return _interrupted(_where(context))
+    # A revision's own exception (even one raised while handling a database
+    # error) is the revision's message: only SQLAlchemy's errors are translated.
     db_errors = [e for e in chain if isinstance(e, DBAPIError)]
-    if not db_errors:
+    if not isinstance(exc, SQLAlchemyError) or not db_errors:
         return None
-    error = db_errors[-1]  # the first to happen; later ones arose handling it
+    # The first to happen; later ones arose while handling it.
+    return _database_failure(db_errors[-1], context=context, env=env, settings=settings)
+
+
+def _database_failure(
+    error: DBAPIError,
+    *,
+    context: MigrationContext | None,
+    env: EnvironmentContext,
+    settings: Settings,
+) -> MigrationFailed:
     error.hide_parameters = True  # --raiseerr tracebacks show no bound values
     if error.statement:
         error.statement = mask_secrets(error.statement)
