@@ -284,6 +284,11 @@ def test_a_missing_driver_is_one_clear_error() -> None:
         (f"mysql://user:{SECRET}@host/db", "supports PostgreSQL only"),
         (f"postgresql://user:{SECRET}@x@127.0.0.1:1/db", "percent-encoded"),
         (f"postgresql://user:{SECRET}@127.0.0.1:1/db?bogus=1", "refused by the driver"),
+        (f"postgresql//app:{SECRET}@host/db", "the ':' after 'postgresql' is missing"),
+        (f"postgresql:/app:{SECRET}@host/db", "one slash where two are expected"),
+        (f"app:{SECRET}@host/db", "does not start with a scheme"),
+        (f"host=h password='Leak {SECRET}'", "libpq keyword string"),
+        (f"postgresql://app:ab@{SECRET}/x@127.0.0.1:1/db", "percent-encoded"),
     ],
 )
 def test_malformed_database_url_fails_cleanly(
