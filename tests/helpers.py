@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from sqlalchemy.engine import URL
 from migrationkit.masking import Secret, mask_secrets
 from migrationkit.testing.server import TestServer
 
+ALEMBIC_FAILED = 255
+"""``alembic`` ends with ``sys.exit(-1)`` after printing ``FAILED:``."""
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
 
@@ -229,3 +232,49 @@ def failed(result: subprocess.CompletedProcess[str]) -> str:
 
 def current_revision(project: Project) -> str:
     return ok(project.alembic("current")).stdout.strip()
+
+
+def single_failure(
+    result: subprocess.CompletedProcess[str], *, status: int, secret: str | None = None
+) -> str:
+    """The output of a clean failure: the exit status, one ``FAILED:``, no
+    traceback, no second copy logged by Alembic, and ``secret`` nowhere."""
+    output = result.stdout + result.stderr
+    assert result.returncode == status, output
+    assert output.count("FAILED:") == 1, output
+    assert "Traceback" not in output, output
+    assert "alembic.util.messaging" not in output, output
+    assert "PendingRollbackError" not in output, output
+    assert secret is None or secret not in output, output
+    return output
+
+
+def failed_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Alembic prints FAILED on stdout, migrationkit's entry points on stderr."""
+    for stream in (result.stdout, result.stderr):
+        for line in stream.splitlines():
+            if line.startswith("FAILED:"):
+                return line
+    raise AssertionError(result.stdout + result.stderr)
+
+
+def migrated_to_base(project: Project) -> str:
+    """Keep the base revision only, migrate to it; returns its id."""
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    ok(project.alembic("upgrade", "head"))
+    return base
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def revision_now(project: Project) -> str:
+    """The database's revision id, or "" at base."""
+    result = ok(project.alembic("current"))
+    return result.stdout.split()[0] if result.stdout.strip() else ""

@@ -2,7 +2,7 @@
 
 Each failure is produced for real (a statement that outlives ``statement_timeout``,
 a role without the CREATE privilege, a backend terminated from another session,
-SIGINT to a blocked migration, a driver that is not installed) and each test
+a driver that is not installed; Ctrl-C is in ``test_interrupts.py``) and each test
 checks the exact first line, the exit status, that no traceback and no duplicate
 ``ERROR [alembic.util.messaging]`` line is printed, and that no password shows.
 Alembic's command line exits 255 on ``FAILED:``; ``migrationkit`` exits 1, or 130
@@ -12,11 +12,7 @@ after Ctrl-C.
 from __future__ import annotations
 
 import importlib.util
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -24,51 +20,25 @@ import sqlalchemy as sa
 from migrationkit.database import DatabaseTarget
 from migrationkit.testing.server import TestServer
 from tests.helpers import (
+    ALEMBIC_FAILED,
     REPO,
     Project,
     Role,
+    failed_line,
     first_line,
     only_first_revision,
     revision_ids,
+    revision_now,
+    single_failure,
+    wait_for,
     write_revision,
 )
 
-ALEMBIC_FAILED = 255
-"""``alembic`` ends with ``sys.exit(-1)`` after printing ``FAILED:``."""
 PASSWORD = "Unseen-Pw-7c1e"
-
-# Alembic started with Python's own SIGINT handler, whatever the parent ignores
-# (a CI runner or `cmd &` may start us with SIGINT ignored, and then no
-# KeyboardInterrupt would ever happen).
-SIGINT_READY = (
-    "import runpy, signal, sys; "
-    "signal.signal(signal.SIGINT, signal.default_int_handler); "
-)
-SIGINT_READY_ALEMBIC = (
-    SIGINT_READY + "sys.argv[0] = 'alembic'; "
-    "runpy.run_module('alembic', run_name='__main__', alter_sys=True)"
-)
 
 
 def one_failure(result: subprocess.CompletedProcess[str], *, status: int) -> str:
-    """The output of a clean failure: the status, one FAILED, no traceback."""
-    output = result.stdout + result.stderr
-    assert result.returncode == status, output
-    assert output.count("FAILED:") == 1, output
-    assert "Traceback" not in output, output
-    assert "alembic.util.messaging" not in output, output
-    assert "PendingRollbackError" not in output, output
-    assert PASSWORD not in output, output
-    return output
-
-
-def failed_line(result: subprocess.CompletedProcess[str]) -> str:
-    """Alembic prints FAILED on stdout, migrationkit's entry points on stderr."""
-    for stream in (result.stdout, result.stderr):
-        for line in stream.splitlines():
-            if line.startswith("FAILED:"):
-                return line
-    raise AssertionError(result.stdout + result.stderr)
+    return single_failure(result, status=status, secret=PASSWORD)
 
 
 def base_and_one(project: Project, *, rev: str, upgrade: str) -> str:
@@ -77,28 +47,6 @@ def base_and_one(project: Project, *, rev: str, upgrade: str) -> str:
     base = revision_ids(project)[0]
     write_revision(project, rev=rev, down=base, upgrade=upgrade)
     return base
-
-
-def migrated_to_base(project: Project) -> str:
-    """Keep the base revision only, migrate to it; returns its id."""
-    only_first_revision(project)
-    base = revision_ids(project)[0]
-    assert project.alembic("upgrade", "head").returncode == 0
-    return base
-
-
-def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
-
-
-def current(project: Project) -> str:
-    result = project.alembic("current")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.split()[0] if result.stdout.strip() else ""
 
 
 # -- statement_timeout -----------------------------------------------------------
@@ -119,7 +67,7 @@ def test_statement_timeout_is_one_paragraph(project: Project) -> None:
         output
     )
     assert "-x statement_timeout=10min" in output
-    assert current(project) == base
+    assert revision_now(project) == base
 
 
 # -- any other database error, and a bug in a revision ----------------------------
@@ -246,114 +194,7 @@ def test_a_terminated_backend_is_a_lost_connection(
     )
     assert f"the database is at revision {base}." in output
     assert len(output.splitlines()) < 15, output
-    assert current(project) == base
-
-
-# -- Ctrl-C ------------------------------------------------------------------------
-
-
-def blocked_pids(engine: sa.Engine) -> list[int]:
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.text(
-                    "SELECT DISTINCT pid FROM pg_locks WHERE NOT granted"
-                    " AND database = (SELECT oid FROM pg_database"
-                    "                  WHERE datname = current_database())"
-                )
-            ).scalars()
-        )
-
-
-def interrupt_when_blocked(
-    code_and_args: list[str],
-    *,
-    project: Project,
-    env: dict[str, str],
-    engine: sa.Engine,
-    then: Callable[[], None] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c <code> <args>``, send SIGINT once it waits for a lock."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", *code_and_args],
-        cwd=project.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: bool(blocked_pids(engine)), what="the blocked command")
-        process.send_signal(signal.SIGINT)
-        if then is not None:
-            then()
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
-def advisory_locks(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-            ).scalar_one()
-        )
-
-
-def test_ctrl_c_on_a_blocked_migration_says_where_the_database_is(
-    project: Project, engine: sa.Engine
-) -> None:
-    base = migrated_to_base(project)
-    write_revision(
-        project,
-        rev="900int",
-        down=base,
-        upgrade='op.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")',
-    )
-    with engine.connect() as holder:
-        holder.execute(sa.text("LOCK TABLE users IN ACCESS SHARE MODE"))
-        result = interrupt_when_blocked(
-            [SIGINT_READY_ALEMBIC, "-x", "lock_timeout=0", "upgrade", "head"],
-            project=project,
-            env=project.env(),
-            engine=engine,
-        )
-        holder.rollback()
-    one_failure(result, status=ALEMBIC_FAILED)
-    assert failed_line(result) == (
-        f"FAILED: Interrupted (Ctrl-C) during migration upgrade {base} -> 900int, "
-        "test revision 900int: its open transaction was rolled back and the "
-        f"database is at revision {base}. Run the same command again to resume."
-    )
-    assert advisory_locks(engine) == 0, "the migration lock outlived the run"
-    assert project.alembic("upgrade", "head").returncode == 0
-    assert current(project) == "900int"
-
-
-def test_ctrl_c_in_the_migrationkit_command_exits_130(
-    project: Project, engine: sa.Engine
-) -> None:
-    base = migrated_to_base(project)
-    env = project.env(MIGRATIONKIT_LOCK_TIMEOUT="0")
-    with engine.connect() as holder:
-        holder.execute(sa.text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
-        result = interrupt_when_blocked(
-            [
-                SIGINT_READY + "from migrationkit.cli import main; sys.exit(main())",
-                "verify",
-            ],
-            project=project,
-            env=env,
-            engine=engine,
-            then=holder.rollback,  # so the version table can be read back
-        )
-    one_failure(result, status=130)
-    assert failed_line(result) == (
-        "FAILED: Interrupted (Ctrl-C) before any migration ran: the database is at "
-        f"revision {base}."
-    )
+    assert revision_now(project) == base
 
 
 # -- drivers -----------------------------------------------------------------------
@@ -402,7 +243,7 @@ def test_an_out_of_range_duration_is_one_paragraph(project: Project) -> None:
     # Refused either by migrationkit's parsing or by PostgreSQL's SET: the first
     # line names the setting either way.
     assert "lock_timeout" in failed_line(result)
-    assert current(project) == ""
+    assert revision_now(project) == ""
 
 
 def test_every_failed_is_printed_once(project: Project) -> None:
