@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
-from alembic.util import CommandError
 
+from migrationkit.cli.main import report_failures
 from service.app import create_app
 from service.database import open_database
 from service.settings import ServiceSettings, parse_port
@@ -47,27 +47,32 @@ def parse_arguments(
         default=settings.port,
         help=f"TCP port (default: PORT, else {settings.port})",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of a failure"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Serve, or say in one ``FAILED:`` paragraph why not (``--debug``: traceback)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(message)s")
     # Alembic's context says "Context impl PostgresqlImpl" at each /health check.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    try:
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+
+    def serve() -> int:
         settings = ServiceSettings.from_environ()
         arguments = parse_arguments(argv, settings)
         database = open_database(settings.database, alembic_ini=ALEMBIC_INI)
-    except CommandError as exc:  # migrationkit's errors, and Alembic's
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    uvicorn.run(
-        create_app(database),
-        host=arguments.host,
-        port=arguments.port,
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+        uvicorn.run(
+            create_app(database),
+            host=arguments.host,
+            port=arguments.port,
+            timeout_graceful_shutdown=10,
+        )
+        return 0
+
+    return report_failures(serve, debug=debug)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import (
     LoginRole,
@@ -19,7 +21,7 @@ from migrationkit.testing.pgbouncer import (
     pgbouncer_binary,
 )
 from migrationkit.testing.server import TestServer
-from tests.helpers import REPO, Project, Service, copy_project
+from tests.helpers import REPO, Project, Role, Service, copy_project
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,7 @@ def database(server: TestServer) -> Iterator[DatabaseTarget]:
 
 @pytest.fixture
 def engine(server: TestServer, database: DatabaseTarget) -> Iterator[sa.Engine]:
-    eng = server.engine(database.url)
+    eng = server.engine(database)
     yield eng
     eng.dispose()
 
@@ -49,14 +51,13 @@ def engine(server: TestServer, database: DatabaseTarget) -> Iterator[sa.Engine]:
 @pytest.fixture
 def project(tmp_path: Path, database: DatabaseTarget) -> Project:
     """A private copy of this project, pointed at this test's database."""
-    url = database.url.render_as_string(hide_password=False)
-    return Project(copy_project(tmp_path / "project"), url)
+    return Project(copy_project(tmp_path / "project"), database.secret_url())
 
 
 @pytest.fixture
 def repo_project(database: DatabaseTarget) -> Project:
     """The repository itself (read-only use), pointed at this test's database."""
-    return Project(REPO, database.url.render_as_string(hide_password=False))
+    return Project(REPO, database.secret_url())
 
 
 @pytest.fixture
@@ -95,3 +96,30 @@ def bouncer(database: DatabaseTarget, role: LoginRole) -> Iterator[PgBouncer]:
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
     with PgBouncer(server=database.url, role=role, pool_mode="transaction") as pooler:
         yield pooler
+
+
+@pytest.fixture
+def password_role(server: TestServer, database: DatabaseTarget) -> Iterator[Role]:
+    """A login role with a password, which may create objects in this test's
+    database only; what it owns there and the role itself are dropped afterwards."""
+    role = Role(f"mk_pw_{uuid.uuid4().hex[:10]}", Secret(f"Pw-{uuid.uuid4().hex}"))
+    admin = server.engine().execution_options(isolation_level="AUTOCOMMIT")
+    here = server.engine(database).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        # Utility statements take no bind parameters; the password is hex.
+        conn.execute(
+            sa.text(
+                f"CREATE ROLE {role.name} LOGIN PASSWORD '{role.password.reveal()}'"
+            )
+        )
+    with here.connect() as conn:
+        conn.execute(sa.text(f"GRANT CREATE, USAGE ON SCHEMA public TO {role.name}"))
+    try:
+        yield role
+    finally:
+        with here.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role.name}"))
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP ROLE IF EXISTS {role.name}"))
+        here.dispose()
+        admin.dispose()

@@ -1,6 +1,8 @@
 """Helpers shared by the tests: a private copy of the project, and running commands.
 
 Test modules import from here, never from ``conftest.py`` or from each other.
+URLs are held as ``Secret`` and environments render masked, so a failing test's
+report (pytest prints fixtures' reprs and, with ``-l``, locals) shows no password.
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL
 
+from migrationkit.masking import Secret, mask_secrets
 from migrationkit.testing.pgbouncer import free_port
 from migrationkit.testing.processes import terminate
+from migrationkit.testing.server import TestServer
 
+ALEMBIC_FAILED = 255
+"""``alembic`` ends with ``sys.exit(-1)`` after printing ``FAILED:``."""
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
 
@@ -41,17 +49,33 @@ PROJECT_FILES = (
 DATABASE_VARIABLES = ("DATABASE_URL", "DATABASE_URL_DIRECT")
 
 
+class Environment(dict[str, str]):
+    """A child process's environment whose repr masks every password in it."""
+
+    def __repr__(self) -> str:
+        return mask_secrets(super().__repr__(), *self.secrets())
+
+    def secrets(self) -> list[str]:
+        return [
+            value
+            for key, value in self.items()
+            if key in {"DATABASE_URL", "PGPASSWORD"} or key.endswith("_URL")
+        ]
+
+
 @dataclass(frozen=True)
 class Project:
     """A directory holding an Alembic project, and a way to run commands in it."""
 
     path: Path
-    database_url: str | None
+    database_url: Secret | None
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in DATABASE_VARIABLES}
+    def env(self, **extra: str) -> Environment:
+        env = Environment(
+            (k, v) for k, v in os.environ.items() if k not in DATABASE_VARIABLES
+        )
         if self.database_url is not None:
-            env["DATABASE_URL"] = self.database_url
+            env["DATABASE_URL"] = self.database_url.reveal()
         env.update(extra)
         return env
 
@@ -97,6 +121,36 @@ def copy_project(destination: Path, files: Sequence[str] = PROJECT_FILES) -> Pat
         elif source.exists():
             shutil.copy2(source, destination / name)
     return destination
+
+
+@dataclass(frozen=True)
+class Role:
+    """A login role a test made, with its password kept as a ``Secret``."""
+
+    name: str
+    password: Secret
+
+
+def skip_unless_passwords_are_checked(server: TestServer, wrong: URL) -> None:
+    """Skip the test on a server that lets ``wrong``'s role in anyway (trust)."""
+    probe = server.engine(wrong)
+    try:
+        with probe.connect():
+            pytest.skip("this server lets the role in without checking its password")
+    except sa.exc.OperationalError:
+        pass
+    finally:
+        probe.dispose()
+
+
+def revision_ids(project: Project) -> list[str]:
+    """The project's revisions, base first, found by walking its history."""
+    script = ScriptDirectory.from_config(Config(str(project.path / "alembic.ini")))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def only_first_revision(project: Project) -> None:
@@ -314,3 +368,49 @@ class Service:
     def stop(self) -> int:
         """SIGTERM (a graceful stop), then SIGKILL if it takes more than 15 s."""
         return terminate(self.process)
+
+
+def single_failure(
+    result: subprocess.CompletedProcess[str], *, status: int, secret: str | None = None
+) -> str:
+    """The output of a clean failure: the exit status, one ``FAILED:``, no
+    traceback, no second copy logged by Alembic, and ``secret`` nowhere."""
+    output = result.stdout + result.stderr
+    assert result.returncode == status, output
+    assert output.count("FAILED:") == 1, output
+    assert "Traceback" not in output, output
+    assert "alembic.util.messaging" not in output, output
+    assert "PendingRollbackError" not in output, output
+    assert secret is None or secret not in output, output
+    return output
+
+
+def failed_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Alembic prints FAILED on stdout, migrationkit's entry points on stderr."""
+    for stream in (result.stdout, result.stderr):
+        for line in stream.splitlines():
+            if line.startswith("FAILED:"):
+                return line
+    raise AssertionError(result.stdout + result.stderr)
+
+
+def migrated_to_base(project: Project) -> str:
+    """Keep the base revision only, migrate to it; returns its id."""
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    ok(project.alembic("upgrade", "head"))
+    return base
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def revision_now(project: Project) -> str:
+    """The database's revision id, or "" at base."""
+    result = ok(project.alembic("current"))
+    return result.stdout.split()[0] if result.stdout.strip() else ""

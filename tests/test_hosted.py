@@ -17,13 +17,14 @@ from migrationkit.database import (
     UrlSource,
     configured_url,
     create_engine,
-    parse_database_url,
     resolve_application_database,
 )
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
 from migrationkit.hosted import connect_retry_delay, pooler_host, wait_for_server
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import LoginRole, free_port
+from migrationkit.urls import parse_database_url
 
 SECRET = "hosted-Secret-9"  # a made-up password that must never show
 POOLED = f"postgresql://app:{SECRET}@ep-x-1-pooler.eu-central-1.aws.neon.tech/app"
@@ -31,7 +32,7 @@ DIRECT = f"postgresql://app:{SECRET}@ep-x-1.eu-central-1.aws.neon.tech/app"
 
 
 def test_migrations_use_the_direct_url_and_the_application_the_pooled_one() -> None:
-    settings = Settings(database_url=POOLED, database_url_direct=DIRECT)
+    settings = Settings(database_url=Secret(POOLED), database_url_direct=Secret(DIRECT))
     migrations = configured_url(settings=settings, config=None)
     assert migrations is not None
     assert migrations.source is UrlSource.ENVIRONMENT_DIRECT
@@ -42,7 +43,7 @@ def test_migrations_use_the_direct_url_and_the_application_the_pooled_one() -> N
 
 
 def test_without_a_direct_url_both_use_database_url() -> None:
-    settings = Settings(database_url=DIRECT)
+    settings = Settings(database_url=Secret(DIRECT))
     migrations = configured_url(settings=settings, config=None)
     application = resolve_application_database(settings=settings, config=None)
     assert migrations is not None

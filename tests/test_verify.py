@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from migrationkit.command import verify as verify_project
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 from migrationkit.verify.checks import ModelCheck
 from migrationkit.verify.result import CheckResult, VerificationReport
@@ -373,7 +374,9 @@ def test_connection_failure_is_a_failed_connectivity_check(project: Project) -> 
     report = verify_project(
         Config(str(project.path / "alembic.ini")),
         settings=Settings(
-            database_url="postgresql://verifier:Sup3r-Secret-Pw@127.0.0.1:1/app",
+            database_url=Secret(
+                "postgresql://verifier:Sup3r-Secret-Pw@127.0.0.1:1/app"
+            ),
             connect_wait=0,
         ),
         model_checks=MODEL_CHECKS,

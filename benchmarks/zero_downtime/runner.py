@@ -146,7 +146,7 @@ class HistoryRun:
         )
         self.options.out.mkdir(parents=True, exist_ok=True)
         with (
-            self._worker(target.url.render_as_string(hide_password=False)) as worker,
+            self._worker(target.secret_url().reveal()) as worker,
             self.server.connect(
                 self.database, application_name="bench-loader"
             ) as loader,

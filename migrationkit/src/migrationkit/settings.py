@@ -1,7 +1,8 @@
 """Configuration enters here, once.
 
 Entry points build one ``Settings`` from the process environment and hand it down;
-nothing else in the project reads ``os.environ``.
+nothing else in the project reads ``os.environ``. Secrets arrive as ``Secret``, so
+a ``Settings`` repr (in a traceback, a log, a test failure) shows ``***``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.masking import Secret
 
 
 def _float_setting(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -67,10 +69,15 @@ def parse_count(raw: str, *, name: str) -> int:
 class Settings:
     """Everything the environment may say about where and how to migrate."""
 
-    database_url: str | None = None
-    """``DATABASE_URL``: the database to use; wins over alembic.ini."""
+    database_url: Secret | None = None
+    """``DATABASE_URL``: the database to use; wins over alembic.ini. A ``Secret``:
+    the whole URL, since one that cannot be parsed cannot be masked either."""
 
-    database_url_direct: str | None = None
+    libpq_password: Secret | None = None
+    """``PGPASSWORD``: libpq reads it by itself when a URL has no password; kept
+    here only so that every message masks it wherever it turns up."""
+
+    database_url_direct: Secret | None = None
     """``DATABASE_URL_DIRECT``: a direct (not pooled) URL for migrations,
     verification and backups, when ``DATABASE_URL`` goes through a transaction
     pooler (Neon's ``-pooler`` host, PgBouncer); the application keeps
@@ -105,10 +112,18 @@ class Settings:
         env = os.environ if environ is None else environ
         url = env.get("DATABASE_URL")
         direct = env.get("DATABASE_URL_DIRECT")
+        libpq_password = env.get("PGPASSWORD")
         pgdata = env.get("MIGRATIONKIT_PGDATA")
         return cls(
-            database_url=url if url and url.strip() else None,
-            database_url_direct=direct if direct and direct.strip() else None,
+            database_url=(
+                Secret(url, remember_value=False) if url and url.strip() else None
+            ),
+            database_url_direct=(
+                Secret(direct, remember_value=False)
+                if direct and direct.strip()
+                else None
+            ),
+            libpq_password=Secret(libpq_password) if libpq_password else None,
             pgdata=Path(pgdata).expanduser() if pgdata else None,
             connect_timeout=_float_setting(env, "MIGRATIONKIT_CONNECT_TIMEOUT", 10.0),
             connect_wait=_duration_setting(env, "MIGRATIONKIT_CONNECT_WAIT", 30.0),

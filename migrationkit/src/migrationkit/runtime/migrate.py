@@ -38,6 +38,7 @@ from migrationkit.database import (
 )
 from migrationkit.hosted import wait_for_server
 from migrationkit.runtime.check import readable_check, running_alembic_check
+from migrationkit.runtime.failures import print_failures_once, reported_failures
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
 from migrationkit.runtime.pooler import refuse_pooler_host, refuse_transaction_pooler
@@ -73,6 +74,7 @@ def run_migrations(
     do not wait for each other). ``configure_options`` go to ``context.configure``
     and win over migrationkit's defaults.
     """
+    print_failures_once()
     env = _environment(context)
     _keep_own_loggers_enabled()
     settings = settings if settings is not None else settings_for(env.config)
@@ -85,13 +87,14 @@ def run_migrations(
         _run_offline(env, target_metadata=target_metadata, settings=settings, **options)
     else:
         version_table = str(options.get("version_table", "alembic_version"))
-        _run_online(
-            env,
-            target_metadata=target_metadata,
-            settings=settings,
-            lock_name=lock_name or version_table,
-            **options,
-        )
+        with reported_failures(env, settings=settings):
+            _run_online(
+                env,
+                target_metadata=target_metadata,
+                settings=settings,
+                lock_name=lock_name or version_table,
+                **options,
+            )
 
 
 SETTINGS_ATTRIBUTE = "migrationkit.settings"

@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic.runtime.migration import MigrationContext
 
 from migrationkit.errors import MigrationKitError
+
+_INSTALLED: WeakKeyDictionary[MigrationContext, ResumablePlan] = WeakKeyDictionary()
 
 
 @dataclass(kw_only=True)
@@ -51,7 +54,20 @@ class ResumablePlan:
             *context.on_version_apply_callbacks,
             plan.step_done,
         )
+        _INSTALLED[context] = plan
         return plan
+
+    @classmethod
+    def installed_on(cls, context: MigrationContext) -> ResumablePlan | None:
+        """The plan ``install`` put on ``context``, if any (for failure messages)."""
+        return _INSTALLED.get(context)
+
+    def step_in_flight(self) -> Any | None:
+        """The step running now (or next to run), None before planning or after
+        the last step."""
+        if self.steps is None or self.done >= len(self.steps):
+            return None
+        return self.steps[self.done]
 
     def remaining(self, heads: Any, context: MigrationContext) -> list[Any]:
         if self.steps is None:
