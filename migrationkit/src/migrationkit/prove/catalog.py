@@ -1,0 +1,410 @@
+"""A full catalog snapshot: everything a migration can leave behind, by name.
+
+Alembic's autogenerate compares what SQLAlchemy models can express, so a downgrade
+that forgets a function, an enum type, a sequence or a trigger passes every
+autogenerate-based check while the upgrade is idempotent. The snapshot reads
+``pg_catalog`` directly instead: one query per object kind (never one per object),
+each returning ``(key, attributes)`` rows, where the key is the object's qualified
+name and the attributes are what makes it what it is (a column's type, default,
+nullability, identity, generated expression and collation; a constraint's
+definition and validity; an index's definition and validity; ...).
+
+Keys are names, never OIDs, so two databases (or one database before and after a
+round trip) compare object by object. Objects that belong to PostgreSQL itself, to
+temporary schemas or to an extension are left out: an extension is one object
+("extension citext 1.6"), not the hundred functions it installs. Column order is
+not compared: PostgreSQL cannot put a re-added column back in its place without
+rewriting the table, so a downgrade cannot be asked to.
+
+All queries are read-only and run in one REPEATABLE READ transaction, so the
+snapshot is consistent even if something else writes meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+_USER_SCHEMA = (
+    "{name} NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    r" AND {name} NOT LIKE 'pg\_temp\_%'"
+    r" AND {name} NOT LIKE 'pg\_toast\_temp\_%'"
+)
+_NOT_FROM_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass"
+    " AND e.objid = {oid} AND e.deptype = 'e')"
+)
+
+
+def _user(namespace: str, *, catalog: str, oid: str) -> str:
+    return (
+        _USER_SCHEMA.format(name=f"{namespace}.nspname")
+        + " AND "
+        + _NOT_FROM_EXTENSION.format(catalog=catalog, oid=oid)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectKind:
+    """One kind of catalog object and the single query that lists all of them."""
+
+    name: str
+    """Stable name, used as the snapshot's key: ``columns``."""
+    noun: str
+    """How one object is called in messages: ``column``."""
+    query: str
+    """Returns ``key text, attrs jsonb`` rows, nulls stripped from ``attrs``."""
+    in_models: bool = True
+    """Whether SQLAlchemy models can declare this kind (compared with the models)."""
+
+
+_RELATION = (
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+    + _user("n", catalog="pg_class", oid="c.oid")
+)
+
+KINDS: tuple[ObjectKind, ...] = (
+    ObjectKind(
+        name="schemas",
+        noun="schema",
+        query=(
+            "SELECT quote_ident(n.nspname) AS key, '{}'::jsonb AS attrs"
+            " FROM pg_namespace n WHERE "
+            + _user("n", catalog="pg_namespace", oid="n.oid")
+        ),
+    ),
+    ObjectKind(
+        name="extensions",
+        noun="extension",
+        query=(
+            "SELECT quote_ident(x.extname) AS key, jsonb_build_object("
+            " 'version', x.extversion, 'schema', n.nspname) AS attrs"
+            " FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace"
+            " WHERE x.extname <> 'plpgsql'"
+        ),
+        in_models=False,
+    ),
+    ObjectKind(
+        name="tables",
+        noun="table",
+        query=(
+            "SELECT format('%I.%I', n.nspname, c.relname) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'kind', CASE c.relkind WHEN 'p' THEN 'partitioned table'"
+            "   WHEN 'f' THEN 'foreign table' ELSE 'table' END,"
+            "  'persistence', CASE c.relpersistence WHEN 'u' THEN 'unlogged'"
+            "   ELSE 'logged' END,"
+            "  'row security', NULLIF(c.relrowsecurity, false),"
+            "  'forced row security', NULLIF(c.relforcerowsecurity, false),"
+            "  'options', c.reloptions,"
+            "  'partition key', CASE WHEN c.relkind = 'p'"
+            "   THEN pg_get_partkeydef(c.oid) END,"
+            "  'partition bound', pg_get_expr(c.relpartbound, c.oid),"
+            "  'inherits', (SELECT jsonb_agg(i.inhparent::regclass::text"
+            "   ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid)"
+            " )) AS attrs" + _RELATION + " AND c.relkind IN ('r', 'p', 'f')"
+        ),
+    ),
+    ObjectKind(
+        name="columns",
+        noun="column",
+        query=(
+            "SELECT format('%I.%I.%I', n.nspname, c.relname, a.attname) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'type', format_type(a.atttypid, a.atttypmod),"
+            "  'nullable', NOT a.attnotnull,"
+            "  'default', CASE WHEN a.attgenerated = ''"
+            "   THEN pg_get_expr(d.adbin, d.adrelid) END,"
+            "  'generated', CASE WHEN a.attgenerated <> ''"
+            "   THEN pg_get_expr(d.adbin, d.adrelid) END,"
+            "  'identity', CASE a.attidentity WHEN 'a' THEN 'always'"
+            "   WHEN 'd' THEN 'by default' END,"
+            "  'collation', CASE WHEN a.attcollation <> 0"
+            "   THEN (SELECT collname FROM pg_collation"
+            "         WHERE oid = a.attcollation) END"
+            " )) AS attrs"
+            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_attrdef d"
+            "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+            " WHERE a.attnum > 0 AND NOT a.attisdropped"
+            " AND c.relkind IN ('r', 'p', 'f') AND "
+            + _user("n", catalog="pg_class", oid="c.oid")
+        ),
+    ),
+    ObjectKind(
+        name="constraints",
+        noun="constraint",
+        query=(
+            "SELECT format('%I.%I.%I', n.nspname, c.relname, k.conname) AS key,"
+            " jsonb_build_object("
+            "  'type', CASE k.contype WHEN 'p' THEN 'primary key'"
+            "   WHEN 'u' THEN 'unique' WHEN 'f' THEN 'foreign key'"
+            "   WHEN 'c' THEN 'check' WHEN 'x' THEN 'exclusion'"
+            "   WHEN 'n' THEN 'not null' ELSE k.contype::text END,"
+            "  'definition', pg_get_constraintdef(k.oid),"
+            "  'valid', k.convalidated) AS attrs"
+            " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE k.contype <> 't' AND "
+            + _user("n", catalog="pg_class", oid="c.oid")
+        ),
+    ),
+    ObjectKind(
+        name="indexes",
+        noun="index",
+        query=(
+            "SELECT format('%I.%I', n.nspname, c.relname) AS key,"
+            " jsonb_build_object('definition', pg_get_indexdef(i.indexrelid),"
+            "  'valid', i.indisvalid) AS attrs"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+            + _user("n", catalog="pg_class", oid="i.indrelid")
+        ),
+    ),
+    ObjectKind(
+        name="sequences",
+        noun="sequence",
+        query=(
+            "SELECT format('%I.%I', n.nspname, c.relname) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'type', format_type(s.seqtypid, NULL), 'start', s.seqstart,"
+            "  'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,"
+            "  'cache', s.seqcache, 'cycle', s.seqcycle,"
+            "  'owned by', (SELECT format('%s.%I', d.refobjid::regclass, a.attname)"
+            "   || CASE d.deptype WHEN 'i' THEN ' (identity)' ELSE '' END"
+            "   FROM pg_depend d JOIN pg_attribute a"
+            "    ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+            "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid"
+            "   AND d.refclassid = 'pg_class'::regclass"
+            "   AND d.deptype IN ('a', 'i') LIMIT 1)"
+            " )) AS attrs"
+            " FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+            + _user("n", catalog="pg_class", oid="c.oid")
+        ),
+    ),
+    ObjectKind(
+        name="types",
+        noun="type",
+        query=(
+            "SELECT format('%I.%I', n.nspname, t.typname) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'kind', CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain'"
+            "   WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range'"
+            "   ELSE t.typtype::text END,"
+            "  'values', CASE WHEN t.typtype = 'e' THEN (SELECT jsonb_agg("
+            "   e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e"
+            "   WHERE e.enumtypid = t.oid) END,"
+            "  'base type', CASE WHEN t.typtype = 'd'"
+            "   THEN format_type(t.typbasetype, t.typtypmod) END,"
+            "  'default', t.typdefault,"
+            "  'not null', CASE WHEN t.typtype = 'd' THEN t.typnotnull END,"
+            "  'checks', (SELECT jsonb_agg(pg_get_constraintdef(k.oid)"
+            "   ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid),"
+            "  'attributes', CASE WHEN t.typtype = 'c' THEN (SELECT jsonb_agg("
+            "   format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))"
+            "   ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = t.typrelid"
+            "   AND a.attnum > 0 AND NOT a.attisdropped) END"
+            " )) AS attrs"
+            " FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+            " WHERE t.typtype IN ('e', 'd', 'c', 'r')"
+            " AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class"
+            "  WHERE oid = t.typrelid) = 'c') AND "
+            + _user("n", catalog="pg_type", oid="t.oid")
+        ),
+    ),
+    ObjectKind(
+        name="views",
+        noun="view",
+        query=(
+            "SELECT format('%I.%I', n.nspname, c.relname) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'kind', CASE c.relkind WHEN 'm' THEN 'materialized view'"
+            "   ELSE 'view' END,"
+            "  'definition', pg_get_viewdef(c.oid), 'options', c.reloptions,"
+            "  'populated', CASE WHEN c.relkind = 'm' THEN c.relispopulated END"
+            " )) AS attrs" + _RELATION + " AND c.relkind IN ('v', 'm')"
+        ),
+        in_models=False,
+    ),
+    ObjectKind(
+        name="functions",
+        noun="function",
+        query=(
+            "SELECT format('%I.%I(%s)', n.nspname, p.proname,"
+            "  pg_get_function_identity_arguments(p.oid)) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'kind', CASE p.prokind WHEN 'p' THEN 'procedure'"
+            "   WHEN 'a' THEN 'aggregate' WHEN 'w' THEN 'window function'"
+            "   ELSE 'function' END,"
+            "  'result', pg_get_function_result(p.oid),"
+            "  'definition', CASE WHEN p.prokind <> 'a'"
+            "   THEN pg_get_functiondef(p.oid) END"
+            " )) AS attrs"
+            " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE "
+            + _user("n", catalog="pg_proc", oid="p.oid")
+        ),
+        in_models=False,
+    ),
+    ObjectKind(
+        name="triggers",
+        noun="trigger",
+        query=(
+            "SELECT format('%I.%I.%I', n.nspname, c.relname, g.tgname) AS key,"
+            " jsonb_build_object('definition', pg_get_triggerdef(g.oid),"
+            "  'enabled', CASE g.tgenabled WHEN 'D' THEN 'disabled'"
+            "   WHEN 'R' THEN 'replica only' WHEN 'A' THEN 'always'"
+            "   ELSE 'enabled' END) AS attrs"
+            " FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE NOT g.tgisinternal AND "
+            + _user("n", catalog="pg_class", oid="c.oid")
+        ),
+        in_models=False,
+    ),
+    ObjectKind(
+        name="policies",
+        noun="row security policy",
+        query=(
+            "SELECT format('%I.%I.%I', n.nspname, c.relname, p.polname) AS key,"
+            " jsonb_strip_nulls(jsonb_build_object("
+            "  'command', p.polcmd, 'permissive', p.polpermissive,"
+            "  'roles', (SELECT jsonb_agg(CASE WHEN r = 0 THEN 'public'"
+            "   ELSE pg_get_userbyid(r)::text END ORDER BY r)"
+            "   FROM unnest(p.polroles) AS r),"
+            "  'using', pg_get_expr(p.polqual, p.polrelid),"
+            "  'with check', pg_get_expr(p.polwithcheck, p.polrelid)"
+            " )) AS attrs"
+            " FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+            + _user("n", catalog="pg_class", oid="c.oid")
+        ),
+        in_models=False,
+    ),
+    ObjectKind(
+        name="comments",
+        noun="comment on",
+        query=(
+            # Objects created by initdb have OIDs below 16384 (FirstNormalObjectId):
+            # their comments are PostgreSQL's own.
+            "SELECT o.type || ' ' || o.identity AS key,"
+            " jsonb_build_object('text', d.description) AS attrs"
+            " FROM pg_description d"
+            " CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid)"
+            "  AS o"
+            " WHERE d.objoid >= 16384 AND (o.schema IS NULL OR "
+            + _USER_SCHEMA.format(name="o.schema")
+            + ") AND NOT EXISTS (SELECT 1 FROM pg_depend e"
+            "  WHERE e.classid = d.classoid AND e.objid = d.objoid"
+            "  AND e.deptype = 'e')"
+        ),
+    ),
+)
+
+VERSION_ROWS = ObjectKind(
+    name="version rows",
+    noun="version table row",
+    query="",  # built per version table, see _version_rows
+    in_models=False,
+)
+"""The rows of the version table: the revision(s) the database says it is at."""
+
+KIND_BY_NAME: Mapping[str, ObjectKind] = {
+    kind.name: kind for kind in (*KINDS, VERSION_ROWS)
+}
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """``objects[kind][key] -> attributes``; compare two with ``diff_snapshots``."""
+
+    objects: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
+        default_factory=dict
+    )
+
+    def count(self) -> int:
+        return sum(len(found) for found in self.objects.values())
+
+    def only(self, kinds: set[str]) -> CatalogSnapshot:
+        """The same snapshot restricted to ``kinds``."""
+        return CatalogSnapshot({k: v for k, v in self.objects.items() if k in kinds})
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionTable:
+    """Where Alembic keeps the revision; left out of the tables, compared by rows."""
+
+    name: str = "alembic_version"
+    schema: str | None = None
+
+
+def take_snapshot(
+    connection: sa.Connection, *, version_table: VersionTable | None = None
+) -> CatalogSnapshot:
+    """Read every kind of object from ``pg_catalog``: one query per kind.
+
+    Runs in its own REPEATABLE READ, READ ONLY transaction on ``connection``
+    (which must not be inside one) and rolls it back.
+    """
+    version_table = version_table or VersionTable()
+    objects: dict[str, dict[str, dict[str, Any]]] = {}
+    with connection.begin() as transaction:
+        connection.execute(
+            sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        )
+        for kind in KINDS:
+            rows = connection.execute(sa.text(kind.query)).all()
+            objects[kind.name] = {row.key: dict(row.attrs) for row in rows}
+        objects[VERSION_ROWS.name] = _version_rows(connection, version_table)
+        _leave_out_version_table(objects, connection, version_table)
+        transaction.rollback()
+    return CatalogSnapshot(objects)
+
+
+def _version_rows(
+    connection: sa.Connection, version_table: VersionTable
+) -> dict[str, dict[str, Any]]:
+    preparer = connection.dialect.identifier_preparer
+    qualified = preparer.quote(version_table.name)
+    if version_table.schema:
+        qualified = f"{preparer.quote_schema(version_table.schema)}.{qualified}"
+    exists = connection.execute(
+        sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": qualified}
+    ).scalar_one()
+    if not exists:
+        return {}
+    versions = connection.execute(
+        sa.text(f"SELECT version_num FROM {qualified}")
+    ).scalars()
+    return {str(version): {} for version in versions}
+
+
+def _leave_out_version_table(
+    objects: dict[str, dict[str, dict[str, Any]]],
+    connection: sa.Connection,
+    version_table: VersionTable,
+) -> None:
+    """Alembic creates the version table on first use and keeps it at base."""
+    schema = version_table.schema or connection.execute(
+        sa.text("SELECT current_schema()")
+    ).scalar_one()
+    quoted = connection.execute(
+        sa.text("SELECT format('%I.%I', CAST(:s AS text), CAST(:t AS text))"),
+        {"s": schema, "t": version_table.name},
+    ).scalar_one()
+    for kind in ("tables", "columns", "constraints", "indexes"):
+        found = objects.get(kind, {})
+        for key in [k for k in found if k == quoted or k.startswith(quoted + ".")]:
+            del found[key]
+        if kind == "indexes":
+            for key in [k for k, v in found.items() if _on_table(v, quoted)]:
+                del found[key]
+
+
+def _on_table(attrs: Mapping[str, Any], quoted: str) -> bool:
+    definition = str(attrs.get("definition", ""))
+    return f" ON {quoted} " in definition or f" ON ONLY {quoted} " in definition
