@@ -30,8 +30,9 @@ What it shows
 Why it is safe on a busy table
     ``ADD COLUMN`` without a default is catalog-only (ACCESS EXCLUSIVE for
     milliseconds); ``CREATE FUNCTION`` locks no table; ``CREATE TRIGGER`` takes
-    SHARE ROW EXCLUSIVE, also only for the catalog update; both commit together in one short transaction, with
-    ``lock_timeout`` bounding the wait for the locks. No row is rewritten.
+    SHARE ROW EXCLUSIVE, also only for the catalog update; all commit together
+    in one short transaction, with ``lock_timeout`` bounding the wait for the
+    locks. No row is rewritten.
 
 What the naive version would do
     Autogenerate writes ``op.alter_column(..., type_=INET,

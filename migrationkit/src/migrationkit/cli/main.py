@@ -20,6 +20,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from migrationkit import __version__, command
+from migrationkit.cli.prove import add_prove
 from migrationkit.database import mask_secrets
 from migrationkit.devserver.server import DEFAULT_DATABASE
 from migrationkit.settings import Settings
@@ -262,7 +263,7 @@ def verify_main(
     return run(args.handler, args)
 
 
-COMMANDS: list[CommandAdder] = [_add_db, _add_verify]
+COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_prove]
 """Each adds its command to the parser; a new command is one more entry."""
 
 

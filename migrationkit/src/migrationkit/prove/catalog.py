@@ -149,8 +149,7 @@ KINDS: tuple[ObjectKind, ...] = (
             "  'valid', k.convalidated) AS attrs"
             " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE k.contype <> 't' AND "
-            + _user("n", catalog="pg_class", oid="c.oid")
+            " WHERE k.contype <> 't' AND " + _user("n", catalog="pg_class", oid="c.oid")
         ),
     ),
     ObjectKind(
@@ -322,9 +321,7 @@ KIND_BY_NAME: Mapping[str, ObjectKind] = {
 class CatalogSnapshot:
     """``objects[kind][key] -> attributes``; compare two with ``diff_snapshots``."""
 
-    objects: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
-        default_factory=dict
-    )
+    objects: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     def count(self) -> int:
         return sum(len(found) for found in self.objects.values())
@@ -389,9 +386,10 @@ def _leave_out_version_table(
     version_table: VersionTable,
 ) -> None:
     """Alembic creates the version table on first use and keeps it at base."""
-    schema = version_table.schema or connection.execute(
-        sa.text("SELECT current_schema()")
-    ).scalar_one()
+    schema = (
+        version_table.schema
+        or connection.execute(sa.text("SELECT current_schema()")).scalar_one()
+    )
     quoted = connection.execute(
         sa.text("SELECT format('%I.%I', CAST(:s AS text), CAST(:t AS text))"),
         {"s": schema, "t": version_table.name},

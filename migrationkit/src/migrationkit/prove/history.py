@@ -31,7 +31,7 @@ class History:
         if not ordered:
             raise MigrationKitError(
                 f"{script.versions} holds no revision: there is nothing to prove. "
-                "Create one with `alembic revision -m \"...\"`."
+                'Create one with `alembic revision -m "..."`.'
             )
         return cls(script=script, revisions=ordered)
 

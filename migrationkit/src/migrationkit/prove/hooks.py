@@ -95,9 +95,7 @@ def run_after(
             connection.rollback()
 
 
-def _failed(
-    hook: DataHook, revision: Script, exc: Exception, *, when: str
-) -> Finding:
+def _failed(hook: DataHook, revision: Script, exc: Exception, *, when: str) -> Finding:
     message = (
         str(exc).strip() or "assertion failed"
         if isinstance(exc, AssertionError)

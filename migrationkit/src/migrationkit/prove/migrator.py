@@ -38,14 +38,9 @@ class StatementLog:
     statements: list[str] = field(default_factory=list)
 
     def record(
-        self,
-        _conn: sa.Connection,
-        _cursor: Any,
-        statement: str,
-        _parameters: Any,
-        _context: Any,
-        _executemany: bool,
+        self, _conn: sa.Connection, _cursor: Any, statement: str, *_: Any
     ) -> None:
+        """SQLAlchemy's ``before_cursor_execute`` event."""
         self.statements.append(" ".join(statement.split()))
 
 
@@ -70,15 +65,11 @@ class Migrator:
 
     def upgrade(self, connection: sa.Connection, revision: Script) -> StepResult:
         """Apply ``revision`` to a database holding exactly its ancestors."""
-        return self._run(
-            connection, revision, step=MigrationStep.upgrade_from_script
-        )
+        return self._run(connection, revision, step=MigrationStep.upgrade_from_script)
 
     def downgrade(self, connection: sa.Connection, revision: Script) -> StepResult:
         """Undo ``revision`` (the database must be at it)."""
-        return self._run(
-            connection, revision, step=MigrationStep.downgrade_from_script
-        )
+        return self._run(connection, revision, step=MigrationStep.downgrade_from_script)
 
     def render(self, revision: Script, *, upgrade: bool) -> str:
         """The SQL of one revision in offline (``--sql``) mode, as Alembic prints it.

@@ -34,6 +34,12 @@ from migrationkit.prove.templates import Template, TemplateChain
 
 _MODEL_KINDS = {kind.name for kind in KINDS if kind.in_models}
 _MODEL_COMMENTS = ("table ", "column ")
+_FIX_MODELS = (
+    "if the models are right, write a revision for the difference "
+    "(`alembic revision --autogenerate` misses CHECK expressions, enum values "
+    "and some defaults: review what it writes); if the migrations are right, "
+    "fix the models"
+)
 
 
 def target_metadata(
@@ -52,9 +58,7 @@ def target_metadata(
 
     config.attributes[CONNECTION_ATTRIBUTE] = connection
     try:
-        with EnvironmentContext(
-            config, history.script, fn=capture, dont_mutate=True
-        ):
+        with EnvironmentContext(config, history.script, fn=capture, dont_mutate=True):
             history.script.run_env()
     finally:
         config.attributes.pop(CONNECTION_ATTRIBUTE, None)
@@ -108,13 +112,7 @@ def prove_models(
                 ),
                 Block(
                     title="What to do",
-                    lines=(
-                        "if the models are right, write a revision for the "
-                        "difference (`alembic revision --autogenerate` misses "
-                        "CHECK expressions, enum values and some defaults: "
-                        "review what it writes); if the migrations are right, "
-                        "fix the models",
-                    ),
+                    lines=(_FIX_MODELS,),
                 ),
             ),
         )

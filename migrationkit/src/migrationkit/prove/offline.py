@@ -16,6 +16,11 @@ from migrationkit.prove.history import describe, parents
 from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.report import Block, Finding, error_line, revision_block
 
+_FIX_OFFLINE = (
+    "code that reads the database must skip in offline mode: "
+    "`if not context.is_offline_mode(): ...`"
+)
+
 
 def prove_offline(migrator: Migrator, revision: Script) -> list[Finding]:
     """Render ``revision`` up and down with ``--sql``; a finding per failure."""
@@ -45,10 +50,7 @@ def prove_offline(migrator: Migrator, revision: Script) -> list[Finding]:
                         Block(title="Reproduce", lines=(command,)),
                         Block(
                             title="What to do",
-                            lines=(
-                                "code that reads the database must skip in offline "
-                                "mode: `if not context.is_offline_mode(): ...`",
-                            ),
+                            lines=(_FIX_OFFLINE,),
                         ),
                     ),
                 )

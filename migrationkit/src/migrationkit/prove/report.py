@@ -119,9 +119,7 @@ class ProofReport:
         parts += [f"  note: {note}" for note in self.notes]
         parts += ["", *("\n\n".join(f.render() for f in self.findings).splitlines())]
         if self.ok:
-            parts[-1:] = [
-                f"  ok  {check.code:<12} {check.title}" for check in CHECKS
-            ]
+            parts[-1:] = [f"  ok  {check.code:<12} {check.title}" for check in CHECKS]
         return "\n".join(parts).rstrip() + "\n"
 
 

@@ -29,7 +29,7 @@ from migrationkit.prove.templates import Template, TemplateChain
 
 _FIX_LEFTOVERS = (
     "make downgrade() drop what upgrade() creates and recreate what it drops; "
-    "an upgrade that says IF NOT EXISTS hides a leftover, it does not remove it",
+    "an upgrade that says IF NOT EXISTS hides a leftover, it does not remove it"
 )
 
 
@@ -51,114 +51,105 @@ def prove_round_trip(
     revision, taken when their templates were built.
     """
     findings: list[Finding] = []
-    migrator = chain.migrator
     states: list[object] = []
     if at_parent:
         states, failed = run_before(connection, hooks, revision)
         if failed is not None:
             return [failed]
-        first = migrator.upgrade(connection, revision)
+        first = chain.migrator.upgrade(connection, revision)
         if first.error is not None:
             return [_failed_on_data(revision, first.error, first.sql)]
         failed = run_after(
             connection, hooks, states, revision, when="after upgrading to"
         )
         findings += [failed] if failed else []
-
-    down = migrator.downgrade(connection, revision)
-    if down.error is not None:
-        return [
-            *findings,
-            Finding(
-                code="round-trip",
-                verdict=(
-                    f"the downgrade of revision {describe(revision)} fails: "
-                    f"{error_line(down.error)}"
-                ),
-                revision=revision.revision,
-                blocks=(
-                    revision_block(revision),
-                    Block(title="Error", lines=(error_line(down.error),)),
-                    sql_block("SQL the downgrade ran", down.sql),
-                ),
-            ),
-        ]
-    left = diff_snapshots(before.snapshot, chain.snapshot(connection))
-    again = migrator.upgrade(connection, revision)
-    if left:
-        verdict = (
-            f"revision {describe(revision)}: its downgrade does not restore the "
-            f"catalog ({left.summary()})"
-        )
-        blocks = [revision_block(revision), _diff_block(left, revision)]
-        blocks.append(sql_block("SQL the downgrade ran", down.sql))
-        if again.error is not None:
-            verdict += "; upgrading again then fails"
-            blocks.append(
-                Block(title="Upgrading again", lines=(error_line(again.error),))
-            )
-        blocks.append(Block(title="What to do", lines=_FIX_LEFTOVERS))
-        return [
-            *findings,
-            Finding(
-                code="round-trip",
-                verdict=verdict,
-                revision=revision.revision,
-                blocks=tuple(blocks),
-            ),
-        ]
-    if again.error is not None:
-        return [
-            *findings,
-            Finding(
-                code="round-trip",
-                verdict=(
-                    f"upgrading revision {describe(revision)} again after its "
-                    f"downgrade fails: {error_line(again.error)}"
-                ),
-                revision=revision.revision,
-                blocks=(
-                    revision_block(revision),
-                    Block(title="Error", lines=(error_line(again.error),)),
-                    sql_block("SQL the downgrade ran", down.sql),
-                    sql_block("SQL the second upgrade ran", again.sql),
-                ),
-            ),
-        ]
-    drift = diff_snapshots(after.snapshot, chain.snapshot(connection))
-    if drift:
-        return [
-            *findings,
-            Finding(
-                code="round-trip",
-                verdict=(
-                    f"revision {describe(revision)} builds a different catalog "
-                    f"when upgraded a second time ({drift.summary()})"
-                ),
-                revision=revision.revision,
-                blocks=(
-                    revision_block(revision),
-                    Block(
-                        title="Catalog diff: first upgrade -> second upgrade",
-                        lines=tuple(
-                            drift.lines(
-                                added="only after the second upgrade",
-                                removed="only after the first upgrade",
-                                before="first",
-                                after="second",
-                            )
-                        ),
-                    ),
-                    sql_block("SQL the downgrade ran", down.sql),
-                ),
-            ),
-        ]
+    failed = _down_and_up(
+        connection, chain=chain, revision=revision, before=before, after=after
+    )
+    if failed is not None:
+        return [*findings, failed]
     if hooks:
         failed = run_after(
             connection, hooks, states, revision, when="after down and up again of"
         )
         findings += [failed] if failed else []
     return findings
+
+
+def _down_and_up(
+    connection: sa.Connection,
+    *,
+    chain: TemplateChain,
+    revision: Script,
+    before: Template,
+    after: Template,
+) -> Finding | None:
+    """Downgrade, compare with ``before``; upgrade again, compare with ``after``."""
+    down = chain.migrator.downgrade(connection, revision)
+    if down.error is not None:
+        return _finding(
+            f"the downgrade of revision {describe(revision)} fails: "
+            f"{error_line(down.error)}",
+            revision,
+            Block(title="Error", lines=(error_line(down.error),)),
+            sql_block("SQL the downgrade ran", down.sql),
+        )
+    left = diff_snapshots(before.snapshot, chain.snapshot(connection))
+    again = chain.migrator.upgrade(connection, revision)
+    if left:
+        verdict = (
+            f"revision {describe(revision)}: its downgrade does not restore the "
+            f"catalog ({left.summary()})"
+        )
+        blocks = [
+            _diff_block(left, revision),
+            sql_block("SQL the downgrade ran", down.sql),
+        ]
+        if again.error is not None:
+            verdict += "; upgrading again then fails"
+            blocks.append(
+                Block(title="Upgrading again", lines=(error_line(again.error),))
+            )
+        blocks.append(Block(title="What to do", lines=(_FIX_LEFTOVERS,)))
+        return _finding(verdict, revision, *blocks)
+    if again.error is not None:
+        return _finding(
+            f"upgrading revision {describe(revision)} again after its downgrade "
+            f"fails: {error_line(again.error)}",
+            revision,
+            Block(title="Error", lines=(error_line(again.error),)),
+            sql_block("SQL the downgrade ran", down.sql),
+            sql_block("SQL the second upgrade ran", again.sql),
+        )
+    drift = diff_snapshots(after.snapshot, chain.snapshot(connection))
+    if not drift:
+        return None
+    return _finding(
+        f"revision {describe(revision)} builds a different catalog when upgraded "
+        f"a second time ({drift.summary()})",
+        revision,
+        Block(
+            title="Catalog diff: first upgrade -> second upgrade",
+            lines=tuple(
+                drift.lines(
+                    added="only after the second upgrade",
+                    removed="only after the first upgrade",
+                    before="first",
+                    after="second",
+                )
+            ),
+        ),
+        sql_block("SQL the downgrade ran", down.sql),
+    )
+
+
+def _finding(verdict: str, revision: Script, *blocks: Block) -> Finding:
+    return Finding(
+        code="round-trip",
+        verdict=verdict,
+        revision=revision.revision,
+        blocks=(revision_block(revision), *blocks),
+    )
 
 
 def _diff_block(diff: CatalogDiff, revision: Script) -> Block:

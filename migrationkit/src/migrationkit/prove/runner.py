@@ -91,8 +91,10 @@ class Prover:
                     Block(
                         title="What to do",
                         lines=(
-                            "join them: `alembic merge heads -m \"merge heads\"`, "
-                            "or point one head's down_revision at the other",
+                            (
+                                'join them: `alembic merge heads -m "merge heads"`,'
+                                " or point one head's down_revision at the other"
+                            ),
                         ),
                     ),
                 ),
@@ -190,3 +192,21 @@ class Prover:
                 f"Data hooks name revision(s) {', '.join(unknown)}, which the "
                 f"history in {self.history.script.dir} does not have."
             )
+
+
+def prove(
+    config: Config,
+    *,
+    settings: Settings,
+    hooks: Sequence[DataHook] = (),
+    models: bool = True,
+    offline: bool = True,
+) -> ProofReport:
+    """Prove ``config``'s history on scratch databases, dropped afterwards."""
+    prover = Prover(
+        config, scratch=scratch_server(config, settings=settings), hooks=hooks
+    )
+    try:
+        return prover.run(models=models, offline=offline)
+    finally:
+        prover.close()

@@ -93,7 +93,9 @@ class ScratchServer:
             engine.dispose()
 
     def server_version(self) -> str:
-        return str(self._admin_session().execute(sa.text("SHOW server_version")).scalar_one())
+        return str(
+            self._admin_session().execute(sa.text("SHOW server_version")).scalar_one()
+        )
 
     def _admin_session(self) -> sa.Connection:
         """One AUTOCOMMIT connection to the admin database, kept for the run."""

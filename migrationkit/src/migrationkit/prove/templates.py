@@ -82,7 +82,9 @@ class TemplateChain:
             name = self.scratch.create(template=None)
             with self.scratch.connection(name) as connection:
                 snapshot = self.snapshot(connection)
-            self._built[None] = Template(revision=None, database=name, snapshot=snapshot)
+            self._built[None] = Template(
+                revision=None, database=name, snapshot=snapshot
+            )
         return self._built[None]
 
     def is_built(self, revision: Script) -> bool:
@@ -188,7 +190,9 @@ class TemplateChain:
             self._failed[revision.revision] = finding
             raise UpgradeFailed(finding) from None
 
-    def _upgrade_or_fail(self, connection: sa.Connection, revision: Script) -> StepResult:
+    def _upgrade_or_fail(
+        self, connection: sa.Connection, revision: Script
+    ) -> StepResult:
         step = self.migrator.upgrade(connection, revision)
         if step.error is None:
             return step
