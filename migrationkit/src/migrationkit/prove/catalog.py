@@ -173,10 +173,12 @@ KINDS: tuple[ObjectKind, ...] = (
             "  'type', format_type(s.seqtypid, NULL), 'start', s.seqstart,"
             "  'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,"
             "  'cache', s.seqcache, 'cycle', s.seqcycle,"
-            "  'owned by', (SELECT format('%s.%I', d.refobjid::regclass, a.attname)"
-            "   || CASE d.deptype WHEN 'i' THEN ' (identity)' ELSE '' END"
+            "  'owned by', (SELECT format('%I.%I.%I', tn.nspname, t.relname,"
+            "   a.attname) || CASE d.deptype WHEN 'i' THEN ' (identity)' ELSE '' END"
             "   FROM pg_depend d JOIN pg_attribute a"
             "    ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+            "   JOIN pg_class t ON t.oid = d.refobjid"
+            "   JOIN pg_namespace tn ON tn.oid = t.relnamespace"
             "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid"
             "   AND d.refclassid = 'pg_class'::regclass"
             "   AND d.deptype IN ('a', 'i') LIMIT 1)"
@@ -290,12 +292,14 @@ KINDS: tuple[ObjectKind, ...] = (
         query=(
             # Objects created by initdb have OIDs below 16384 (FirstNormalObjectId):
             # their comments are PostgreSQL's own.
-            "SELECT o.type || ' ' || o.identity AS key,"
+            "SELECT replace(o.type, 'table column', 'column') || ' ' || o.identity"
+            " AS key,"
             " jsonb_build_object('text', d.description) AS attrs"
             " FROM pg_description d"
             " CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid)"
             "  AS o"
-            " WHERE d.objoid >= 16384 AND (o.schema IS NULL OR "
+            " WHERE d.objoid >= 16384 AND d.classoid <> 'pg_extension'::regclass"
+            " AND (o.schema IS NULL OR "
             + _USER_SCHEMA.format(name="o.schema")
             + ") AND NOT EXISTS (SELECT 1 FROM pg_depend e"
             "  WHERE e.classid = d.classoid AND e.objid = d.objoid"

@@ -29,11 +29,13 @@ class CatalogObject:
 
     @property
     def label(self) -> str:
-        return f"{KIND_BY_NAME[self.kind].noun} {self.key}"
+        return f"{_noun(self.kind, self.attrs)} {self.key}"
 
     def describe(self) -> str:
         """The object and what defines it, on one line."""
-        detail = self.attrs.get("definition") or self.attrs.get("values")
+        detail = self.attrs.get("definition")
+        if "values" in self.attrs:
+            detail = "values " + ", ".join(map(str, self.attrs["values"]))
         if detail is None and self.attrs:
             detail = ", ".join(
                 f"{name} {_render(value)}" for name, value in sorted(self.attrs.items())
@@ -47,10 +49,11 @@ class ObjectChange:
     key: str
     fields: tuple[tuple[str, Any, Any], ...]
     """(attribute, value before, value after) for each attribute that differs."""
+    attrs: Mapping[str, Any]
 
     @property
     def label(self) -> str:
-        return f"{KIND_BY_NAME[self.kind].noun} {self.key}"
+        return f"{_noun(self.kind, self.attrs)} {self.key}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,13 +67,13 @@ class CatalogDiff:
 
     def summary(self) -> str:
         parts = [
-            f"{len(items)} {word}"
-            for items, word in (
-                (self.added, "added"),
-                (self.removed, "removed"),
-                (self.changed, "changed"),
+            f"{count} {word}"
+            for count, word in (
+                (len(_folded(self.added)), "added"),
+                (len(_folded(self.removed)), "removed"),
+                (len(self.changed), "changed"),
             )
-            if items
+            if count
         ]
         return ", ".join(parts) or "no difference"
 
@@ -82,9 +85,13 @@ class CatalogDiff:
         before: str = "before",
         after: str = "after",
     ) -> list[str]:
-        """One line per object; ``added``/``removed`` say from whose point of view."""
-        out = [f"+ {added}: {obj.describe()}" for obj in self.added]
-        out += [f"- {removed}: {obj.describe()}" for obj in self.removed]
+        """One line per object; ``added``/``removed`` say from whose point of view.
+
+        A table's columns, constraints, indexes, triggers and owned sequences
+        are folded into the table's line when the whole table differs.
+        """
+        out = [f"+ {added}: {line}" for line in _folded(self.added)]
+        out += [f"- {removed}: {line}" for line in _folded(self.removed)]
         for change in self.changed:
             out.append(f"~ changed: {change.label}")
             for name, old, new in change.fields:
@@ -122,10 +129,62 @@ def diff_snapshots(before: CatalogSnapshot, after: CatalogSnapshot) -> CatalogDi
                 if old[key].get(name) != new[key].get(name)
             )
             if fields:
-                changed.append(ObjectChange(kind=kind, key=key, fields=fields))
+                changed.append(
+                    ObjectChange(kind=kind, key=key, fields=fields, attrs=new[key])
+                )
     return CatalogDiff(
         added=tuple(added), removed=tuple(removed), changed=tuple(changed)
     )
+
+
+_NOUNS = {"enum": "enum type", "domain": "domain", "composite": "composite type"}
+
+
+def _noun(kind: str, attrs: Mapping[str, Any]) -> str:
+    """``enum type``, ``materialized view``, ``procedure``: the kind, made precise."""
+    precise = attrs.get("kind")
+    if kind in {"types", "views", "functions"} and isinstance(precise, str):
+        return _NOUNS.get(precise, precise)
+    return KIND_BY_NAME[kind].noun
+
+
+def _folded(objects: tuple[CatalogObject, ...]) -> list[str]:
+    tables = [obj.key for obj in objects if obj.kind == "tables"]
+    parts: dict[str, list[CatalogObject]] = {table: [] for table in tables}
+    lines: list[str] = []
+    for obj in objects:
+        if obj.kind == "tables":
+            continue
+        owner = next((t for t in tables if _belongs_to(obj, t)), None)
+        if owner is None:
+            lines.append(obj.describe())
+        else:
+            parts[owner].append(obj)
+    for table in tables:
+        counts: dict[str, int] = {}
+        for part in parts[table]:
+            noun = KIND_BY_NAME[part.kind].noun
+            counts[noun] = counts.get(noun, 0) + 1
+        with_parts = ", ".join(
+            f"{n} {noun if n == 1 else noun + ('es' if noun.endswith('x') else 's')}"
+            for noun, n in counts.items()
+        )
+        lines.append(
+            f"table {table}" + (f" with its {with_parts}" if with_parts else "")
+        )
+    return lines
+
+
+def _belongs_to(obj: CatalogObject, table: str) -> bool:
+    if obj.kind == "tables":
+        return False
+    if obj.kind in {"columns", "constraints", "triggers", "policies"}:
+        return obj.key.startswith(table + ".")
+    if obj.kind == "indexes":
+        return f" ON {table} " in str(obj.attrs.get("definition", ""))
+    if obj.kind == "sequences":
+        return str(obj.attrs.get("owned by", "")).startswith(table + ".")
+    return False
 
 
 _ORDER = {name: position for position, name in enumerate(KIND_BY_NAME)}

@@ -30,7 +30,7 @@ from migrationkit.prove.diff import diff_snapshots
 from migrationkit.prove.history import History
 from migrationkit.prove.migrator import CONNECTION_ATTRIBUTE
 from migrationkit.prove.report import Block, Finding
-from migrationkit.prove.templates import Template, TemplateChain
+from migrationkit.prove.walk import Walk
 
 _MODEL_KINDS = {kind.name for kind in KINDS if kind.in_models}
 _MODEL_COMMENTS = ("table ", "column ")
@@ -75,21 +75,20 @@ def target_metadata(
 
 
 def prove_models(
-    chain: TemplateChain, *, head: Template, config: Config
+    walk: Walk, *, head: CatalogSnapshot, at: str, config: Config
 ) -> list[Finding]:
-    """Build the models in a scratch database and compare it with the head."""
-    name = chain.scratch.create(template=None)
+    """Build the models in a scratch database and compare it with ``head``."""
+    name = walk.scratch.create(template=None)
     try:
-        with chain.scratch.connection(name) as connection:
-            metadatas = target_metadata(config, chain.migrator.history, connection)
-            _build_models(connection, metadatas, head=head.snapshot)
-            models = chain.snapshot(connection)
+        with walk.scratch.connection(name) as connection:
+            metadatas = target_metadata(config, walk.migrator.history, connection)
+            _build_models(connection, metadatas, head=head)
+            models = walk.snapshot(connection)
     finally:
-        chain.scratch.drop(name)
-    diff = diff_snapshots(_comparable(head.snapshot), _comparable(models))
+        walk.scratch.drop(name)
+    diff = diff_snapshots(_comparable(head), _comparable(models))
     if not diff:
         return []
-    at = head.revision.revision if head.revision is not None else "base"
     return [
         Finding(
             code="models",

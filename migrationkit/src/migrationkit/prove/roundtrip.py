@@ -10,14 +10,17 @@ one built.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from alembic.script import Script
 
+from migrationkit.prove.catalog import CatalogSnapshot
 from migrationkit.prove.diff import CatalogDiff, diff_snapshots
 from migrationkit.prove.history import describe, parents
 from migrationkit.prove.hooks import DataHook, run_after, run_before
+from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.report import (
     Block,
     Finding,
@@ -25,7 +28,7 @@ from migrationkit.prove.report import (
     revision_block,
     sql_block,
 )
-from migrationkit.prove.templates import Template, TemplateChain
+from migrationkit.prove.walk import upgrade_failed
 
 _FIX_LEFTOVERS = (
     "make downgrade() drop what upgrade() creates and recreate what it drops; "
@@ -33,59 +36,75 @@ _FIX_LEFTOVERS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RoundTrip:
+    """What a round trip found, and the catalog at the revision if it got there."""
+
+    findings: tuple[Finding, ...]
+    at_revision: CatalogSnapshot | None
+    """The catalog after the first upgrade; None when that upgrade failed."""
+    clean: bool
+    """The database is at the revision and its catalog is ``at_revision``."""
+
+
 def prove_round_trip(
     connection: sa.Connection,
     *,
-    chain: TemplateChain,
+    migrator: Migrator,
     revision: Script,
-    before: Template,
-    after: Template,
+    before: CatalogSnapshot,
+    snapshot: Callable[[sa.Connection], CatalogSnapshot],
     hooks: Sequence[DataHook] = (),
-    at_parent: bool = False,
-) -> list[Finding]:
-    """Round-trip ``revision`` on ``connection``; the findings (none: proven).
+) -> RoundTrip:
+    """Up, down, up again from ``revision``'s parent, on ``connection``.
 
-    The database is at ``revision`` already, or at its parent when ``at_parent``
-    (then the data hooks put their rows in and the first upgrade runs here).
-    ``before``/``after`` hold the catalog snapshots at the parent and at the
-    revision, taken when their templates were built.
+    ``before`` is the catalog at the parent. Data hooks put their rows in first
+    and check them after the first upgrade, and again after the second.
     """
     findings: list[Finding] = []
-    states: list[object] = []
-    if at_parent:
-        states, failed = run_before(connection, hooks, revision)
-        if failed is not None:
-            return [failed]
-        first = chain.migrator.upgrade(connection, revision)
-        if first.error is not None:
-            return [_failed_on_data(revision, first.error, first.sql)]
-        failed = run_after(
-            connection, hooks, states, revision, when="after upgrading to"
-        )
-        findings += [failed] if failed else []
-    failed = _down_and_up(
-        connection, chain=chain, revision=revision, before=before, after=after
-    )
+    states, failed = run_before(connection, hooks, revision)
     if failed is not None:
-        return [*findings, failed]
-    if hooks:
+        return RoundTrip(findings=(failed,), at_revision=None, clean=False)
+    first = migrator.upgrade(connection, revision)
+    if first.error is not None:
+        finding = (
+            _failed_on_data(revision, first.error, first.sql)
+            if hooks
+            else upgrade_failed(revision, first)
+        )
+        return RoundTrip(findings=(finding,), at_revision=None, clean=False)
+    after = snapshot(connection)
+    failed = run_after(connection, hooks, states, revision, when="after upgrading to")
+    findings += [failed] if failed else []
+    trip = _down_and_up(
+        connection,
+        migrator=migrator,
+        revision=revision,
+        before=before,
+        after=after,
+        snapshot=snapshot,
+    )
+    if trip is not None:
+        return RoundTrip(findings=(*findings, trip), at_revision=after, clean=False)
+    if hooks and not findings:  # one finding per broken hook, not two
         failed = run_after(
             connection, hooks, states, revision, when="after down and up again of"
         )
         findings += [failed] if failed else []
-    return findings
+    return RoundTrip(findings=tuple(findings), at_revision=after, clean=True)
 
 
 def _down_and_up(
     connection: sa.Connection,
     *,
-    chain: TemplateChain,
+    migrator: Migrator,
     revision: Script,
-    before: Template,
-    after: Template,
+    before: CatalogSnapshot,
+    after: CatalogSnapshot,
+    snapshot: Callable[[sa.Connection], CatalogSnapshot],
 ) -> Finding | None:
     """Downgrade, compare with ``before``; upgrade again, compare with ``after``."""
-    down = chain.migrator.downgrade(connection, revision)
+    down = migrator.downgrade(connection, revision)
     if down.error is not None:
         return _finding(
             f"the downgrade of revision {describe(revision)} fails: "
@@ -94,8 +113,8 @@ def _down_and_up(
             Block(title="Error", lines=(error_line(down.error),)),
             sql_block("SQL the downgrade ran", down.sql),
         )
-    left = diff_snapshots(before.snapshot, chain.snapshot(connection))
-    again = chain.migrator.upgrade(connection, revision)
+    left = diff_snapshots(before, snapshot(connection))
+    again = migrator.upgrade(connection, revision)
     if left:
         verdict = (
             f"revision {describe(revision)}: its downgrade does not restore the "
@@ -121,7 +140,7 @@ def _down_and_up(
             sql_block("SQL the downgrade ran", down.sql),
             sql_block("SQL the second upgrade ran", again.sql),
         )
-    drift = diff_snapshots(after.snapshot, chain.snapshot(connection))
+    drift = diff_snapshots(after, snapshot(connection))
     if not drift:
         return None
     return _finding(

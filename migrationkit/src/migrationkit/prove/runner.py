@@ -1,11 +1,9 @@
 """``Prover``: every check of one history, one method each, and the whole proof.
 
 The pytest plugin calls the methods one test at a time (each revision its own
-test, so pytest-xdist spreads them over workers, each with its own templates);
-``migrationkit prove`` calls ``run``, which does the same work in one pass and
-saves a database copy per revision by round-tripping each revision in its fresh
-template before sealing it (and rebuilding the template if the round trip left
-it changed).
+test, so pytest-xdist spreads them over workers, each walking its own scratch
+database); ``migrationkit prove`` calls ``run``, which proves the revisions in
+history order, so one walk through the history does all of it.
 """
 
 from __future__ import annotations
@@ -18,16 +16,16 @@ from alembic.script import Script
 
 from migrationkit.database import DatabaseTarget, UrlSource, configured_url, pgdata_dir
 from migrationkit.errors import MigrationKitError
-from migrationkit.prove.catalog import VersionTable
-from migrationkit.prove.history import History, describe
+from migrationkit.prove.catalog import CatalogSnapshot, VersionTable
+from migrationkit.prove.history import History, describe, relative_path
 from migrationkit.prove.hooks import DataHook, hooks_for
 from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.models import prove_models
 from migrationkit.prove.offline import prove_offline
 from migrationkit.prove.report import Block, Finding, ProofReport
-from migrationkit.prove.roundtrip import prove_round_trip
+from migrationkit.prove.roundtrip import RoundTrip, prove_round_trip
 from migrationkit.prove.scratch import ScratchServer
-from migrationkit.prove.templates import Template, TemplateChain, UpgradeFailed
+from migrationkit.prove.walk import UpgradeFailed, Walk
 from migrationkit.settings import Settings
 
 
@@ -63,7 +61,7 @@ class Prover:
         self.hooks = tuple(hooks)
         self._check_hooks()
         self.migrator = Migrator(config, self.history)
-        self.chain = TemplateChain(
+        self.walk = Walk(
             scratch=scratch,
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
@@ -86,7 +84,9 @@ class Prover:
                 blocks=(
                     Block(
                         title="Heads",
-                        lines=tuple(f"{describe(s)}  {s.path}" for s in scripts),
+                        lines=tuple(
+                            f"{describe(s)}  {relative_path(s)}" for s in scripts
+                        ),
                     ),
                     Block(
                         title="What to do",
@@ -102,25 +102,25 @@ class Prover:
         ]
 
     def revision(self, revision_id: str) -> list[Finding]:
-        """Upgrade from the parent, then up/down/up in a private copy (with hooks)."""
+        """Upgrade from the parent; up, down, up again (in a copy, with data hooks)."""
         revision = self.history.get(revision_id)
         try:
-            built = self.chain.template(revision)
-            before = self.chain.before(revision)
+            connection, before = self.walk.at_parents_of(revision)
         except UpgradeFailed as failed:
             return [failed.finding]
         hooks = hooks_for(self.hooks, revision.revision)
-        start = before if hooks else built
-        with self.chain.copy_of(start) as connection:
-            return prove_round_trip(
-                connection,
-                chain=self.chain,
-                revision=revision,
-                before=before,
-                after=built,
-                hooks=hooks,
-                at_parent=bool(hooks),
-            )
+        if hooks:
+            with self.walk.copy() as copy:
+                trip = self._round_trip(copy, revision, before=before, hooks=hooks)
+            return list(trip.findings)
+        trip = self._round_trip(connection, revision, before=before)
+        if trip.clean and trip.at_revision is not None:
+            self.walk.arrived(revision, trip.at_revision)
+        elif trip.at_revision is None:
+            self.walk.failed(revision, trip.findings[0])
+        else:
+            self.walk.discard()  # the round trip left it changed
+        return list(trip.findings)
 
     def offline(self, revision_id: str) -> list[Finding]:
         return prove_offline(self.migrator, self.history.get(revision_id))
@@ -129,20 +129,31 @@ class Prover:
         heads = self.history.heads
         if len(heads) != 1:
             return []  # the single-head check says why; there is no one head
+        head = self.history.get(heads[0])
         try:
-            head = self.chain.template(self.history.get(heads[0]))
+            connection, _ = self.walk.at_parents_of(head)
         except UpgradeFailed:
             return []  # the upgrade check reports it
-        return prove_models(self.chain, head=head, config=self.config)
+        if head.revision not in self.walk.applied:
+            step = self.migrator.upgrade(connection, head)
+            if step.error is not None:
+                return []  # the upgrade check reports it
+            self.walk.arrived(head, self.walk.snapshot(connection))
+        return prove_models(
+            self.walk,
+            head=self.walk.snapshot_here(),
+            at=head.revision,
+            config=self.config,
+        )
 
     # ----------------------------------------------------------------- all of it
 
     def run(self, *, models: bool = True, offline: bool = True) -> ProofReport:
-        """Every check, in one pass over the history."""
+        """Every check, in one walk through the history."""
         findings = self.single_head()
         checks = 1
         for revision in self.history.revisions:
-            findings += self._revision_in_place(revision)
+            findings += self.revision(revision.revision)
             checks += 2 + len(hooks_for(self.hooks, revision.revision))
             if offline:
                 findings += self.offline(revision.revision)
@@ -151,38 +162,31 @@ class Prover:
             findings += self.models()
             checks += 1
         return ProofReport(
-            server_version=self.chain.scratch.server_version(),
+            server_version=self.walk.scratch.server_version(),
             revisions=len(self.history.revisions),
             checks_run=checks,
             findings=tuple(findings),
         )
 
     def close(self) -> None:
-        self.chain.close()
+        self.walk.close()
 
-    def _revision_in_place(self, revision: Script) -> list[Finding]:
-        """The round trip in the revision's own new template, before it is sealed."""
-        if hooks_for(self.hooks, revision.revision) or self.chain.is_built(revision):
-            return self.revision(revision.revision)
-        found: list[Finding] = []
-
-        def round_trip(connection: sa.Connection, built: Template) -> bool:
-            found.extend(
-                prove_round_trip(
-                    connection,
-                    chain=self.chain,
-                    revision=revision,
-                    before=self.chain.before(revision),
-                    after=built,
-                )
-            )
-            return not found
-
-        try:
-            self.chain.template(revision, after_upgrade=round_trip)
-        except UpgradeFailed as failed:
-            return [failed.finding]
-        return found
+    def _round_trip(
+        self,
+        connection: sa.Connection,
+        revision: Script,
+        *,
+        before: CatalogSnapshot,
+        hooks: Sequence[DataHook] = (),
+    ) -> RoundTrip:
+        return prove_round_trip(
+            connection,
+            migrator=self.migrator,
+            revision=revision,
+            before=before,
+            snapshot=self.walk.snapshot,
+            hooks=hooks,
+        )
 
     def _check_hooks(self) -> None:
         known = set(self.history.ids())
