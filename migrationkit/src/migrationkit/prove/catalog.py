@@ -3,8 +3,8 @@
 Alembic's autogenerate compares what SQLAlchemy models can express, so a downgrade
 that forgets a function, an enum type, a sequence or a trigger passes every
 autogenerate-based check while the upgrade is idempotent. The snapshot reads
-``pg_catalog`` directly instead: one query per object kind (never one per object),
-each returning ``(key, attributes)`` rows, where the key is the object's qualified
+``pg_catalog`` directly instead: one query per object kind (never one per object,
+and all of them sent as one statement), each returning ``(key, attributes)`` rows, where the key is the object's qualified
 name and the attributes are what makes it what it is (a column's type, default,
 nullability, identity, generated expression and collation; a constraint's
 definition and validity; an index's definition and validity; ...).
@@ -316,6 +316,15 @@ VERSION_ROWS = ObjectKind(
 )
 """The rows of the version table: the revision(s) the database says it is at."""
 
+_ALL_KINDS = sa.text(
+    " UNION ALL ".join(
+        f"SELECT CAST('{kind.name}' AS text) AS kind, q.key, q.attrs"
+        f" FROM ({kind.query}) AS q"
+        for kind in KINDS
+    )
+)
+"""Every kind's query in one statement: one round trip, one plan per snapshot."""
+
 KIND_BY_NAME: Mapping[str, ObjectKind] = {
     kind.name: kind for kind in (*KINDS, VERSION_ROWS)
 }
@@ -357,9 +366,9 @@ def take_snapshot(
         connection.execute(
             sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         )
-        for kind in KINDS:
-            rows = connection.execute(sa.text(kind.query)).all()
-            objects[kind.name] = {row.key: dict(row.attrs) for row in rows}
+        objects.update({kind.name: {} for kind in KINDS})
+        for row in connection.execute(_ALL_KINDS):
+            objects[row.kind][row.key] = dict(row.attrs)
         objects[VERSION_ROWS.name] = _version_rows(connection, version_table)
         _leave_out_version_table(objects, connection, version_table)
         transaction.rollback()

@@ -50,7 +50,7 @@ class ScratchServer:
         return DatabaseTarget(self.admin.url.set(database=name), self.admin.source)
 
     def engine(self, name: str) -> sa.Engine:
-        return create_engine(self.target(name), settings=self.settings)
+        return create_engine(_unsynced(self.target(name)), settings=self.settings)
 
     def create(self, *, template: str | None) -> str:
         """A new database: a copy of ``template``, or empty (from template0)."""
@@ -100,7 +100,9 @@ class ScratchServer:
     def _admin_session(self) -> sa.Connection:
         """One AUTOCOMMIT connection to the admin database, kept for the run."""
         if self._admin_connection is None:
-            self._admin_engine = create_engine(self.admin, settings=self.settings)
+            self._admin_engine = create_engine(
+                _unsynced(self.admin), settings=self.settings
+            )
             self._admin_connection = connect(
                 self._admin_engine, self.admin
             ).execution_options(isolation_level="AUTOCOMMIT")
@@ -116,3 +118,18 @@ class ScratchServer:
                 "Its role needs CREATEDB (or use the embedded server: unset "
                 "DATABASE_URL)."
             ) from None
+
+
+def _unsynced(target: DatabaseTarget) -> DatabaseTarget:
+    """Sessions that do not wait for the WAL to reach the disk at each commit.
+
+    Scratch databases need no durability, and on a busy disk the wait for each
+    commit's WAL flush (a migration commits several times) dominates the run.
+    ``synchronous_commit = off`` is a session setting: nothing else on the
+    server is affected, and a crash could only lose the harness's own work.
+    """
+    options = target.url.query.get("options")
+    extra = "-c synchronous_commit=off"
+    given = options if isinstance(options, str) else ""
+    url = target.url.update_query_dict({"options": f"{given} {extra}".strip()})
+    return DatabaseTarget(url, target.source)

@@ -39,6 +39,22 @@ from migrationkit.prove.report import (
 )
 from migrationkit.prove.scratch import ScratchServer
 
+_DROP_USER_SCHEMAS = """
+DO $$
+DECLARE
+    schema_name text;
+BEGIN
+    FOR schema_name IN
+        SELECT nspname FROM pg_namespace
+         WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+           AND nspname NOT LIKE 'pg\\_%'
+    LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', schema_name);
+    END LOOP;
+END
+$$
+"""
+
 
 class UpgradeFailed(Exception):  # noqa: N818 - carries a finding, not an error
     """The revision (or one it follows) does not upgrade: it cannot be reached."""
@@ -67,6 +83,7 @@ class Walk:
         self._applied: set[str] = set()
         self._snapshots: dict[frozenset[str], CatalogSnapshot] = {}
         self._failed: dict[str, Finding] = {}
+        self._dirty = False
 
     # ------------------------------------------------------------------ position
 
@@ -75,7 +92,7 @@ class Walk:
         if revision.revision in self._failed:
             raise UpgradeFailed(self._failed[revision.revision])
         ancestors = self.ancestors(revision)
-        if not self._applied <= ancestors:
+        if self._dirty or not self._applied <= ancestors:
             self.discard()  # past the parent (or on another branch): start again
         for script in self.migrator.history.revisions:
             if script.revision in ancestors and script.revision not in self._applied:
@@ -124,6 +141,19 @@ class Walk:
     def snapshot(self, connection: sa.Connection) -> CatalogSnapshot:
         return take_snapshot(connection, version_table=self.version_table)
 
+    def empty_for_reuse(self) -> sa.Connection:
+        """Drop every user schema (with all in it, extensions too); a fresh start.
+
+        The walk no longer knows where it is afterwards: the next position starts
+        from a new database.
+        """
+        connection = self.connection()
+        with connection.begin():
+            connection.execute(sa.text(_DROP_USER_SCHEMAS))
+        self._applied = set()
+        self._dirty = True
+        return connection
+
     @contextmanager
     def copy(self) -> Iterator[sa.Connection]:
         """A private template copy of the walk's database, dropped afterwards."""
@@ -144,6 +174,7 @@ class Walk:
             self.scratch.drop(self._database)
         self._database = None
         self._applied = set()
+        self._dirty = False
 
     def close(self) -> None:
         self._disconnect()

@@ -5,7 +5,7 @@ What it does, in both of Alembic's modes:
 * **offline** (``--sql``): renders the SQL with the URL's dialect; it never connects
   and never starts the embedded server;
 * **online**: picks the database (``migrationkit.database.resolve_database``: a
-  connection handed in through ``config.attributes["connection"]``, else
+  connection (or engine) handed in through ``config.attributes["connection"]``, else
   ``DATABASE_URL``, else ``sqlalchemy.url``, else the embedded server), holds a
   PostgreSQL advisory lock for the whole run so concurrent ``upgrade head`` calls
   apply each revision once, bounds lock waits and statement times
@@ -135,6 +135,17 @@ def _run_online(
         env.get_x_argument(as_dictionary=True), settings=settings
     )
     handed_in = env.config.attributes.get("connection")
+    if isinstance(handed_in, sa.Engine):  # pytest-alembic hands in its engine
+        with handed_in.connect() as connection:
+            _run_on_connection(
+                env,
+                connection,
+                guards=guards,
+                lock_name=lock_name,
+                target_metadata=target_metadata,
+                **options,
+            )
+        return
     if isinstance(handed_in, sa.Connection):
         _run_on_connection(
             env,
