@@ -4,10 +4,11 @@ Alembic's autogenerate compares what SQLAlchemy models can express, so a downgra
 that forgets a function, an enum type, a sequence or a trigger passes every
 autogenerate-based check while the upgrade is idempotent. The snapshot reads
 ``pg_catalog`` directly instead: one query per object kind (never one per object,
-and all of them sent as one statement), each returning ``(key, attributes)`` rows, where the key is the object's qualified
-name and the attributes are what makes it what it is (a column's type, default,
-nullability, identity, generated expression and collation; a constraint's
-definition and validity; an index's definition and validity; ...).
+and all of them sent as one statement), each returning ``(key, attributes)``
+rows, where the key is the object's qualified name and the attributes are what
+makes it what it is (a column's type, default, nullability, identity, generated
+expression and collation; a constraint's definition and validity; an index's
+definition and validity; ...).
 
 Keys are names, never OIDs, so two databases (or one database before and after a
 round trip) compare object by object. Objects that belong to PostgreSQL itself, to

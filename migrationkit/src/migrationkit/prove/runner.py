@@ -116,7 +116,7 @@ class Prover:
         trip = self._round_trip(connection, revision, before=before)
         if trip.clean and trip.at_revision is not None:
             self.walk.arrived(revision, trip.at_revision)
-        elif trip.at_revision is None:
+        elif not trip.upgraded:
             self.walk.failed(revision, trip.findings[0])
         else:
             self.walk.discard()  # the round trip left it changed
@@ -131,17 +131,12 @@ class Prover:
             return []  # the single-head check says why; there is no one head
         head = self.history.get(heads[0])
         try:
-            connection, _ = self.walk.at_parents_of(head)
+            _, at_head = self.walk.at(head)
         except UpgradeFailed:
             return []  # the upgrade check reports it
-        if head.revision not in self.walk.applied:
-            step = self.migrator.upgrade(connection, head)
-            if step.error is not None:
-                return []  # the upgrade check reports it
-            self.walk.arrived(head, self.walk.snapshot(connection))
         return prove_models(
             self.walk,
-            head=self.walk.snapshot_here(),
+            head=at_head,
             at=head.revision,
             config=self.config,
         )

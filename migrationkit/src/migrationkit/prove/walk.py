@@ -100,6 +100,15 @@ class Walk:
         connection = self.connection()
         return connection, self.snapshot_here()
 
+    def at(self, revision: Script) -> tuple[sa.Connection, CatalogSnapshot]:
+        """The walk at exactly ``revision`` and its ancestors, and the catalog."""
+        if self._dirty or self._applied != self.ancestors(revision) | {
+            revision.revision
+        }:
+            self.at_parents_of(revision)
+            self._reach(revision, target=revision)
+        return self.connection(), self.snapshot_here()
+
     def arrived(self, revision: Script, snapshot: CatalogSnapshot) -> None:
         """The walk now holds ``revision`` too; its catalog is ``snapshot``."""
         self._applied.add(revision.revision)
