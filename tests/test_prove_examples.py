@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
 
+from migrationkit.database import DatabaseTarget
 from migrationkit.prove import DataHook, ProofReport, Prover
 from migrationkit.prove.scratch import PREFIX, ScratchServer
 from migrationkit.testing.server import TestServer
@@ -234,3 +236,32 @@ def test_cli_refuses_hooks_it_cannot_load(server: TestServer, tmp_path: Path) ->
     assert result.returncode == 1
     assert result.stderr.startswith("FAILED: --hooks 'nowhere.py:HOOKS': cannot load")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("example", ["check_drift", "enum_drift"])
+def test_alembic_check_misses_what_the_models_check_finds(
+    example: str,
+    database: DatabaseTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The drifts above are invisible to autogenerate, so to `alembic check`."""
+    url = database.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    config = Config(str(EXAMPLES / example / "alembic.ini"))
+    command.upgrade(config, "head")
+    command.check(config)  # raises if autogenerate saw a difference
+
+
+def test_an_engine_handed_in_is_migrated(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pytest-alembic hands its engine to env.py; run_migrations must use it."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("MIGRATIONKIT_PGDATA", str(tmp_path / "must-not-start"))
+    config = Config(str(EXAMPLES / "good" / "alembic.ini"))
+    config.attributes["connection"] = engine
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert {"items", "tags", "alembic_version"} <= tables
+    assert not (tmp_path / "must-not-start").exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from alembic.script import Script
 
@@ -100,7 +100,8 @@ class ProofReport:
     revisions: int
     checks_run: int
     findings: tuple[Finding, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    skipped: tuple[str, ...] = ()
+    """Codes of the checks that did not run (left out, or nothing to run)."""
 
     @property
     def ok(self) -> bool:
@@ -116,10 +117,16 @@ class ProofReport:
         else:
             head += f"{len(self.findings)} of {self.checks_run} checks failed"
         parts = [head]
-        parts += [f"  note: {note}" for note in self.notes]
-        parts += ["", *("\n\n".join(f.render() for f in self.findings).splitlines())]
         if self.ok:
-            parts[-1:] = [f"  ok  {check.code:<12} {check.title}" for check in CHECKS]
+            parts += [
+                f"  {'--' if check.code in self.skipped else 'ok'}  "
+                f"{check.code:<12} {check.title}"
+                + (" (not run)" if check.code in self.skipped else "")
+                for check in CHECKS
+            ]
+        else:
+            findings = "\n\n".join(f.render() for f in self.findings)
+            parts += ["", *findings.splitlines()]
         return "\n".join(parts).rstrip() + "\n"
 
 

@@ -156,11 +156,21 @@ class Prover:
         if models:
             findings += self.models()
             checks += 1
+        skipped = [
+            code
+            for code, left_out in (
+                ("models", not models),
+                ("offline", not offline),
+                ("data", not self.hooks),
+            )
+            if left_out
+        ]
         return ProofReport(
             server_version=self.walk.scratch.server_version(),
             revisions=len(self.history.revisions),
             checks_run=checks,
             findings=tuple(findings),
+            skipped=tuple(skipped),
         )
 
     def close(self) -> None:

@@ -19,6 +19,8 @@ through unchanged, so a project keeps every Alembic feature it already uses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -135,8 +137,9 @@ def _run_online(
         env.get_x_argument(as_dictionary=True), settings=settings
     )
     handed_in = env.config.attributes.get("connection")
-    if isinstance(handed_in, sa.Engine):  # pytest-alembic hands in its engine
-        with handed_in.connect() as connection:
+    if isinstance(handed_in, sa.Connection | sa.Engine):
+        # A test's connection, or pytest-alembic's engine: use it as given.
+        with _opened(handed_in) as connection:
             _run_on_connection(
                 env,
                 connection,
@@ -145,16 +148,6 @@ def _run_online(
                 target_metadata=target_metadata,
                 **options,
             )
-        return
-    if isinstance(handed_in, sa.Connection):
-        _run_on_connection(
-            env,
-            handed_in,
-            guards=guards,
-            lock_name=lock_name,
-            target_metadata=target_metadata,
-            **options,
-        )
         return
     target = resolve_database(settings=settings, config=env.config)
     engine = create_engine(target, settings=settings)
@@ -170,6 +163,16 @@ def _run_online(
             )
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _opened(handed_in: sa.Connection | sa.Engine) -> Iterator[sa.Connection]:
+    """A handed-in connection as it is (the caller closes it), or one from an engine."""
+    if isinstance(handed_in, sa.Connection):
+        yield handed_in
+        return
+    with handed_in.connect() as connection:
+        yield connection
 
 
 def _run_on_connection(
