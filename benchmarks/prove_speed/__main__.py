@@ -10,9 +10,11 @@ import os
 import platform
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from benchmarks.prove_speed.generated import write_project
 from benchmarks.prove_speed.harnesses import (
@@ -23,6 +25,7 @@ from benchmarks.prove_speed.harnesses import (
 from migrationkit.database import mask_secrets
 from migrationkit.errors import MigrationKitError
 from migrationkit.prove import scratch_server
+from migrationkit.prove.scratch import ScratchServer
 from migrationkit.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,9 +60,10 @@ def run(*, revisions: int) -> int:
     ini = REPO / "alembic.ini"
     scratch = scratch_server(Config(str(ini)), settings=settings)
     print(
-        f"prove_speed: PostgreSQL {scratch.server_version()}, "
-        f"{platform.machine()} with {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f} at start"
+        f"prove_speed: PostgreSQL {scratch.server_version()}, {_cpu()} "
+        f"({os.cpu_count()} CPUs), load average {os.getloadavg()[0]:.1f} at start; "
+        f"alembic {version('alembic')}, pytest-alembic {version('pytest-alembic')}, "
+        f"Python {platform.python_version()}"
     )
     histories = [("this project", ini, _count(ini))]
     ok = True
@@ -90,15 +94,22 @@ def run(*, revisions: int) -> int:
     return 0 if ok else 1
 
 
-def _count(ini: Path) -> int:
-    from alembic.script import ScriptDirectory  # noqa: PLC0415
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.machine()
 
+
+def _count(ini: Path) -> int:
     return len(list(ScriptDirectory.from_config(Config(str(ini))).walk_revisions()))
 
 
 def _quietly(ini: Path, scratch: object, work: Path) -> tuple[Timing, Timing]:
     """Both harnesses, without Alembic's per-step log lines on the terminal."""
-    from migrationkit.prove.scratch import ScratchServer  # noqa: PLC0415
 
     assert isinstance(scratch, ScratchServer)
     logging.disable(logging.INFO)
