@@ -23,8 +23,8 @@ EXIT_FAILED = 1
 
 DESCRIPTION = """\
 Prove the project's migration history on scratch databases of its own (created
-on the server the project uses, from templates, and dropped afterwards; the
-project's own database is never touched). Exit status 1 if any check fails.
+on the server the project uses and dropped afterwards; the project's own
+database is never touched). Exit status 1 if any check fails.
 
 Checks:
 """ + "\n".join(f"  {check.code:<12} {check.title}" for check in CHECKS)

@@ -1,4 +1,4 @@
-"""The harness's own databases: created from templates, dropped when done.
+"""The harness's own databases: created on the project's server, dropped when done.
 
 The harness never touches the project's database. It asks the usual rule
 (``DATABASE_URL``, else alembic.ini, else the embedded server) only which *server*
@@ -7,10 +7,10 @@ that parallel runs (pytest-xdist workers, two developers on one server) never
 meet, and recognisable so a person can tell what they are. Every database it
 created is dropped at the end, even after a failure.
 
-``CREATE DATABASE ... TEMPLATE`` copies a database at the file level: a database
-at revision 40 of a history is a 30 ms copy, not a replay of 40 migrations. A
-template must have no connection open while it is copied, so connections here are
-opened per use and closed (NullPool), never pooled.
+A copy (``CREATE DATABASE ... TEMPLATE``) needs its source to have no session
+open, so connections to scratch databases are opened per use and closed
+(NullPool), never pooled; only the admin session, on a database that is never
+copied, is kept for the run.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Fixtures (a project overrides any of them in its own ``conftest.py``):
                              ``migrationkit_config`` ini option, ``alembic.ini``);
 ``migrationkit_data_hooks``  the ``DataHook`` s the proof runs (session; none);
 ``migrationkit_prover``      the ``Prover`` of that history on that server, with its
-                             template databases (session: one per xdist worker,
+                             scratch database (session: one per xdist worker,
                              dropped at the end).
 
 The proof's tests are plain functions in ``migrationkit.testing.prove_tests``; a
@@ -107,7 +107,7 @@ def migrationkit_prover(
     migrationkit_server: TestServer,
     migrationkit_data_hooks: Sequence[DataHook],
 ) -> Iterator[Prover]:
-    """The proof of the history, with this worker's own template databases."""
+    """The proof of the history, walking this worker's own scratch database."""
     scratch = ScratchServer(
         admin=migrationkit_server.admin, settings=migrationkit_server.settings
     )
