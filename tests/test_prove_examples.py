@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -265,3 +266,67 @@ def test_an_engine_handed_in_is_migrated(
         tables = set(sa.inspect(conn).get_table_names())
     assert {"items", "tags", "alembic_version"} <= tables
     assert not (tmp_path / "must-not-start").exists()
+
+
+def copy_example(example: str, destination: Path) -> Path:
+    shutil.copytree(
+        EXAMPLES / example,
+        destination,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return destination
+
+
+def add_revision(project: Path, *, rev: str, down: str, upgrade: str) -> None:
+    parents = tuple(down.split(",")) if "," in down else down
+    (project / "migrations" / "versions" / f"{rev}_added.py").write_text(
+        f'"""added {rev}"""\n\n'
+        "from alembic import op\n\n"
+        f"revision = {rev!r}\n"
+        f"down_revision = {parents!r}\n"
+        "branch_labels = None\n"
+        "depends_on = None\n\n\n"
+        f"def upgrade() -> None:\n    {upgrade}\n\n\n"
+        "def downgrade() -> None:\n    pass\n"
+    )
+
+
+def test_a_merged_history_is_walked_branch_by_branch(
+    scratch: ScratchServer, tmp_path: Path
+) -> None:
+    project = copy_example("two_heads", tmp_path / "merged")
+    add_revision(project, rev="004", down="002,003", upgrade="pass")
+    config = Config(str(project / "alembic.ini"))
+    prover = Prover(config, scratch=scratch)
+    try:
+        report = prover.run()
+    finally:
+        prover.close()
+    assert report.ok, report.render()
+    assert report.revisions == 4
+
+
+def test_a_revision_that_fails_to_upgrade_and_those_after_it(
+    scratch: ScratchServer, tmp_path: Path
+) -> None:
+    project = copy_example("good", tmp_path / "broken")
+    add_revision(
+        project, rev="003", down="002", upgrade='op.execute("ALTER TABLE nowhere")'
+    )
+    add_revision(project, rev="004", down="003", upgrade="pass")
+    config = Config(str(project / "alembic.ini"))
+    prover = Prover(config, scratch=scratch)
+    try:
+        report = prover.run()
+    finally:
+        prover.close()
+    assert codes(report) == [("upgrade", "003"), ("upgrade", "004")]
+    failed, unreached = report.findings
+    assert failed.verdict.startswith(
+        "revision 003 (added 003) fails to upgrade from 002: SyntaxError"
+    ), failed.verdict
+    assert "ALTER TABLE nowhere" in failed.render()
+    assert unreached.verdict == (
+        "revision 004 (added 004) was not reached: revision 003 (added 003) "
+        "before it fails to upgrade"
+    )
