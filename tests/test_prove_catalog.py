@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from migrationkit.prove import VersionTable, diff_snapshots, take_snapshot
-from migrationkit.prove.catalog import KINDS, CatalogSnapshot
+from migrationkit.prove.catalog import CatalogSnapshot
+from migrationkit.prove.kinds import KINDS
 
 EVERY_KIND = """
 CREATE SCHEMA shop;

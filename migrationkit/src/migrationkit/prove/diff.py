@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migrationkit.prove.catalog import KIND_BY_NAME, CatalogSnapshot
+from migrationkit.prove.catalog import CatalogSnapshot
+from migrationkit.prove.kinds import KIND_BY_NAME
 
 _LONGEST_VALUE = 160
 _MOST_DIFF_LINES = 40

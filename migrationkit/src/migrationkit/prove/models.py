@@ -25,9 +25,10 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 
 from migrationkit.errors import MigrationKitError
-from migrationkit.prove.catalog import KINDS, CatalogSnapshot
+from migrationkit.prove.catalog import CatalogSnapshot
 from migrationkit.prove.diff import diff_snapshots
 from migrationkit.prove.history import History
+from migrationkit.prove.kinds import KINDS
 from migrationkit.prove.migrator import CONNECTION_ATTRIBUTE
 from migrationkit.prove.report import Block, Finding
 from migrationkit.prove.walk import Walk
