@@ -11,11 +11,9 @@ is skipped, and says why.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from migrationkit.database import DatabaseTarget, UrlSource
 from migrationkit.devserver.server import EmbeddedPostgres
 from migrationkit.settings import Settings
 from migrationkit.testing.server import TestServer
-from tests.helpers import REPO
+from tests.helpers import REPO, run_module
 
 
 def other_server_binaries() -> Path | None:
@@ -71,24 +69,14 @@ def test_the_history_is_proven_on_the_other_server(
 ) -> None:
     binaries = other_server_binaries()
     assert binaries is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATIONKIT_")}
-    env["DATABASE_URL"] = other_server.admin.url.render_as_string(hide_password=False)
-    env["MIGRATIONKIT_PGDATA"] = str(tmp_path / "unused-pgdata")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "migrationkit",
-            "prove",
-            "--hooks",
-            "tests/test_history.py:DATA_HOOKS",
-        ],
+    result = run_module(
+        "migrationkit",
+        "prove",
+        "--hooks",
+        "tests/test_history.py:DATA_HOOKS",
         cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        database_url=other_server.admin.url.render_as_string(hide_password=False),
+        pgdata=tmp_path / "unused-pgdata",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     first = result.stdout.splitlines()[0]

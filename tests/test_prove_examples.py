@@ -9,10 +9,8 @@ an env.py calling ``run_migrations``, its models and its revisions.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from migrationkit.database import DatabaseTarget
 from migrationkit.prove import DataHook, ProofReport, Prover
 from migrationkit.prove.scratch import PREFIX, ScratchServer
 from migrationkit.testing.server import TestServer
+from tests.helpers import run_module
 
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "prove"
 
@@ -61,17 +60,14 @@ def example_hooks(example: str) -> Sequence[DataHook]:
 def run_prove(
     example: str, server: TestServer, tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATIONKIT_")}
-    env["DATABASE_URL"] = server.admin.url.render_as_string(hide_password=False)
-    env["MIGRATIONKIT_PGDATA"] = str(tmp_path / "unused-pgdata")
-    return subprocess.run(
-        [sys.executable, "-m", "migrationkit", "prove", *args],
+    return run_module(
+        "migrationkit",
+        "prove",
+        *args,
         cwd=EXAMPLES / example,
-        env=env,
-        capture_output=True,
-        text=True,
+        database_url=server.admin.url.render_as_string(hide_password=False),
+        pgdata=tmp_path / "unused-pgdata",
         timeout=180,
-        check=False,
     )
 
 

@@ -6,28 +6,21 @@ harnesses ran, passed on both histories, and that their times were printed.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from migrationkit.testing.server import TestServer
-from tests.helpers import REPO
+from tests.helpers import REPO, run_module
 
 
 def test_the_benchmark_times_both_harnesses(server: TestServer, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATIONKIT_")}
-    env["DATABASE_URL"] = server.admin.url.render_as_string(hide_password=False)
-    env["MIGRATIONKIT_PGDATA"] = str(tmp_path / "unused-pgdata")
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.prove_speed", "--revisions", "3"],
+    result = run_module(
+        "benchmarks.prove_speed",
+        "--revisions",
+        "3",
         cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        database_url=server.admin.url.render_as_string(hide_password=False),
+        pgdata=tmp_path / "unused-pgdata",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {
