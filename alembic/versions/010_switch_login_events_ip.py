@@ -71,9 +71,11 @@ INET_OR_NULL = "inet_or_null"
 
 def upgrade() -> None:
     """Give ``ip_address`` to the INET column; keep the text in step by trigger."""
-    # migrationkit-lint: allow ban-drop-function -- 008's trigger function and its
-    # cast helper, which nothing but 008's trigger (dropped with it) uses
+    # migrationkit-lint: allow ban-drop-function -- 008's trigger function, which
+    # nothing but 008's trigger (dropped with it) uses
     drop_sync_trigger(SYNC_TO_INET, table="login_events")
+    # migrationkit-lint: allow ban-drop-function -- 008's cast helper, used only by
+    # the trigger function just dropped
     drop_lenient_cast(INET_OR_NULL)
     # The renames are the switch itself: the release deployed with this revision
     # reads the INET ``ip_address``; the previous one keeps its text through the
