@@ -399,15 +399,20 @@ def test_upgrade_downgrade_base_upgrade_from_the_command_line(
 
 
 def test_readme_targets_exist(alembic_config: Config, engine: sa.Engine) -> None:
+    """The README's `upgrade +2`, `history -r-3:current` and `downgrade 003`."""
+    script = ScriptDirectory.from_config(alembic_config)
+    history = [r.revision for r in reversed(list(script.walk_revisions()))]
     command.upgrade(alembic_config, "+2")
-    assert current(engine) == "002"
+    assert current(engine) == history[1]
     command.upgrade(alembic_config, "head")
     alembic_config.stdout = io.StringIO()
     command.history(alembic_config, rev_range="-3:current")
     shown = alembic_config.stdout.getvalue()
-    assert "010 -> 011 (head)" in shown
-    assert "007 -> 008" in shown  # the range includes its lower end
-    assert "006 -> 007" not in shown
+    assert f"{history[-2]} -> {history[-1]} (head)" in shown
+    # three steps back, both ends included: four revisions
+    assert f"{history[-5]} -> {history[-4]}" in shown
+    assert f"{history[-6]} -> {history[-5]}" not in shown
+    assert "003" in history  # the README's example of a named revision
     command.downgrade(alembic_config, "003")
     assert current(engine) == "003"
 
