@@ -46,7 +46,8 @@ class Flagged:
     revision: str | None
     rows: int
     what: str
-    inspect_sql: str
+    inspect_sql: str | None
+    """Lists the rows as the schema was when they were flagged."""
 
 
 @dataclass

@@ -8,8 +8,10 @@ and the window to inspect it exists only for someone who stopped in between. So:
 
 * the revision that finds such rows calls ``flag_for_review(topic, rows=...,
   what=..., inspect_sql=...)``;
-* the revision that destroys them says so at module level:
-  ``destroys_flagged = ("topic",)``;
+* the revision that destroys them says so at module level, with the query that
+  lists them at that point of the history (the expand step's columns may have
+  been renamed since): ``destroys_flagged = {"topic": "SELECT ..."}`` (or just
+  ``("topic",)``);
 * when a revision of the *same run* flagged rows under a topic, the run stops
   before the revision that destroys it (everything before is committed) unless
   the command acknowledges that revision: ``-x acknowledge=<revision>``.
@@ -36,13 +38,15 @@ class AcknowledgementRequiredError(MigrationKitError):
     """A contract revision would destroy rows flagged earlier in the same run."""
 
 
-def flag_for_review(topic: str, *, rows: int, what: str, inspect_sql: str) -> None:
+def flag_for_review(
+    topic: str, *, rows: int, what: str, inspect_sql: str | None = None
+) -> None:
     """Record that ``rows`` rows under ``topic`` need a person's look before any
-    revision that declares ``destroys_flagged = ("<topic>",)`` runs.
+    revision that declares ``destroys_flagged = {"<topic>": ...}`` runs.
 
     ``what`` describes the rows for the message (``login event(s) whose
-    ip_address text is not an IP address``); ``inspect_sql`` is the query that
-    lists them. Takes no lock and writes nothing to the database.
+    ip_address text is not an IP address``); ``inspect_sql`` lists them as the
+    schema is now. Takes no lock and writes nothing to the database.
     """
     if rows <= 0:
         return
@@ -71,11 +75,12 @@ def require_acknowledgement(
 ) -> None:
     """Stop before ``revision`` if it destroys rows flagged earlier in this run.
 
-    ``destroys`` is the revision module's ``destroys_flagged`` attribute (a topic
-    or a sequence of topics; anything else declares nothing).
+    ``destroys`` is the revision module's ``destroys_flagged`` attribute: a
+    mapping of topic to the query listing its rows before this revision, or a
+    topic, or a sequence of topics; anything else declares nothing.
     """
-    topics = {destroys} if isinstance(destroys, str) else set(_strings(destroys))
-    flagged = [flag for flag in journal.flagged if flag.topic in topics]
+    queries = _topics(destroys)
+    flagged = [flag for flag in journal.flagged if flag.topic in queries]
     if not flagged:
         return
     if revision in acknowledged:
@@ -97,7 +102,10 @@ def require_acknowledgement(
     ]
     for flag in flagged:
         by = f" (flagged by revision {flag.revision})" if flag.revision else ""
-        lines += [f"  {flag.rows:,} {flag.what}{by}", f"    {flag.inspect_sql}"]
+        lines.append(f"  {flag.rows:,} {flag.what}{by}")
+        query = queries[flag.topic] or flag.inspect_sql
+        if query:
+            lines.append(f"    list them: {query}")
     lines += [
         "",
         (
@@ -114,7 +122,16 @@ def require_acknowledgement(
     raise AcknowledgementRequiredError("\n".join(lines))
 
 
-def _strings(value: object) -> list[str]:
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [item for item in value if isinstance(item, str)]
-    return []
+def _topics(destroys: object) -> dict[str, str | None]:
+    """``destroys_flagged`` as {topic: query or None}."""
+    if isinstance(destroys, str):
+        return {destroys: None}
+    if isinstance(destroys, dict):
+        return {
+            topic: query if isinstance(query, str) else None
+            for topic, query in destroys.items()
+            if isinstance(topic, str)
+        }
+    if isinstance(destroys, (list, tuple, set, frozenset)):
+        return {topic: None for topic in destroys if isinstance(topic, str)}
+    return {}
