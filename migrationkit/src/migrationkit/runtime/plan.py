@@ -129,10 +129,12 @@ class ResumablePlan:
         if not self._applied:
             self.committed_partway = True
 
-    def current_step(self) -> str:
+    def current_step(self, *, short: bool = False) -> str:
+        """The step running now, as Alembic logs it (``short``: without its doc)."""
         if self.steps is None or self.done >= len(self.steps):
             return "the migration"
-        return str(self.steps[self.done])
+        step = self.steps[self.done]
+        return str(getattr(step, "short_log", step)) if short else str(step)
 
 
 def _as_tuple(revisions: str | Iterable[str] | None) -> tuple[str, ...]:

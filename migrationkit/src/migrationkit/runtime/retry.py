@@ -108,6 +108,7 @@ class Attempt:
         partway = self.plan.committed_partway  # read before any commit below
         blockers = self.watch.blockers() or self.watch.lock_holders_now()
         step = self.plan.current_step()
+        short = self.plan.current_step(short=True)
         at = self.database_revision()
         if self.number <= self.guards.lock_retries:
             self.retry_in = retry_delay(self.number)
@@ -131,6 +132,7 @@ class Attempt:
                 guards=self.guards,
                 attempts=self.number,
                 step=step,
+                short=short,
                 at=at,
                 blockers=blockers,
                 partway=partway,
@@ -173,7 +175,7 @@ class Attempt:
 
 
 RERUN_PARTWAY = (
-    "; it had committed part of its work on its own (autocommit steps), and the "
+    "; the steps it had finished outside its transaction stay committed, and the "
     "retry runs it again from its start, skipping what is done"
 )
 
@@ -215,6 +217,7 @@ def gave_up_message(
     step: str,
     at: str,
     blockers: list[Blocker],
+    short: str | None = None,
     partway: bool = False,
     removed: list[Leftover] | None = None,
     remaining: list[Leftover] | None = None,
@@ -225,7 +228,7 @@ def gave_up_message(
             f"Migration {step} could not get a lock within lock_timeout="
             f"{describe_duration(guards.lock_timeout)} in {attempts} attempt(s)."
         ),
-        *_database_state(step=step, at=at, partway=partway),
+        *_database_state(step=short or step, at=at, partway=partway),
     ]
     for leftover in removed or []:
         lines.append(f"The failed step left {leftover.what} behind; it was dropped.")
@@ -250,7 +253,7 @@ def gave_up_message(
         lines.append("No blocking session was seen (it may have just finished).")
         end_it = "check pg_stat_activity for long transactions"
     finish = (
-        f" and finishes {step}, whose steps skip what is already done"
+        f" and finishes {short or step}, whose steps skip what is already done"
         if partway
         else ""
     )
@@ -274,13 +277,12 @@ def _database_state(*, step: str, at: str, partway: bool) -> list[str]:
         ]
     return [
         (
-            f"Its open transaction was rolled back, but {step} had already "
-            "committed part of its work on its own (steps that run outside a "
-            "transaction, such as a concurrent index build or backfill batches): "
-            "that part stays."
+            f"Its open transaction was rolled back; {step} also runs steps outside "
+            "a transaction (a concurrent index build, backfill batches), and those "
+            "that had finished stay committed."
         ),
         (
             f"The database is at revision {at} (the last completed migration), "
-            f"with {step} partly applied."
+            f"plus the steps of {step} that had finished."
         ),
     ]
