@@ -9,6 +9,9 @@ taken just before the step:
 * **killed**: the migration's session is terminated from another session right
   at that point (what a ``kill -9`` of the deployer leaves), and a rerun of the
   same command must finish the step;
+* **process killed**: once per step that commits part-way, the ``alembic``
+  process itself is killed (SIGKILL) at its last such point, and a rerun must
+  finish the step;
 * **lock timeout, given up**: the statement at that point waits for a lock held
   by the test until ``lock_timeout``, with no retries left; the failure message
   must name the revision the database is at and say truly whether part of the
@@ -23,7 +26,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -392,6 +400,53 @@ def killing_from(killer: sa.Connection) -> Callable[[Any], None]:
     return kill
 
 
+KILLED_PROCESS = textwrap.dedent(
+    """
+    import os, signal, sys
+    import sqlalchemy as sa
+    from tests.test_resume import Interrupter, Move, project_config
+
+    direction, start, target, at = sys.argv[1:]
+    engine = sa.create_engine(os.environ["RESUME_DATABASE_URL"], poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        config = project_config()
+        config.attributes["connection"] = conn
+        interrupter = Interrupter(
+            at=int(at), interrupt=lambda _: os.kill(os.getpid(), signal.SIGKILL)
+        )
+        with interrupter.installed_on(conn):
+            Move(direction, start, target).run(config)
+    """
+)
+
+
+def kill_the_process_at(run: Run, point: Point) -> subprocess.CompletedProcess[str]:
+    """Run the move in a process of its own, SIGKILLed at ``point``."""
+    url = run.databases.server.admin.url.set(database=run.database)
+    env = {
+        **os.environ,
+        "RESUME_DATABASE_URL": url.render_as_string(hide_password=False),
+    }
+    move = run.move
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_PROCESS,
+            move.direction,
+            move.start,
+            move.target,
+            str(point.number),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def reference(move: Move, databases: Databases) -> tuple[dict[str, Any], list[Point]]:
     """The state an uninterrupted run leaves, and the step's resume points."""
     with databases.copy_at(move.start) as database:
@@ -411,6 +466,16 @@ def test_every_step_resumes_after_a_kill_or_a_lock_timeout(
     assert points, "the step records its revision: at least one resume point"
     assert _VERSION_WRITE.match(points[-1].statement), points
     shown_at = move.start if move.start != "base" else "base (no revision applied)"
+
+    partial = [point for point in points if point.after_commit]
+    if partial:
+        with databases.copy_at(move.start) as database:  # the process killed
+            run = Run(move, databases, database)
+            killed = kill_the_process_at(run, partial[-1])
+            assert killed.returncode == -signal.SIGKILL, killed.stderr
+            assert run.state()["version"] == at_revision(move.start)
+            run.go()
+            assert run.state() == finished, f"killed at {partial[-1]}"
 
     for point in points:
         where = f"{move.direction} to {move.target}, {point}"
