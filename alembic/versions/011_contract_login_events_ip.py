@@ -21,7 +21,7 @@ Acknowledgement
     ``destroys_flagged``. When one ``alembic upgrade`` runs 009 *and* this
     revision and 009 found such rows, the run stops before 011 (everything up
     to 010 committed) and says how many rows and how to list them; after a
-    look, ``alembic upgrade head -x acknowledge=011`` lets it go on. A run that
+    look, ``alembic -x acknowledge=011 upgrade head`` lets it go on. A run that
     starts at 009 or 010 needs no acknowledgement: whoever ran 009 was told.
 
 Why it is safe on a busy table

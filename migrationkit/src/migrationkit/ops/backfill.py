@@ -37,7 +37,7 @@ rather than a full scan before the work even starts."""
 def batch_options_from_x() -> tuple[int, float]:
     """Batch size and pause a revision's backfill should use, from Alembic's -x.
 
-    ``alembic upgrade head -x backfill_batch_size=500 -x backfill_pause=0.05``
+    ``alembic -x backfill_batch_size=500 -x backfill_pause=0.05 upgrade head``
     gives a busy database more room; the defaults are ``DEFAULT_BATCH_SIZE`` and
     no pause.
     """

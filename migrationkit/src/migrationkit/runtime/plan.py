@@ -13,8 +13,10 @@ step that failed had already committed part of its work (through SQLAlchemy's
 public ``commit`` event), so that messages say what the database holds.
 
 Alembic has no public way to replace a context's step function, so this module sets
-``MigrationContext._migrations_fn``. ``tests/test_alembic_internals.py`` fails
-loudly if a new Alembic release renames or reshapes it.
+``MigrationContext._migrations_fn`` (``install`` refuses clearly when it is gone)
+and reads a step's ``revision`` and ``is_upgrade``. If a new Alembic release
+reshapes them, tests fail loudly: ``test_guards.py`` (``upgrade +2`` resumed by a
+retry) and ``test_contract_acknowledgement.py`` (the stop between two steps).
 """
 
 from __future__ import annotations

@@ -115,8 +115,9 @@ def require_acknowledgement(
         (
             "What to do: inspect those rows (fix or copy what matters), then run the "
             f"same command again with -x acknowledge={revision} to let {revision} "
-            f"destroy them. A later run that starts at {at} needs no "
-            "acknowledgement: the flag only stops the run that raised it."
+            f"destroy them (alembic -x acknowledge={revision} upgrade head). A "
+            f"later run that starts at {at} needs no acknowledgement: the flag "
+            "only stops the run that raised it."
         ),
     ]
     raise AcknowledgementRequiredError("\n".join(lines))
