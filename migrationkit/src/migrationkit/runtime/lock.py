@@ -22,13 +22,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 
-from migrationkit.database import mask_secrets
 from migrationkit.errors import MigrationLockError
+from migrationkit.runtime.blockers import Blocker, blockers_from, terminate_statements
 from migrationkit.settings import describe_duration
 
 log = logging.getLogger(__name__)
@@ -36,7 +34,6 @@ log = logging.getLogger(__name__)
 _POLL_INTERVAL_S = 0.25
 REPORT_EVERY_S = 30.0
 """While waiting, who holds the lock is logged again this often (seconds)."""
-QUERY_SHOWN = 120
 
 
 def advisory_lock_key(name: str) -> int:
@@ -45,37 +42,11 @@ def advisory_lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-@dataclass(frozen=True)
-class LockHolder:
-    """A session holding the migration lock: enough to find it and judge it."""
-
-    pid: int
-    application: str
-    user: str | None
-    database: str
-    connected: datetime | None
-    state: str | None
-    state_since: datetime | None
-    query: str
-
-    def describe(self) -> str:
-        connected = f", connected {self.connected:%H:%M:%S}" if self.connected else ""
-        since = f" since {self.state_since:%H:%M:%S}" if self.state_since else ""
-        query = mask_secrets(self.query)
-        if len(query) > QUERY_SHOWN:
-            query = query[: QUERY_SHOWN - 3] + "..."
-        return (
-            f"pid {self.pid} (application {self.application!r}, user "
-            f"{self.user or '?'!r}, database {self.database!r}{connected}; "
-            f"{self.state or 'unknown'}{since}): {query or '-'}"
-        )
-
-
 # pg_locks lists advisory locks of every database; only this database's matter.
 _HOLDERS = sa.text(
     "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?') AS application,"
-    "       a.usename AS user_name, a.datname AS database, a.backend_start,"
-    "       a.state, a.state_change,"
+    "       a.usename AS user_name, a.datname AS database,"
+    "       a.backend_start AS connected, a.state, a.query_start,"
     "       regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g') AS query"
     "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted"
@@ -95,21 +66,9 @@ _HELD_HERE = sa.text(
 )
 
 
-def lock_holders(connection: sa.Connection, key: int) -> list[LockHolder]:
+def lock_holders(connection: sa.Connection, key: int) -> list[Blocker]:
     """The other sessions of this database holding the advisory lock ``key``."""
-    return [
-        LockHolder(
-            pid=row.pid,
-            application=row.application,
-            user=row.user_name,
-            database=row.database,
-            connected=row.backend_start,
-            state=row.state,
-            state_since=row.state_change,
-            query=row.query,
-        )
-        for row in connection.execute(_HOLDERS, {"key": key})
-    ]
+    return blockers_from(connection.execute(_HOLDERS, {"key": key}))
 
 
 @contextmanager
@@ -177,20 +136,20 @@ def _wait_for_lock(
     )
 
 
-def _holders_now(connection: sa.Connection, key: int) -> list[LockHolder]:
+def _holders_now(connection: sa.Connection, key: int) -> list[Blocker]:
     holders = lock_holders(connection, key)
     connection.commit()
     return holders
 
 
-def _listed(holders: list[LockHolder]) -> str:
+def _listed(holders: list[Blocker]) -> str:
     if not holders:
         return "held by a session that has just let go"
     return "held by " + "; ".join(holder.describe() for holder in holders)
 
 
 def _gave_up_waiting(
-    *, database: str, name: str, timeout: float, holders: list[LockHolder]
+    *, database: str, name: str, timeout: float, holders: list[Blocker]
 ) -> str:
     lines = [
         (
@@ -204,8 +163,7 @@ def _gave_up_waiting(
     if holders:
         lines.append("Held by:")
         lines.extend(f"  {holder.describe()}" for holder in holders)
-        terminate = "; ".join(f"SELECT pg_terminate_backend({h.pid})" for h in holders)
-        stuck = f"; if it is stuck, end it first ({terminate})"
+        stuck = f"; if it is stuck, end it first ({terminate_statements(holders)})"
     else:
         lines.append("Its holder let go just now.")
         stuck = ""

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from migrationkit.errors import MigrationLockError
 from migrationkit.pg import LOCK_NOT_AVAILABLE, server_message, sqlstate_of
-from migrationkit.runtime.blockers import Blocker, BlockerWatch
+from migrationkit.runtime.blockers import Blocker, BlockerWatch, terminate_statements
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.journal import Leftover, RunJournal, journal_for_run
 from migrationkit.runtime.plan import ResumablePlan
@@ -247,8 +247,9 @@ def gave_up_message(
     if blockers:
         lines.append("Blocking session(s), seen while the migration waited:")
         lines.extend(f"  {b.describe()}" for b in blockers)
-        terminate = "; ".join(f"SELECT pg_terminate_backend({b.pid})" for b in blockers)
-        end_it = f"let that session finish, or end it ({terminate})"
+        end_it = (
+            f"let that session finish, or end it ({terminate_statements(blockers)})"
+        )
     else:
         lines.append("No blocking session was seen (it may have just finished).")
         end_it = "check pg_stat_activity for long transactions"
