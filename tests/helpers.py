@@ -176,3 +176,24 @@ def failed(result: subprocess.CompletedProcess[str]) -> str:
 
 def current_revision(project: Project) -> str:
     return ok(project.alembic("current")).stdout.strip()
+
+
+LINT_EXAMPLES = REPO / "tests" / "examples" / "lint"
+"""The lint corpus: a miniature project and folders of example revisions."""
+
+
+def lint_example_project(
+    destination: Path, *, examples: str, env: str = "env.py"
+) -> Path:
+    """A copy of the miniature lint project holding the revisions of ``examples``.
+
+    ``env`` picks its env.py: ``env.py`` runs migrationkit's run_migrations,
+    ``env_plain.py`` is Alembic's template without migrationkit. Returns the
+    project's folder (its alembic.ini is inside).
+    """
+    shutil.copytree(LINT_EXAMPLES / "project", destination)
+    migrations = destination / "migrations"
+    if env != "env.py":
+        shutil.copy2(migrations / env, migrations / "env.py")
+    shutil.copytree(LINT_EXAMPLES / examples / "versions", migrations / "versions")
+    return destination

@@ -300,7 +300,7 @@ def test_upgrade_head_sql_needs_no_database(tmp_path: Path) -> None:
         assert succeeded(offline.alembic("upgrade", "head", "--sql", env=dead)) == sql
     finally:
         if (path / ".pgdata").exists():
-            EmbeddedPostgres(path / ".pgdata").stop()
+            EmbeddedPostgres(path / ".pgdata").destroy()
 
 
 def test_upgrade_sql_to_file_is_pure_sql(project: Project, engine: sa.Engine) -> None:

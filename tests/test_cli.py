@@ -56,7 +56,7 @@ def run_cli(
 def test_the_walk_finds_the_db_actions() -> None:
     names = {words for words, _ in COMMANDS}
     assert {("db",), ("db", "start"), ("db", "stop"), ("db", "status")} <= names
-    assert ("db", "url") in names
+    assert {("db", "url"), ("db", "destroy")} <= names
 
 
 @pytest.mark.parametrize(
@@ -92,6 +92,27 @@ def test_stop_when_nothing_runs_is_harmless(tmp_path: Path) -> None:
     result = run_cli("db", "stop", pgdata=tmp_path / "pgdata", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "was not running" in result.stdout
+
+
+def test_destroy_when_nothing_exists_is_harmless(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    result = run_cli("db", "destroy", pgdata=pgdata, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"Nothing to destroy: {pgdata} does not exist\n"
+    assert not pgdata.exists()
+
+
+def test_pgdata_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "pgdata").symlink_to(target)
+    for action in ("start", "status", "stop", "destroy"):
+        result = run_cli("db", action, pgdata=tmp_path / "pgdata", cwd=tmp_path)
+        assert result.returncode == 1, (action, result.stdout + result.stderr)
+        assert result.stderr.startswith("FAILED: Cannot keep the embedded server in")
+        assert "symbolic link" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(target.iterdir()) == []
 
 
 def test_bad_setting_renders_as_error(tmp_path: Path) -> None:

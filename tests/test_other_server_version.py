@@ -60,7 +60,7 @@ def other_server() -> Iterator[TestServer]:
         admin = DatabaseTarget(server.url("postgres"), UrlSource.EMBEDDED)
         yield TestServer(admin=admin, settings=Settings.from_environ({}))
     finally:
-        server.stop()
+        server.destroy()  # in root mode: its system account and ACL entries too
         shutil.rmtree(holder, ignore_errors=True)
 
 

@@ -321,7 +321,7 @@ def test_adopter_gets_the_embedded_server_and_verify(venv: Venv) -> None:
         assert "behind" in behind.stdout
         assert "isbn" in behind.stdout  # the model's column the database lacks
     finally:
-        project.migrationkit("db", "stop")
+        project.migrationkit("db", "destroy")
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -75,7 +75,12 @@ destroys_flagged = {
 def upgrade() -> None:
     """Drop the reverse trigger, its function and ``ip_address_text``."""
     op.execute(f"DROP TRIGGER IF EXISTS {SYNC_TO_TEXT} ON login_events")
+    # migrationkit-lint: allow ban-drop-function -- 010's reverse-trigger function,
+    # used by nothing but that trigger, dropped just above
     op.execute(f"DROP FUNCTION IF EXISTS {SYNC_TO_TEXT}()")
+    # The point of no return this revision marks: the application has read the
+    # INET column since 010, and 009 logged the texts that were not addresses.
+    # migrationkit-lint: allow MK104 -- contract step: no release reads the text
     op.drop_column("login_events", "ip_address_text")
 
 

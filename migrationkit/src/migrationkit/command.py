@@ -24,10 +24,12 @@ from sqlalchemy.engine import URL
 from migrationkit.database import configured_url, pgdata_dir
 from migrationkit.devserver.server import (
     DEFAULT_DATABASE,
+    DestroyReport,
     EmbeddedPostgres,
     ServerStatus,
 )
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
+from migrationkit.lint import LintReport, Selection, lint_project
 from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE, settings_for
 from migrationkit.settings import Settings
 from migrationkit.verify.checks import ModelCheck, run_checks, unreachable_report
@@ -83,6 +85,11 @@ def db_stop(config: Config | None, *, settings: Settings) -> tuple[bool, Path]:
     """Stop the embedded server; (whether it was running, its data folder)."""
     server = embedded_server(config, settings=settings)
     return server.stop(), server.data_dir
+
+
+def db_destroy(config: Config | None, *, settings: Settings) -> DestroyReport:
+    """Stop the embedded server; delete its cluster and all it made on the machine."""
+    return embedded_server(config, settings=settings).destroy()
 
 
 def db_status(config: Config | None, *, settings: Settings) -> ServerStatus:
@@ -179,3 +186,30 @@ def verify(
             "was verified. Does it call context.run_migrations()?"
         )
     return reports[0]
+
+
+# -------------------------------------------------------------------- lint
+
+
+def lint(
+    config: Config,
+    *,
+    settings: Settings | None = None,
+    selection: Selection | None = None,
+    live: bool = False,
+    database_url: str | None = None,
+    pg_version: str | None = None,
+) -> LintReport:
+    """Review the lock safety of the project's revisions (see ``migrationkit.lint``).
+
+    Offline unless ``live`` or ``database_url``: then findings are graded by the
+    real size of their table, and nothing in the database is changed.
+    """
+    return lint_project(
+        config,
+        settings=settings if settings is not None else settings_for(config),
+        selection=selection,
+        live=live,
+        database_url=database_url,
+        pg_version=pg_version,
+    )

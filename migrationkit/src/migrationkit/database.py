@@ -169,8 +169,18 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
     if target is not None:
         return target
     # Imported late: offline runs and URL users never need the server code.
-    from migrationkit.devserver.server import EmbeddedPostgres  # noqa: PLC0415
+    from migrationkit.devserver import (  # noqa: PLC0415
+        EmbeddedPostgres,
+        embedded_server_installed,
+    )
 
+    if not embedded_server_installed():  # a production install: say what is missing
+        raise DatabaseUrlError(
+            "No database is configured: DATABASE_URL is not set, alembic.ini has no "
+            "sqlalchemy.url, and the embedded development server is not installed "
+            "here. Set DATABASE_URL to the database to use, for example "
+            "DATABASE_URL=postgresql://user:password@host:5432/dbname."
+        )
     url = EmbeddedPostgres(
         pgdata_dir(settings=settings, config=config)
     ).ensure_database()

@@ -20,6 +20,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from migrationkit import __version__, command
+from migrationkit.cli.lint import add_lint
 from migrationkit.database import mask_secrets
 from migrationkit.devserver.server import DEFAULT_DATABASE
 from migrationkit.settings import Settings
@@ -78,11 +79,28 @@ def _db_stop(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _db_destroy(args: argparse.Namespace, settings: Settings) -> int:
+    report = command.db_destroy(_config_or_none(args), settings=settings)
+    if not report.existed:
+        print(f"Nothing to destroy: {report.root} does not exist")
+        return EXIT_OK
+    print(f"Embedded PostgreSQL destroyed: {report.root}")
+    if report.account:
+        print(f"system account {report.account!r} removed")
+    for folder in report.acl_folders:
+        print(f"ACL entry removed from {folder}")
+    if report.kept:
+        print(f"left in place (not migrationkit's): {', '.join(report.kept)}")
+    return EXIT_OK
+
+
 def _db_status(args: argparse.Namespace, settings: Settings) -> int:
     status = command.db_status(_config_or_none(args), settings=settings)
     if status.running:
         print(f"running  pid {status.pid}  data {status.data_dir}")
         print(f"socket   {status.socket_dir}")
+        if status.account:
+            print(f"account  {status.account}")
         return EXIT_OK
     print(f"stopped  data {status.data_dir}")
     return EXIT_STOPPED
@@ -132,6 +150,17 @@ def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Stop the embedded server; its data stays in .pgdata/.",
     )
     stop.set_defaults(handler=_db_stop)
+    destroy = actions.add_parser(
+        "destroy",
+        help="stop the server and delete it, its data and its system account",
+        description=(
+            "Stop the embedded server and delete its cluster (all its data), and "
+            "everything it made on the machine: its socket folder, its files in "
+            ".pgdata/, the ACL entries it added and, when run as root, its system "
+            "account. The next command that needs a database creates a new one."
+        ),
+    )
+    destroy.set_defaults(handler=_db_destroy)
     status = actions.add_parser(
         "status",
         help="say whether the server runs (exit 3 when stopped)",
@@ -262,7 +291,7 @@ def verify_main(
     return run(args.handler, args)
 
 
-COMMANDS: list[CommandAdder] = [_add_db, _add_verify]
+COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_lint]
 """Each adds its command to the parser; a new command is one more entry."""
 
 

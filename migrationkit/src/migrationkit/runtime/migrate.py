@@ -103,16 +103,23 @@ def settings_for(config: Config) -> Settings:
 
 
 def _keep_own_loggers_enabled() -> None:
-    """Undo ``fileConfig``'s disabling of migrationkit's loggers.
+    """Make sure migrationkit's news reaches the person running Alembic.
 
     Alembic's env.py template calls ``fileConfig(config_file_name)``, whose default
     ``disable_existing_loggers=True`` silences every logger that exists by then,
     and env.py imports migrationkit first: its warnings (a lock timeout, who is in
-    the way, the retry) would vanish.
+    the way, the retry) would vanish. And the template's alembic.ini sets the root
+    logger to WARNING, which would hide "started the embedded server" and the
+    progress of a long backfill; unless the project configured the
+    ``migrationkit`` logger itself, it logs from INFO up (through the project's
+    own handlers).
     """
     for name, logger in logging.Logger.manager.loggerDict.items():
         if name.startswith("migrationkit") and isinstance(logger, logging.Logger):
             logger.disabled = False
+    own = logging.getLogger("migrationkit")
+    if own.level == logging.NOTSET:
+        own.setLevel(logging.INFO)
 
 
 def _environment(context: ModuleType | EnvironmentContext) -> EnvironmentContext:

@@ -1,0 +1,75 @@
+"""What a cluster's root remembers: its account, socket folder and the ACLs it added.
+
+Kept in ``<root>/cluster.json``, owned and written by the invoking user only, in a
+folder the server's account cannot write: nothing a database superuser does can
+change which account, which socket folder or which ACL entries migrationkit
+believes are its own. It is written before each change it records is made (the
+account right after it exists), so an interrupted command leaves nothing that
+``migrationkit db destroy`` cannot find.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrationkit.devserver.accounts import ServerAccount
+from migrationkit.devserver.acl import AclGrant
+from migrationkit.devserver.files import read_private_file, write_private_file
+from migrationkit.errors import EmbeddedServerError
+
+STATE_FILE = "cluster.json"
+_FORMAT = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterState:
+    """One cluster's facts, as migrationkit recorded them."""
+
+    account: ServerAccount | None
+    """The server's own account (root mode); None: the server runs as us."""
+    initialized: bool = False
+    """initdb finished; until then a new command starts the cluster over."""
+    has_password: bool = True
+    """The superuser's password is in ``<root>/passfile`` (not for a cluster an
+    older migrationkit made as a non-root user: that one trusts its 0700 socket)."""
+    socket_dir: Path | None = None
+    """A private folder for the socket, made when the data folder's path is too
+    long for one; None: the socket lives in the data folder."""
+    acl_grants: tuple[AclGrant, ...] = field(default_factory=tuple)
+
+
+def load_state(root: Path) -> ClusterState | None:
+    raw = read_private_file(root / STATE_FILE)
+    if raw is None:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(raw)
+        account = data["account"]
+        socket_dir = data["socket_dir"]
+        return ClusterState(
+            account=None if account is None else ServerAccount(**account),
+            initialized=bool(data["initialized"]),
+            has_password=bool(data["has_password"]),
+            socket_dir=None if socket_dir is None else Path(socket_dir),
+            acl_grants=tuple(AclGrant.from_dict(g) for g in data["acl_grants"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise EmbeddedServerError(
+            f"{root / STATE_FILE} is not a state file migrationkit can read. Nothing "
+            "was changed. Move the folder away, or delete it to start over."
+        ) from None
+
+
+def save_state(root: Path, state: ClusterState) -> None:
+    data = {
+        "format": _FORMAT,
+        "account": None if state.account is None else state.account.as_dict(),
+        "initialized": state.initialized,
+        "has_password": state.has_password,
+        "socket_dir": None if state.socket_dir is None else str(state.socket_dir),
+        "acl_grants": [g.as_dict() for g in state.acl_grants],
+    }
+    write_private_file(root / STATE_FILE, json.dumps(data, indent=2).encode() + b"\n")

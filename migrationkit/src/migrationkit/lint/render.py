@@ -1,0 +1,207 @@
+"""Render one revision's SQL offline, and remember which line of it wrote what.
+
+``alembic upgrade <down>:<rev> --sql`` runs in-process through the project's own
+``env.py``, with Alembic's output buffer replaced by a recorder. Each time Alembic
+writes SQL the recorder looks at the Python stack: the innermost frame in the
+revision file is the ``op.`` call (or helper) that produced it; a frame of one of
+migrationkit's safe operations marks the statement as theirs; a frame of
+``run_migrations`` shows that env.py runs through migrationkit (so the session has
+migrationkit's ``lock_timeout``); an ``AlterColumnOp`` on the stack gives the
+column's old type. Nothing connects to a database.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import logging
+import os
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, FrameType
+
+from alembic import command
+from alembic.config import Config
+from alembic.operations.ops import AlterColumnOp
+from alembic.script import Script
+
+from migrationkit import ops
+from migrationkit.runtime import migrate
+
+SAFE_OPERATIONS: dict[CodeType, str] = {
+    function.__code__: function.__name__
+    for function in (
+        ops.create_index_concurrently,
+        ops.drop_index_concurrently,
+        ops.add_unique_constraint_using_index,
+        ops.add_not_null,
+        ops.add_not_null_column,
+        ops.add_foreign_key_not_valid,
+        ops.validate_constraint,
+        ops.backfill_in_batches,
+    )
+}
+"""migrationkit's safe operations: their statements are the safe alternative."""
+
+_RUN_MIGRATIONS = migrate.run_migrations.__code__
+"""On the stack while env.py runs migrations through migrationkit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Origin:
+    """Where a piece of rendered SQL came from."""
+
+    lines: tuple[int, ...] = ()
+    """Lines of the revision file on the stack when it was written, innermost
+    first: the ``op.`` call, then the helper calls that led to it. Empty for
+    Alembic's own statements (env.py's BEGIN/COMMIT, the version table)."""
+    call: str | None = None
+    """The function the revision called there (``execute``, ``add_not_null``)."""
+    safe_operation: str | None = None
+    """The migrationkit safe operation that wrote it, if one did."""
+    old_type: str | None = None
+    """For ALTER COLUMN TYPE through op.alter_column: its ``existing_type``."""
+
+    @property
+    def line(self) -> int | None:
+        """The line of the call that wrote it."""
+        return self.lines[0] if self.lines else None
+
+    @property
+    def from_revision(self) -> bool:
+        return bool(self.lines)
+
+
+@dataclass(kw_only=True)
+class RenderedRevision:
+    """One revision's SQL, and where each piece of it came from."""
+
+    script: Script
+    path: Path
+    mode: str = "offline"
+    sql: str = ""
+    pieces: list[tuple[int, Origin]] = field(default_factory=list)
+    """(offset in ``sql`` where a piece starts, its origin), in order."""
+    error: str | None = None
+    """Why rendering stopped, when it did."""
+    error_line: int | None = None
+    uses_run_migrations: bool = False
+
+    def origin_at(self, offset: int) -> Origin:
+        found = Origin()
+        for start, origin in self.pieces:
+            if start > offset:
+                break
+            found = origin
+        return found
+
+
+class Recorder(io.StringIO):
+    """Alembic's output buffer: keeps the SQL and the origin of every write."""
+
+    def __init__(self, rendered: RenderedRevision) -> None:
+        super().__init__()
+        self.rendered = rendered
+        self.revision_file = os.path.realpath(rendered.path)
+        self._files: dict[str, bool] = {}
+
+    def write(self, text: str) -> int:
+        frame = inspect.currentframe()
+        origin = self.origin(frame.f_back if frame else None)
+        del frame
+        self.rendered.pieces.append((len(self.rendered.sql), origin))
+        self.rendered.sql += text
+        return len(text)
+
+    def is_revision_file(self, filename: str) -> bool:
+        known = self._files.get(filename)
+        if known is None:
+            known = os.path.realpath(filename) == self.revision_file
+            self._files[filename] = known
+        return known
+
+    def origin(self, frame: FrameType | None) -> Origin:
+        lines: list[int] = []
+        call: str | None = None
+        safe: str | None = None
+        old_type: str | None = None
+        callee: FrameType | None = None
+        while frame is not None:
+            code = frame.f_code
+            if code is _RUN_MIGRATIONS:
+                self.rendered.uses_run_migrations = True
+            if self.is_revision_file(code.co_filename):
+                if not lines:
+                    call = callee.f_code.co_name if callee is not None else None
+                lines.append(frame.f_lineno)
+            elif not lines:
+                safe = SAFE_OPERATIONS.get(code, safe)
+                old_type = old_type or _old_type(frame)
+            callee = frame
+            frame = frame.f_back
+        return Origin(
+            lines=tuple(lines), call=call, safe_operation=safe, old_type=old_type
+        )
+
+
+def _old_type(frame: FrameType) -> str | None:
+    """``existing_type`` of the ``AlterColumnOp`` Alembic is carrying out, as SQL."""
+    operation = frame.f_locals.get("operation")
+    if not isinstance(operation, AlterColumnOp) or operation.existing_type is None:
+        return None
+    operations = frame.f_locals.get("operations")
+    dialect = getattr(getattr(operations, "migration_context", None), "dialect", None)
+    return str(operation.existing_type.compile(dialect=dialect))
+
+
+def upgrade_range(script: Script) -> str:
+    """``<down>:<rev>``: the one step Alembic renders for this revision."""
+    down = script.down_revision
+    if down is None:
+        return f"base:{script.revision}"
+    if isinstance(down, str):
+        return f"{down}:{script.revision}"
+    return f"{down[0]}:{script.revision}"
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO lines for every rendered revision would bury the report."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def render_offline(config: Config, script: Script) -> RenderedRevision:
+    """The SQL ``upgrade <down>:<rev> --sql`` writes, with its origins.
+
+    A revision that raises (``op.get_bind()`` has no database offline) keeps what
+    it wrote before the error, and ``error`` says why it stopped.
+    """
+    rendered = RenderedRevision(script=script, path=Path(script.path))
+    recorder = Recorder(rendered)
+    saved = config.output_buffer
+    config.output_buffer = recorder
+    try:
+        with _quiet_alembic():
+            command.upgrade(config, upgrade_range(script), sql=True)
+    except Exception as exc:  # noqa: BLE001 - any failure of the revision is a finding
+        rendered.error = f"{type(exc).__name__}: {exc}"
+        rendered.error_line = failing_line(exc, recorder)
+    finally:
+        config.output_buffer = saved
+    return rendered
+
+
+def failing_line(exc: BaseException, recorder: Recorder) -> int | None:
+    line: int | None = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if recorder.is_revision_file(frame.f_code.co_filename):
+            line = lineno
+    return line
