@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
+from migrationkit.errors import MigrationKitError
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
+from migrationkit.testing.pgbouncer import (
+    LoginRole,
+    PgBouncer,
+    login_role,
+    pgbouncer_binary,
+)
 from migrationkit.testing.server import TestServer
-from tests.helpers import REPO, Project, copy_project
+from tests.helpers import REPO, Project, Role, Service, copy_project
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +43,7 @@ def database(server: TestServer) -> Iterator[DatabaseTarget]:
 
 @pytest.fixture
 def engine(server: TestServer, database: DatabaseTarget) -> Iterator[sa.Engine]:
-    eng = server.engine(database.url)
+    eng = server.engine(database)
     yield eng
     eng.dispose()
 
@@ -41,11 +51,75 @@ def engine(server: TestServer, database: DatabaseTarget) -> Iterator[sa.Engine]:
 @pytest.fixture
 def project(tmp_path: Path, database: DatabaseTarget) -> Project:
     """A private copy of this project, pointed at this test's database."""
-    url = database.url.render_as_string(hide_password=False)
-    return Project(copy_project(tmp_path / "project"), url)
+    return Project(copy_project(tmp_path / "project"), database.secret_url())
 
 
 @pytest.fixture
 def repo_project(database: DatabaseTarget) -> Project:
     """The repository itself (read-only use), pointed at this test's database."""
-    return Project(REPO, database.url.render_as_string(hide_password=False))
+    return Project(REPO, database.secret_url())
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start ``main.py`` in a project: ``services(project, env=...)``; all are
+    stopped when the test ends. The caller waits for them (``wait_until_answering``)
+    so that several can start at once."""
+    started: list[Service] = []
+
+    def start(project: Project, *, env: dict[str, str] | None = None) -> Service:
+        log = tmp_path / f"service-{len(started)}.log"
+        service = Service(project, env=env or project.env(), log=log)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def role(server: TestServer, database: DatabaseTarget) -> Iterator[LoginRole]:
+    """A login role with a password that owns this test's database."""
+    with ExitStack() as stack:
+        try:
+            created = stack.enter_context(login_role(server, database))
+        except MigrationKitError as exc:  # a DATABASE_URL server without CREATEROLE
+            pytest.skip(str(exc))
+        yield created
+
+
+@pytest.fixture
+def bouncer(database: DatabaseTarget, role: LoginRole) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode (pool of 2) in front of this test's database."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    with PgBouncer(server=database.url, role=role, pool_mode="transaction") as pooler:
+        yield pooler
+
+
+@pytest.fixture
+def password_role(server: TestServer, database: DatabaseTarget) -> Iterator[Role]:
+    """A login role with a password, which may create objects in this test's
+    database only; what it owns there and the role itself are dropped afterwards."""
+    role = Role(f"mk_pw_{uuid.uuid4().hex[:10]}", Secret(f"Pw-{uuid.uuid4().hex}"))
+    admin = server.engine().execution_options(isolation_level="AUTOCOMMIT")
+    here = server.engine(database).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        # Utility statements take no bind parameters; the password is hex.
+        conn.execute(
+            sa.text(
+                f"CREATE ROLE {role.name} LOGIN PASSWORD '{role.password.reveal()}'"
+            )
+        )
+    with here.connect() as conn:
+        conn.execute(sa.text(f"GRANT CREATE, USAGE ON SCHEMA public TO {role.name}"))
+    try:
+        yield role
+    finally:
+        with here.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role.name}"))
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP ROLE IF EXISTS {role.name}"))
+        here.dispose()
+        admin.dispose()

@@ -1,26 +1,66 @@
 """Helpers shared by the tests: a private copy of the project, and running commands.
 
 Test modules import from here, never from ``conftest.py`` or from each other.
+URLs are held as ``Secret`` and environments render masked, so a failing test's
+report (pytest prints fixtures' reprs and, with ``-l``, locals) shows no password.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL
 
+from migrationkit.masking import Secret, mask_secrets
+from migrationkit.testing.pgbouncer import free_port
+from migrationkit.testing.processes import terminate
+from migrationkit.testing.server import TestServer
+
+ALEMBIC_FAILED = 255
+"""``alembic`` ends with ``sys.exit(-1)`` after printing ``FAILED:``."""
 USERS_ROWS = 2_000
 """Rows ``upgrade_to_users`` puts in the users table by default."""
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("alembic", "alembic.ini", "models", "verify_migration.py", "main.py")
+PROJECT_FILES = (
+    "alembic",
+    "alembic.ini",
+    "models",
+    "verify_migration.py",
+    "main.py",
+    "service",
+)
+DATABASE_VARIABLES = ("DATABASE_URL", "DATABASE_URL_DIRECT")
+
+
+class Environment(dict[str, str]):
+    """A child process's environment whose repr masks every password in it."""
+
+    def __repr__(self) -> str:
+        return mask_secrets(super().__repr__(), *self.secrets())
+
+    def secrets(self) -> list[str]:
+        return [
+            value
+            for key, value in self.items()
+            if key in {"DATABASE_URL", "PGPASSWORD"} or key.endswith("_URL")
+        ]
 
 
 @dataclass(frozen=True)
@@ -28,12 +68,14 @@ class Project:
     """A directory holding an Alembic project, and a way to run commands in it."""
 
     path: Path
-    database_url: str | None
+    database_url: Secret | None
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    def env(self, **extra: str) -> Environment:
+        env = Environment(
+            (k, v) for k, v in os.environ.items() if k not in DATABASE_VARIABLES
+        )
         if self.database_url is not None:
-            env["DATABASE_URL"] = self.database_url
+            env["DATABASE_URL"] = self.database_url.reveal()
         env.update(extra)
         return env
 
@@ -79,6 +121,36 @@ def copy_project(destination: Path, files: Sequence[str] = PROJECT_FILES) -> Pat
         elif source.exists():
             shutil.copy2(source, destination / name)
     return destination
+
+
+@dataclass(frozen=True)
+class Role:
+    """A login role a test made, with its password kept as a ``Secret``."""
+
+    name: str
+    password: Secret
+
+
+def skip_unless_passwords_are_checked(server: TestServer, wrong: URL) -> None:
+    """Skip the test on a server that lets ``wrong``'s role in anyway (trust)."""
+    probe = server.engine(wrong)
+    try:
+        with probe.connect():
+            pytest.skip("this server lets the role in without checking its password")
+    except sa.exc.OperationalError:
+        pass
+    finally:
+        probe.dispose()
+
+
+def revision_ids(project: Project) -> list[str]:
+    """The project's revisions, base first, found by walking its history."""
+    script = ScriptDirectory.from_config(Config(str(project.path / "alembic.ini")))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def only_first_revision(project: Project) -> None:
@@ -197,3 +269,148 @@ def lint_example_project(
         shutil.copy2(migrations / env, migrations / "env.py")
     shutil.copytree(LINT_EXAMPLES / examples / "versions", migrations / "versions")
     return destination
+
+
+def script_heads(project: Project) -> list[str]:
+    """The head revision(s) of the project's migration scripts."""
+    config = Config(str(project.path / "alembic.ini"))
+    return list(ScriptDirectory.from_config(config).get_heads())
+
+
+def database_heads(engine: sa.Engine) -> list[str] | None:
+    """The version table's revisions; None when the database has no version table."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return list(conn.scalars(sa.text("SELECT version_num FROM alembic_version")))
+
+
+# -- the service over real HTTP ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer: status, decoded JSON body (or text), headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def http(
+    method: str, url: str, body: object = None, *, raw: bytes | None = None
+) -> Reply:
+    """One request with urllib; an HTTP error status is a Reply, not an exception."""
+    data = (
+        raw if raw is not None else None if body is None else json.dumps(body).encode()
+    )
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return _reply(response.status, response.read(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return _reply(error.code, error.read(), dict(error.headers))
+
+
+def _reply(status: int, content: bytes, headers: dict[str, str]) -> Reply:
+    text = content.decode()
+    try:
+        return Reply(status, json.loads(text), headers)
+    except json.JSONDecodeError:
+        return Reply(status, text, headers)
+
+
+class Service:
+    """``python main.py --port N`` running in a project, on the loopback address."""
+
+    def __init__(self, project: Project, *, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "main.py", "--port", str(self.port)],
+                cwd=project.path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def request(self, method: str, path: str, body: object = None) -> Reply:
+        return http(method, self.url(path), body)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_until_answering(self, timeout: float = 60) -> Service:
+        """Until any HTTP answer comes back; fails with the log if the process ends."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"the service exited with {self.process.returncode}:\n"
+                    f"{self.output()}"
+                )
+            try:
+                http("GET", self.url("/openapi.json"))
+            except OSError:
+                time.sleep(0.1)
+            else:
+                return self
+        raise AssertionError(
+            f"the service did not answer in {timeout}s:\n{self.output()}"
+        )
+
+    def stop(self) -> int:
+        """SIGTERM (a graceful stop), then SIGKILL if it takes more than 15 s."""
+        return terminate(self.process)
+
+
+def single_failure(
+    result: subprocess.CompletedProcess[str], *, status: int, secret: str | None = None
+) -> str:
+    """The output of a clean failure: the exit status, one ``FAILED:``, no
+    traceback, no second copy logged by Alembic, and ``secret`` nowhere."""
+    output = result.stdout + result.stderr
+    assert result.returncode == status, output
+    assert output.count("FAILED:") == 1, output
+    assert "Traceback" not in output, output
+    assert "alembic.util.messaging" not in output, output
+    assert "PendingRollbackError" not in output, output
+    assert secret is None or secret not in output, output
+    return output
+
+
+def failed_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Alembic prints FAILED on stdout, migrationkit's entry points on stderr."""
+    for stream in (result.stdout, result.stderr):
+        for line in stream.splitlines():
+            if line.startswith("FAILED:"):
+                return line
+    raise AssertionError(result.stdout + result.stderr)
+
+
+def migrated_to_base(project: Project) -> str:
+    """Keep the base revision only, migrate to it; returns its id."""
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    ok(project.alembic("upgrade", "head"))
+    return base
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def revision_now(project: Project) -> str:
+    """The database's revision id, or "" at base."""
+    result = ok(project.alembic("current"))
+    return result.stdout.split()[0] if result.stdout.strip() else ""

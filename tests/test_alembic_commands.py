@@ -128,7 +128,7 @@ def new_head(project: Project) -> tuple[str, Path]:
 
 
 def test_init_creates_environment_in_empty_folder(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
     result = subprocess.run(
         [sys.executable, "-m", "alembic", "init", "alembic"],
         cwd=tmp_path,
@@ -433,11 +433,11 @@ def test_database_url_from_environment_is_used(
 ) -> None:
     head = linear_history(project)[-1]
     with server.fresh_database(prefix="mk_test_other") as other:
-        other_url = other.url.render_as_string(hide_password=False)
+        other_url = other.secret_url().reveal()
         succeeded(
             project.alembic("upgrade", "head", env=project.env(DATABASE_URL=other_url))
         )
-        other_engine = server.engine(other.url)
+        other_engine = server.engine(other)
         try:
             assert versions(other_engine) == {head}
             assert "users" in tables(other_engine)

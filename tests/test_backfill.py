@@ -152,7 +152,7 @@ def test_a_killed_backfill_resumes_and_loses_no_rows(
 ) -> None:
     env = dict(os.environ)
 
-    env["BACKFILL_URL"] = database.url.render_as_string(hide_password=False)
+    env["BACKFILL_URL"] = database.secret_url().reveal()
     process = subprocess.Popen(
         [sys.executable, "-c", KILLABLE_BACKFILL],
         env=env,

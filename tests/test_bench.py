@@ -64,9 +64,11 @@ def compared_revisions() -> list[str]:
 
 
 def psycopg_connect(server: TestServer, database: str) -> psycopg.Connection[Any]:
-    url = server.admin.url.set(database=database)
-    _, kwargs = sa.create_engine(url).dialect.create_connect_args(url)
+    target = server.admin.with_database(database)
+    _, kwargs = sa.create_engine(target.url).dialect.create_connect_args(target.url)
     kwargs.pop("context", None)
+    if target.password:
+        kwargs["password"] = target.password.reveal()
     return psycopg.connect(**kwargs, autocommit=True)
 
 
@@ -86,7 +88,7 @@ def prefix(server: TestServer) -> Iterator[str]:
 
 def test_benchmark_end_to_end(server: TestServer, prefix: str, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    url = server.admin.url.render_as_string(hide_password=False)
+    url = server.admin.secret_url().reveal()
     result = run_bench(
         "--rows", "2000", "--events", "1000", "--settle", "0.1",
         "--writers", "1", "--readers", "1", "--safe-x", "backfill_batch_size=500",

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from migrationkit.cli.main import build_parser
+from migrationkit.cli.main import build_parser, report_failures
+from migrationkit.errors import MigrationInterrupted
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -38,7 +40,7 @@ COMMANDS = all_commands()
 def run_cli(
     *args: str, pgdata: Path, cwd: Path, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
 
     env["MIGRATIONKIT_PGDATA"] = str(pgdata)
     env.update(extra_env)
@@ -164,3 +166,45 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert "MigrationKitError" in result.stderr
+
+
+# -- the one error path, in-process ------------------------------------------------
+
+
+def test_a_database_error_outside_a_migration_is_one_paragraph(
+    engine: sa.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def query_a_missing_table() -> int:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table WHERE x = :v"), {"v": 1})
+        return 0
+
+    assert report_failures(query_a_missing_table, debug=False) == 1
+    err = capsys.readouterr().err
+    refused = 'relation "no_such_table" does not exist (SQLSTATE 42P01).'
+    assert err.splitlines() == [
+        f"FAILED: PostgreSQL refused: {refused}",
+        "Statement: SELECT * FROM no_such_table WHERE x = %(v)s",
+    ]
+    with pytest.raises(sa.exc.ProgrammingError):
+        report_failures(query_a_missing_table, debug=True)
+
+
+def test_ctrl_c_exits_130_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert report_failures(interrupted, debug=False) == 130
+    assert capsys.readouterr().err == "FAILED: Interrupted (Ctrl-C).\n"
+
+
+def test_an_interrupted_migration_exits_130_with_its_own_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = "Interrupted (Ctrl-C) during migration upgrade a -> b: ..."
+
+    def interrupted_migration() -> int:
+        raise MigrationInterrupted(line, step="upgrade a -> b")
+
+    assert report_failures(interrupted_migration, debug=False) == 130
+    assert capsys.readouterr().err == f"FAILED: {line}\n"

@@ -1,16 +1,18 @@
 """Where the database comes from, and every way a bad one is reported.
 
-Unit tests pin the URL rules and the masking of secrets; the rest run
-``python -m alembic current`` against bad input and check what a person would
-see: Alembic's ``FAILED:`` line naming the problem, the password never shown,
-no traceback, and failure within the connect timeout.
+Unit tests pin the URL rules, the ``Secret`` type and the masking of free text;
+the rest run ``python -m alembic current`` against bad input and check what a
+person would see: Alembic's ``FAILED:`` line naming the problem, the password
+never shown, no traceback, and failure within the connect timeout.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import time
+import traceback
 import uuid
 from collections.abc import Iterator
 
@@ -24,18 +26,17 @@ from migrationkit.database import (
     connect,
     create_engine,
     describe_location,
-    mask_secrets,
-    mask_url,
-    parse_database_url,
 )
 from migrationkit.errors import (
     DatabaseConnectionError,
     DatabaseUrlError,
     MigrationKitError,
 )
+from migrationkit.masking import Secret, mask_secrets
 from migrationkit.settings import Settings
 from migrationkit.testing.server import TestServer
-from tests.helpers import Project
+from migrationkit.urls import mask_url, parse_database_url
+from tests.helpers import Project, Role, skip_unless_passwords_are_checked
 
 SECRET = "s3cret-Pw"
 
@@ -92,6 +93,18 @@ def test_parse_keeps_socket_urls() -> None:
         (f"postgresql://user:{SECRET}@host:0/db", "outside 1-65535"),
         (f"postgresql://user:{SECRET}@host:70000/db", "outside 1-65535"),
         (f"postgresql://user:{SECRET}@x@host/db", "percent-encoded"),
+        (f"postgresql://user:ab@{SECRET}/x@host/db", "percent-encoded"),
+        (f"postgresql://user:ab@cd:{SECRET}@host/db", "percent-encoded"),
+        (f"postgresql//app:{SECRET}@host/db", "the ':' after 'postgresql' is missing"),
+        (f"postgresql:/app:{SECRET}@host/db", "one slash where two are expected"),
+        (f"postgres:app:{SECRET}@host/db", "'postgres:' is not followed by '//'"),
+        (f"app:{SECRET}@host/db", "does not start with a scheme"),
+        (f"{SECRET}@host/db", "does not start with a scheme"),
+        (f"host=h password = {SECRET}", "libpq keyword string (keys: host, password)"),
+        (f"host=h password='Leak {SECRET}=1'", "(keys: host, password)"),
+        (f"dbname=app user=u password={SECRET}", "(keys: dbname, user, password)"),
+        (f"postgresql+nosuchdriver://u:{SECRET}@h/db", "SQLAlchemy does not know"),
+        ("", "it is empty"),
     ],
 )
 def test_parse_rejects_bad_urls_without_showing_password(
@@ -103,7 +116,18 @@ def test_parse_rejects_bad_urls_without_showing_password(
     assert message.startswith("DATABASE_URL ")
     assert expected in message
     assert SECRET not in message
+    assert "Leak" not in message
     assert isinstance(caught.value, MigrationKitError)
+
+
+def test_query_password_moves_out_of_the_query() -> None:
+    url = parse_database_url(
+        f"postgresql://u@h/db?password={SECRET}&sslmode=require", origin="x"
+    )
+    assert "password" not in url.query
+    assert url.password == SECRET
+    assert SECRET not in repr(url)
+    assert url.query["sslmode"] == "require"
 
 
 # -- masking -------------------------------------------------------------------------
@@ -134,6 +158,25 @@ def test_mask_url_hides_password_component_and_query_password() -> None:
         ("postgresql://u@h/db?x=a@b", "postgresql://u@h/db?x=a@b"),
         ("postgresql://u:@h/db", "postgresql://u:@h/db"),
         ("no url here", "no url here"),
+        (f"postgresql://u:ab@cd/{SECRET}@h/db", "postgresql://u:***@h/db"),
+        (f"host=h password = {SECRET} user=u", "host=h password = *** user=u"),
+        (f"host=h password='Leak {SECRET}' user=u", "host=h password=*** user=u"),
+        (f"PGPASSWORD={SECRET} alembic", "PGPASSWORD=*** alembic"),
+        (f"{{'user': 'u', 'password': '{SECRET}'}}", "{'user': 'u', 'password': ***}"),
+        (
+            f"ALTER ROLE app WITH LOGIN PASSWORD '{SECRET}' VALID UNTIL 'x'",
+            "ALTER ROLE app WITH LOGIN PASSWORD *** VALID UNTIL 'x'",
+        ),
+        (
+            f"create role a encrypted password '{SECRET}",
+            "create role a encrypted password ***",
+        ),
+        (f"ALTER ROLE a PASSWORD $q${SECRET}$q$;", "ALTER ROLE a PASSWORD ***;"),
+        (
+            "password authentication failed for user",
+            "password authentication failed for user",
+        ),
+        ("ALTER ROLE app PASSWORD NULL", "ALTER ROLE app PASSWORD NULL"),
     ],
 )
 def test_mask_secrets(text: str, expected: str) -> None:
@@ -144,6 +187,45 @@ def test_mask_secrets_hides_given_secrets_anywhere() -> None:
     text = f"server said: password authentication failed ({SECRET})"
     assert SECRET not in mask_secrets(text, SECRET, None)
     assert mask_secrets(text, None, "") == text
+
+
+def test_secret_never_renders() -> None:
+    value = f"never-{uuid.uuid4().hex}"
+    secret = Secret(value)
+    for rendering in (repr(secret), str(secret), f"{secret}", f"{secret!r:>40}"):
+        assert value not in rendering
+    assert secret.reveal() == value
+    assert secret == Secret(value)
+    assert not Secret("")
+
+
+def test_every_secret_made_is_masked_wherever_it_turns_up() -> None:
+    value = f"Rem3mber-{uuid.uuid4().hex[:8]}@/x"
+    Secret(value)
+    assert mask_secrets(f"host {value} said no") == "host *** said no"
+    encoded = value.replace("@", "%40").replace("/", "%2F")
+    assert mask_secrets(f"db {encoded}") == "db ***"
+    # Whole tokens only: a short, common password must not mangle other words.
+    Secret("post")
+    assert mask_secrets("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_settings_and_targets_render_no_password() -> None:
+    url = f"postgresql://u:{SECRET}@h/db?password={SECRET}x"
+    settings = Settings.from_environ({"DATABASE_URL": url, "PGPASSWORD": SECRET})
+    target = DatabaseTarget(parse_database_url(url, origin="x"), UrlSource.ENVIRONMENT)
+    engine = create_engine(target, settings=settings)
+    try:
+        for shown in (settings, target, target.url, engine, target.masked):
+            assert SECRET not in repr(shown), repr(shown)
+            assert SECRET not in str(shown), str(shown)
+    finally:
+        engine.dispose()
+    assert target.password == Secret(f"{SECRET}x")  # libpq: the query wins
+    assert target.url.password is None
+    assert target.masked == "postgresql://u:***@h/db"
+    assert make_url(target.secret_url().reveal()).password == f"{SECRET}x"
+    assert target.with_database("other").password == target.password
 
 
 # -- connecting in-process -----------------------------------------------------------
@@ -159,6 +241,38 @@ def test_connect_refused_names_host_and_port() -> None:
     assert SECRET not in str(caught.value)
 
 
+def test_a_driver_failure_carries_neither_password_nor_driver_frames() -> None:
+    url = parse_database_url(f"postgresql://u:{SECRET}@127.0.0.1:1/db", origin="x")
+    target = DatabaseTarget(url, UrlSource.ENVIRONMENT)
+    engine = create_engine(target, settings=Settings(connect_timeout=3))
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        engine.connect()  # not through connect(): the engine itself is safe
+    driver_error = caught.value.orig
+    assert driver_error is not None
+    assert driver_error.__context__ is None
+    assert driver_error.__cause__ is None
+    frames = traceback.extract_tb(driver_error.__traceback__)
+    assert not any("psycopg" in frame.filename for frame in frames)
+    rendered = "".join(traceback.format_exception(caught.value))
+    assert SECRET not in rendered
+    assert "Connection refused" in rendered
+
+
+def test_a_missing_driver_is_one_clear_error() -> None:
+    target = DatabaseTarget(
+        make_url(f"postgresql+psycopg2://u:{SECRET}@h/db"), UrlSource.ENVIRONMENT
+    )
+    if importlib.util.find_spec("psycopg2") is not None:
+        pytest.skip("psycopg2 is installed here, so it is not missing")
+    with pytest.raises(DatabaseUrlError) as caught:
+        create_engine(target, settings=Settings())
+    assert str(caught.value).startswith(
+        "The database URL from DATABASE_URL asks for the driver 'psycopg2' "
+        "(postgresql+psycopg2://), but its module 'psycopg2' is not installed."
+    )
+    assert SECRET not in str(caught.value)
+
+
 # -- bad input through the alembic command line --------------------------------------
 
 
@@ -170,6 +284,11 @@ def test_connect_refused_names_host_and_port() -> None:
         (f"mysql://user:{SECRET}@host/db", "supports PostgreSQL only"),
         (f"postgresql://user:{SECRET}@x@127.0.0.1:1/db", "percent-encoded"),
         (f"postgresql://user:{SECRET}@127.0.0.1:1/db?bogus=1", "refused by the driver"),
+        (f"postgresql//app:{SECRET}@host/db", "the ':' after 'postgresql' is missing"),
+        (f"postgresql:/app:{SECRET}@host/db", "one slash where two are expected"),
+        (f"app:{SECRET}@host/db", "does not start with a scheme"),
+        (f"host=h password='Leak {SECRET}'", "libpq keyword string"),
+        (f"postgresql://app:ab@{SECRET}/x@127.0.0.1:1/db", "percent-encoded"),
     ],
 )
 def test_malformed_database_url_fails_cleanly(
@@ -177,14 +296,15 @@ def test_malformed_database_url_fails_cleanly(
 ) -> None:
     result = repo_project.alembic("current", env=repo_project.env(DATABASE_URL=url))
     output = failed(result, "DATABASE_URL", expected)
-    if "user:" in url:
-        assert "***" in output
+    if "user:" in url:  # the URL is shown masked, or not at all
+        assert "***" in output or "the value is not shown" in output
 
 
 def test_unreachable_server_fails_fast(repo_project: Project) -> None:
     env = repo_project.env(
         DATABASE_URL=f"postgresql://app:{SECRET}@127.0.0.1:1/app",
         MIGRATIONKIT_CONNECT_TIMEOUT="5",
+        MIGRATIONKIT_CONNECT_WAIT="0",  # one attempt (retrying: test_hosted.py)
     )
     started = time.monotonic()
     result = repo_project.alembic("current", env=env)
@@ -195,10 +315,11 @@ def test_unreachable_server_fails_fast(repo_project: Project) -> None:
 
 def test_password_in_query_is_never_shown(repo_project: Project) -> None:
     env = repo_project.env(
-        DATABASE_URL=f"postgresql://app@127.0.0.1:1/app?password={SECRET}"
+        DATABASE_URL=f"postgresql://app@127.0.0.1:1/app?password={SECRET}",
+        MIGRATIONKIT_CONNECT_WAIT="0",
     )
     output = failed(repo_project.alembic("current", env=env), "127.0.0.1:1")
-    assert "password=***" in output
+    assert "postgresql://app:***@127.0.0.1:1/app" in output
 
 
 @pytest.fixture
@@ -214,6 +335,7 @@ def test_connect_timeout_is_honoured(repo_project: Project, silent_server: int) 
     env = repo_project.env(
         DATABASE_URL=f"postgresql://app:{SECRET}@127.0.0.1:{silent_server}/app",
         MIGRATIONKIT_CONNECT_TIMEOUT="2",
+        MIGRATIONKIT_CONNECT_WAIT="0",  # one attempt (retrying: test_hosted.py)
     )
     started = time.monotonic()
     result = repo_project.alembic("current", env=env)
@@ -229,45 +351,22 @@ def test_bad_connect_timeout_setting_is_explained(repo_project: Project) -> None
     failed(repo_project.alembic("current", env=env), "MIGRATIONKIT_CONNECT_TIMEOUT")
 
 
-@pytest.fixture
-def password_role(server: TestServer) -> Iterator[tuple[str, str]]:
-    """A login role with a password, dropped afterwards."""
-    role = f"mk_pw_{uuid.uuid4().hex[:10]}"
-    password = f"right-{uuid.uuid4().hex}"
-    admin = server.engine().execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
-    try:
-        yield role, password
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
-        admin.dispose()
-
-
 def test_wrong_password_is_refused_clearly(
     repo_project: Project,
     database: DatabaseTarget,
     server: TestServer,
-    password_role: tuple[str, str],
+    password_role: Role,
 ) -> None:
-    role, password = password_role
-    wrong = database.url.set(username=role, password=SECRET)
-    probe = server.engine(wrong)
-    try:
-        with probe.connect():
-            pytest.skip("this server lets the role in without checking its password")
-    except sa.exc.OperationalError:
-        pass
-    finally:
-        probe.dispose()
+    wrong = database.url.set(username=password_role.name, password=SECRET)
+    skip_unless_passwords_are_checked(server, wrong)
 
     url = wrong.render_as_string(hide_password=False)
     result = repo_project.alembic("current", env=repo_project.env(DATABASE_URL=url))
-    failed(result, "refused the credentials", repr(role), "DATABASE_URL")
+    failed(result, "refused the credentials", repr(password_role.name), "DATABASE_URL")
 
     # The same role with its real password gets in: the password was the problem.
-    right = database.url.set(username=role, password=password)
+    password = password_role.password.reveal()
+    right = database.url.set(username=password_role.name, password=password)
     url = right.render_as_string(hide_password=False)
     ok = repo_project.alembic("current", env=repo_project.env(DATABASE_URL=url))
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -289,7 +388,8 @@ def test_unknown_revision_fails(project: Project) -> None:
 
 
 def test_postgres_scheme_is_accepted(project: Project, engine: sa.Engine) -> None:
-    url = make_url(project.database_url or "")
+    assert project.database_url is not None
+    url = make_url(project.database_url.reveal())
     plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
     assert plain.startswith("postgresql://")
     heroku_style = "postgres://" + plain.removeprefix("postgresql://")

@@ -48,7 +48,7 @@ NAMES = ["ann", "Bob", "carol.lee", "D-Dave", "eve+tag", "frank_1"]
 def alembic_config(project: Project, monkeypatch: pytest.MonkeyPatch) -> Config:
     """An in-process Alembic Config for the private project copy and its database."""
     assert project.database_url is not None
-    monkeypatch.setenv("DATABASE_URL", project.database_url)
+    monkeypatch.setenv("DATABASE_URL", project.database_url.reveal())
     monkeypatch.chdir(project.path)
     config = Config(str(project.path / "alembic.ini"))
     # These tests load data that an expand step flags for review; the contract

@@ -50,7 +50,7 @@ def lint_live(project: Path, database: DatabaseTarget) -> LintReport:
     return command.lint(
         command.load_config(project / "alembic.ini"),
         settings=SETTINGS,
-        database_url=database.url.render_as_string(hide_password=False),
+        database_url=database.secret_url().reveal(),
     )
 
 

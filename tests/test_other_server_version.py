@@ -71,9 +71,8 @@ def test_history_up_to_007_then_a_clean_refusal(
     assert binaries is not None
     major = major_version(binaries)
     with other_server.fresh_database() as target:
-        url = target.url.render_as_string(hide_password=False)
-        project = Project(copy_project(tmp_path / "project"), url)
-        engine = other_server.engine(target.url)
+        project = Project(copy_project(tmp_path / "project"), target.secret_url())
+        engine = other_server.engine(target)
         try:
             with engine.connect() as conn:
                 version = conn.execute(sa.text("SHOW server_version_num"))

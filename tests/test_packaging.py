@@ -298,7 +298,7 @@ def adopt(folder: Path, venv: Venv) -> Adopter:
 
 
 def url_of(database: DatabaseTarget) -> str:
-    return database.url.render_as_string(hide_password=False)
+    return database.secret_url().reveal()
 
 
 def test_adopter_gets_the_embedded_server_and_verify(venv: Venv) -> None:

@@ -486,11 +486,15 @@ def test_every_step_resumes_after_a_kill_or_a_lock_timeout(
                 interrupter = Interrupter(
                     at=point.number, interrupt=killing_from(killer)
                 )
-                # The errors helper's translation makes this a MigrationKitError.
-                with pytest.raises((sa.exc.SQLAlchemyError, MigrationKitError)):
+                with pytest.raises(MigrationKitError) as lost:
                     run.go(interrupter=interrupter)
             assert interrupter.fired, where
             assert run.state()["version"] == at_revision(move.start), where
+            message = str(lost.value)
+            assert "Lost the connection to PostgreSQL during migration" in message
+            assert f"the database is at revision {shown_at}." in message, message
+            kept = "had finished stay committed" in message
+            assert kept == point.after_commit, f"{where}: {message}"
             run.go()
             assert run.state() == finished, where
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from migrationkit.command import verify as verify_project
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 from migrationkit.verify.checks import ModelCheck
 from migrationkit.verify.result import CheckResult, VerificationReport
@@ -170,9 +171,8 @@ def test_after_downgrade_base_it_fails_and_lists_pending(project: Project) -> No
 )
 def test_password_never_appears(project: Project, url: str, named: str) -> None:
     for args in [(), ("--json",)]:
-        done = project.run(
-            "verify_migration.py", *args, env=project.env(DATABASE_URL=url)
-        )
+        env = project.env(DATABASE_URL=url, MIGRATIONKIT_CONNECT_WAIT="0")
+        done = project.run("verify_migration.py", *args, env=env)
         output = done.stdout + done.stderr
         assert done.returncode == 1, output
         assert "Sup3r-Secret-Pw" not in output
@@ -374,7 +374,10 @@ def test_connection_failure_is_a_failed_connectivity_check(project: Project) -> 
     report = verify_project(
         Config(str(project.path / "alembic.ini")),
         settings=Settings(
-            database_url="postgresql://verifier:Sup3r-Secret-Pw@127.0.0.1:1/app"
+            database_url=Secret(
+                "postgresql://verifier:Sup3r-Secret-Pw@127.0.0.1:1/app"
+            ),
+            connect_wait=0,
         ),
         model_checks=MODEL_CHECKS,
     )

@@ -8,7 +8,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +31,12 @@ from benchmarks.zero_downtime.report import (
     write_operations_csv,
 )
 from benchmarks.zero_downtime.runner import BenchOptions, HistoryRun, say
-from benchmarks.zero_downtime.scratch import ScratchServer, check_prefix, mask_url_host
+from benchmarks.zero_downtime.scratch import (
+    ScratchServer,
+    benchmark_settings,
+    check_prefix,
+    mask_url_host,
+)
 from benchmarks.zero_downtime.workload import WorkloadShape
 from migrationkit.database import mask_secrets, resolve_database
 from migrationkit.errors import MigrationKitError
@@ -283,9 +287,7 @@ def run_benchmark(*, options: BenchOptions, settings: Settings) -> dict[str, Any
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_environ()
-        if args.database_url:
-            settings = dataclasses.replace(settings, database_url=args.database_url)
+        settings = benchmark_settings(database_url=args.database_url)
         options = options_from(args)
         results = run_benchmark(options=options, settings=settings)
     except MigrationKitError as exc:

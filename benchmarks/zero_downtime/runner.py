@@ -146,7 +146,7 @@ class HistoryRun:
         )
         self.options.out.mkdir(parents=True, exist_ok=True)
         with (
-            self._worker(target.url.render_as_string(hide_password=False)) as worker,
+            self._worker(target.secret_url().reveal()) as worker,
             self.server.connect(
                 self.database, application_name="bench-loader"
             ) as loader,
@@ -177,6 +177,7 @@ class HistoryRun:
         env = dict(os.environ)
         env.update(self.spec.env)
         env["DATABASE_URL"] = url
+        env.pop("DATABASE_URL_DIRECT", None)  # it would win over the scratch URL
         versions = self.spec.versions.resolve() if self.spec.versions else None
         return MigrationWorker(
             project=project,

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,25 @@ from migrationkit.database import (
     mask_secrets,
 )
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 
 _PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+
+
+def benchmark_settings(*, database_url: str | None) -> Settings:
+    """The environment's settings, with ``--database-url`` (when given) winning.
+
+    It replaces ``DATABASE_URL_DIRECT`` too, which would otherwise win over it.
+    """
+    settings = Settings.from_environ()
+    if not database_url:
+        return settings
+    return dataclasses.replace(
+        settings,
+        database_url=Secret(database_url, remember_value=False),
+        database_url_direct=None,
+    )
 
 
 def check_prefix(prefix: str) -> str:
@@ -61,7 +78,7 @@ class ScratchServer:
         return str(version)
 
     def target(self, name: str) -> DatabaseTarget:
-        return DatabaseTarget(self.home.url.set(database=name), self.home.source)
+        return self.home.with_database(name)
 
     def connect_kwargs(self, name: str) -> dict[str, Any]:
         """psycopg keyword arguments for database ``name`` (the same rules SQLAlchemy
@@ -73,6 +90,8 @@ class ScratchServer:
         finally:
             engine.dispose()
         kwargs.pop("context", None)  # SQLAlchemy's adapters, not a libpq setting
+        if self.home.password:  # kept apart from the URL (DatabaseTarget)
+            kwargs["password"] = self.home.password.reveal()
         kwargs.setdefault(
             "connect_timeout", max(1, round(self.settings.connect_timeout))
         )
@@ -90,12 +109,10 @@ class ScratchServer:
             )
         except psycopg.OperationalError as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "?"
-            password = self.home.url.password
-            secret = password if isinstance(password, str) else None
             raise DatabaseConnectionError(
                 f"Cannot connect to benchmark database {name!r} on "
                 f"{mask_url_host(self.home.url)}: "
-                f"{mask_secrets(detail, secret)}"
+                f"{mask_secrets(detail, self.home.password)}"
             ) from None
 
     def recreate(self, name: str) -> DatabaseTarget:

@@ -1,52 +1,62 @@
-"""Where the database comes from, and how to talk about it without leaking secrets.
+"""Where the database comes from, and how to connect to it without leaking a secret.
 
 One rule decides the database for every entry point (``alembic/env.py``,
 ``verify_migration.py``, the tests):
 
-1. ``DATABASE_URL`` from the environment, if set;
+1. ``DATABASE_URL_DIRECT``, else ``DATABASE_URL``, from the environment;
 2. else ``sqlalchemy.url`` from alembic.ini, if set;
 3. else the embedded PostgreSQL server kept in ``.pgdata/`` beside alembic.ini,
    started on first use (see ``migrationkit.devserver.server``).
+
+``DATABASE_URL_DIRECT`` is for deployments whose ``DATABASE_URL`` goes through a
+transaction pooler (Neon's pooled connection string, PgBouncer): migrations,
+verification and backups need a session of their own on the server, while the
+application (``resolve_application_database``) keeps the pooled ``DATABASE_URL``.
+
+A ``DatabaseTarget`` keeps the password apart from the URL, in a ``Secret``; the
+engine built from it gets a password-less URL, and the password joins the
+driver's call only at the moment of connecting (SQLAlchemy's ``do_connect``
+event). A failure there is re-raised with its text masked and without the
+driver's frames, whose arguments (the libpq conninfo, the keyword arguments)
+hold the password and which pytest prints.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from migrationkit.errors import DatabaseConnectionError, DatabaseUrlError
+from migrationkit.masking import MASK, Secret
+from migrationkit.masking import (
+    mask_secrets as mask_secrets,  # noqa: PLC0414 - re-exported: importers use this path
+)
+from migrationkit.pg import AUTHENTICATION_FAILED, INVALID_CATALOG_NAME, sqlstate_of
 from migrationkit.settings import Settings
+from migrationkit.urls import mask_url, parse_database_url, password_out_of_query
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 APPLICATION_NAME = "migrationkit"
 
-# ``user:password@`` in a URL. An unencoded ``@`` inside the password (a common
-# mistake) must not leave the rest of the password visible, so further ``@``
-# segments are absorbed while another ``@`` follows before any ``/?#``.
-_PASSWORD_IN_TEXT = re.compile(
-    r"(?P<head>://[^:/@\s]*:)"
-    r"(?P<password>[^@\s]*(?:@[^@\s/?#]*(?=@))*)"
-    r"(?P<tail>@)"
-)
-# ``?password=...`` in a URL query, or ``password=...`` in a libpq keyword string:
-# libpq accepts both, and SQLAlchemy's hide_password knows neither.
-_PASSWORD_PARAMETER = re.compile(r"(?P<head>\bpassword=)(?P<password>[^&\s]+)")
-_SQLSTATE_AUTH_FAILED = {"28P01", "28000"}
-_SQLSTATE_NO_DATABASE = "3D000"
 # A refused connection carries no SQLSTATE in psycopg 3 (libpq reports the
 # server's FATAL as text only), so the server's own wording is matched too.
 _AUTH_FAILED_TEXT = re.compile(
-    r"password authentication failed|no password supplied|"
+    r"password authentication failed|no password supplied|SASL authentication failed|"
     r'role "[^"]*" does not exist|authentication failed for user'
 )
 _NO_DATABASE_TEXT = re.compile(r'database "[^"]*" does not exist')
@@ -56,6 +66,7 @@ class UrlSource(StrEnum):
     """Which rule picked the database: shown to people so they know what ran."""
 
     ENVIRONMENT = "DATABASE_URL"
+    ENVIRONMENT_DIRECT = "DATABASE_URL_DIRECT"
     ALEMBIC_INI = "sqlalchemy.url in alembic.ini"
     EMBEDDED = "embedded PostgreSQL"
     HANDED_IN = "a connection handed to Alembic"
@@ -63,86 +74,56 @@ class UrlSource(StrEnum):
 
 @dataclass(frozen=True)
 class DatabaseTarget:
-    """A database URL together with where it came from."""
+    """A database URL, where it came from, and its password kept apart.
+
+    ``url`` never holds a password: one written in the URL (or in its
+    ``?password=``) moves into ``password`` on construction, so neither the
+    target's repr, nor its URL's, nor an engine's can show it.
+    """
 
     url: URL
     source: UrlSource
+    password: Secret | None = None
+
+    def __post_init__(self) -> None:
+        url = password_out_of_query(self.url)
+        if url.password is not None:
+            if self.password is None:
+                object.__setattr__(self, "password", Secret(str(url.password)))
+            url = url._replace(password=None)
+        object.__setattr__(self, "url", url)
 
     @property
     def masked(self) -> str:
-        return mask_url(self.url)
+        """The URL for people: ``user:***@`` when there is a password."""
+        return mask_url(self.url.set(password=MASK) if self.password else self.url)
 
     def describe(self) -> str:
         return f"{self.masked} (from {self.source.value})"
 
+    def with_database(self, name: str) -> DatabaseTarget:
+        """Another database on the same server, as the same user."""
+        return replace(self, url=self.url.set(database=name))
 
-def mask_url(url: URL | str) -> str:
-    """Render a URL for people: the password, if any, becomes ``***``."""
-    if isinstance(url, URL):
-        return mask_secrets(url.render_as_string(hide_password=True))
-    return mask_secrets(url)
-
-
-def mask_secrets(text: str, *secrets: str | None) -> str:
-    """Hide ``user:password@`` passwords and any given secret inside free text."""
-    masked = _PASSWORD_IN_TEXT.sub(
-        lambda m: f"{m['head']}***{m['tail']}" if m["password"] else m[0], text
-    )
-    masked = _PASSWORD_PARAMETER.sub(lambda m: f"{m['head']}***", masked)
-    for secret in secrets:
-        if secret:
-            masked = masked.replace(secret, "***")
-    return masked
-
-
-def parse_database_url(raw: str, *, origin: str) -> URL:
-    """Turn a configured URL into a psycopg 3 URL, or explain why it cannot be used.
-
-    ``postgres://`` (Heroku, Neon, many PaaS) and ``postgresql://`` are both
-    accepted; with SQLAlchemy 2.1 a bare ``postgresql://`` already means psycopg 3,
-    and an explicit ``+driver`` is kept as given.
-    """
-    text = raw.strip()
-    if text.startswith(("postgres://", "postgres+")):
-        text = "postgresql" + text[len("postgres") :]
-    try:
-        url = make_url(text)
-    except (ArgumentError, ValueError) as exc:
-        del exc  # its message repeats the URL, password included
-        raise DatabaseUrlError(
-            f"{origin} is not a valid database URL: {mask_secrets(raw)!r}. "
-            "Expected postgresql://user:password@host:port/database"
-        ) from None
-    if url.get_backend_name() != "postgresql":
-        raise DatabaseUrlError(
-            f"{origin} names a {url.get_backend_name()!r} database "
-            f"({mask_url(url)}); this project supports PostgreSQL only: "
-            "use postgresql://user:password@host:port/database"
+    def secret_url(self) -> Secret:
+        """The whole URL, password included, for a child process's environment."""
+        url = (
+            self.url.set(password=self.password.reveal()) if self.password else self.url
         )
-    if url.host and "@" in url.host:
-        # SQLAlchemy ends the password at the first "@"; the rest of it would be
-        # taken for the host name, and shown as such in every later message.
-        raise DatabaseUrlError(
-            f"{origin} has more than one '@' before the host "
-            f"({mask_secrets(raw)}): a password containing '@', ':' or '/' must be "
-            "percent-encoded ('@' as %40, ':' as %3A, '/' as %2F)."
-        )
-    if not url.database:
-        raise DatabaseUrlError(
-            f"{origin} names no database ({mask_url(url)}): "
-            "add it after the host, as in postgresql://user@host:5432/mydb"
-        )
-    if url.port is not None and not 0 < url.port < 65536:
-        raise DatabaseUrlError(f"{origin} has port {url.port}, outside 1-65535.")
-    return url
+        return Secret(url.render_as_string(hide_password=False), remember_value=False)
 
 
 def configured_url(
     *, settings: Settings, config: Config | None
 ) -> DatabaseTarget | None:
     """The URL that rules 1 and 2 give, or None when the embedded server is due."""
+    if settings.database_url_direct:
+        url = parse_database_url(
+            settings.database_url_direct.reveal(), origin="DATABASE_URL_DIRECT"
+        )
+        return DatabaseTarget(url, UrlSource.ENVIRONMENT_DIRECT)
     if settings.database_url:
-        url = parse_database_url(settings.database_url, origin="DATABASE_URL")
+        url = parse_database_url(settings.database_url.reveal(), origin="DATABASE_URL")
         return DatabaseTarget(url, UrlSource.ENVIRONMENT)
     ini_url = config.get_main_option("sqlalchemy.url") if config is not None else None
     if ini_url and ini_url.strip():
@@ -187,6 +168,21 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
     return DatabaseTarget(url, UrlSource.EMBEDDED)
 
 
+def resolve_application_database(
+    *, settings: Settings, config: Config | None
+) -> DatabaseTarget:
+    """The application's database: ``DATABASE_URL`` first, pooled or not.
+
+    An application's short transactions are what a transaction pooler is for, so
+    it keeps the pooled URL; without ``DATABASE_URL`` the same rules as for
+    migrations apply (``DATABASE_URL_DIRECT``, alembic.ini, the embedded server).
+    """
+    if settings.database_url:
+        url = parse_database_url(settings.database_url.reveal(), origin="DATABASE_URL")
+        return DatabaseTarget(url, UrlSource.ENVIRONMENT)
+    return resolve_database(settings=settings, config=config)
+
+
 def offline_url(*, settings: Settings, config: Config | None) -> URL:
     """A URL for ``--sql`` mode: only its dialect matters, so nothing is started."""
     target = configured_url(settings=settings, config=config)
@@ -194,11 +190,72 @@ def offline_url(*, settings: Settings, config: Config | None) -> URL:
 
 
 def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
-    """An engine that fails fast: a bounded connect timeout and no pooled sockets."""
+    """An engine that fails fast and cannot leak: a bounded connect timeout, no
+    pooled sockets, statement parameters kept out of error messages and logs, and
+    the password given to the driver only while it connects."""
     connect_args: dict[str, object] = {"application_name": APPLICATION_NAME}
     if "connect_timeout" not in target.url.query:
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
-    return sa.create_engine(target.url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        engine = sa.create_engine(
+            target.url,
+            poolclass=NullPool,
+            connect_args=connect_args,
+            hide_parameters=True,
+        )
+    except ImportError as exc:  # the URL's +driver is not installed
+        raise DatabaseUrlError(
+            f"The database URL from {target.source.value} asks for the driver "
+            f"{target.url.get_driver_name()!r} ({target.url.drivername}://), but "
+            f"its module {exc.name or target.url.get_driver_name()!r} is not "
+            "installed. migrationkit connects with psycopg 3: write postgresql:// "
+            "or postgresql+psycopg://, or install that driver."
+        ) from None
+    event.listen(engine, "do_connect", _connect_with(target.password))
+    return engine
+
+
+def _connect_with(
+    password: Secret | None,
+) -> Callable[[Dialect, ConnectionPoolEntry, tuple[Any, ...], dict[str, Any]], Any]:
+    """SQLAlchemy's ``do_connect`` hook: the one place the password is unwrapped."""
+
+    def do_connect(
+        dialect: Dialect,
+        connection_record: ConnectionPoolEntry,
+        cargs: tuple[Any, ...],
+        cparams: dict[str, Any],
+    ) -> DBAPIConnection:
+        failure: BaseException
+        try:
+            # Unwrapped inside the call: no local (which pytest -l would print)
+            # ever holds the password.
+            if password is None:
+                return dialect.connect(*cargs, **cparams)
+            return dialect.connect(*cargs, **cparams, password=password.reveal())
+        except Exception as exc:  # noqa: BLE001 - re-raised below, masked
+            failure = _masked_copy(exc, password)
+        except KeyboardInterrupt:
+            failure = KeyboardInterrupt()
+        # Raised outside the except block: the driver's exception, whose frames
+        # hold the conninfo, is neither chained nor kept as context.
+        raise failure
+
+    return do_connect
+
+
+def _masked_copy(exc: Exception, password: Secret | None) -> Exception:
+    """``exc`` again (same class, same SQLSTATE) with its text masked."""
+    message = mask_secrets(str(exc), password)
+    try:
+        copy = type(exc)(message)
+    except Exception:  # noqa: BLE001 - a class that wants other arguments
+        return DatabaseConnectionError(f"{type(exc).__name__}: {message}")
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate is not None and getattr(copy, "sqlstate", None) != sqlstate:
+        with suppress(AttributeError):
+            setattr(copy, "sqlstate", sqlstate)  # noqa: B010 - not every class has it
+    return copy
 
 
 def connect(engine: sa.Engine, target: DatabaseTarget) -> sa.Connection:
@@ -213,7 +270,8 @@ def connect(engine: sa.Engine, target: DatabaseTarget) -> sa.Connection:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseUrlError(
             f"The database URL from {target.source.value} was refused by the "
-            f"driver: {mask_secrets(detail)}. Check its ?options: {target.masked}"
+            f"driver: {mask_secrets(detail, target.password)}. Check its "
+            f"?options: {target.masked}"
         ) from None
 
 
@@ -223,21 +281,16 @@ def connection_error(
     """Explain a failed connection: where we tried, what the server said, what next."""
     url = target.url
     where = describe_location(url)
-    sqlstate = getattr(exc.orig, "sqlstate", None)
+    sqlstate = sqlstate_of(exc)
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    query_password = url.query.get("password")
-    detail = mask_secrets(
-        detail,
-        url.password if isinstance(url.password, str) else None,
-        query_password if isinstance(query_password, str) else None,
-    )
-    if sqlstate in _SQLSTATE_AUTH_FAILED or _AUTH_FAILED_TEXT.search(detail):
+    detail = mask_secrets(detail, target.password)
+    if sqlstate in AUTHENTICATION_FAILED or _AUTH_FAILED_TEXT.search(detail):
         verdict = (
             f"PostgreSQL at {where} refused the credentials for user "
             f"{url.username!r}: {detail}. Check the user and password in "
-            f"{target.source.value}."
+            f"{target.source.value} (or PGPASSWORD)."
         )
-    elif sqlstate == _SQLSTATE_NO_DATABASE or _NO_DATABASE_TEXT.search(detail):
+    elif sqlstate == INVALID_CATALOG_NAME or _NO_DATABASE_TEXT.search(detail):
         verdict = (
             f"PostgreSQL at {where} has no database {url.database!r}: {detail}. "
             "Create it, or point the URL at one that exists."
@@ -249,6 +302,26 @@ def connection_error(
             f"{target.masked}"
         )
     return DatabaseConnectionError(verdict)
+
+
+# Failures that no amount of waiting cures: wrong credentials, a missing
+# database, and TLS or channel binding the URL demands but the server lacks.
+_LASTING_FAILURE_TEXT = re.compile(
+    r"server does not support SSL|channel binding|SSL is not enabled|"
+    r"no pg_hba\.conf entry"
+)
+
+
+def lasting_connection_failure(exc: OperationalError) -> bool:
+    """True when retrying the connection cannot help (see ``migrationkit.hosted``)."""
+    sqlstate = sqlstate_of(exc)
+    if sqlstate in AUTHENTICATION_FAILED or sqlstate == INVALID_CATALOG_NAME:
+        return True
+    detail = str(exc.orig or exc)
+    return any(
+        pattern.search(detail)
+        for pattern in (_AUTH_FAILED_TEXT, _NO_DATABASE_TEXT, _LASTING_FAILURE_TEXT)
+    )
 
 
 def describe_location(url: URL) -> str:

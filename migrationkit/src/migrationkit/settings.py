@@ -1,7 +1,8 @@
 """Configuration enters here, once.
 
 Entry points build one ``Settings`` from the process environment and hand it down;
-nothing else in the project reads ``os.environ``.
+nothing else in the project reads ``os.environ``. Secrets arrive as ``Secret``, so
+a ``Settings`` repr (in a traceback, a log, a test failure) shows ``***``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.masking import Secret
 
 
 def _float_setting(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -95,8 +97,19 @@ def parse_count(raw: str, *, name: str) -> int:
 class Settings:
     """Everything the environment may say about where and how to migrate."""
 
-    database_url: str | None = None
-    """``DATABASE_URL``: the database to use; wins over alembic.ini."""
+    database_url: Secret | None = None
+    """``DATABASE_URL``: the database to use; wins over alembic.ini. A ``Secret``:
+    the whole URL, since one that cannot be parsed cannot be masked either."""
+
+    libpq_password: Secret | None = None
+    """``PGPASSWORD``: libpq reads it by itself when a URL has no password; kept
+    here only so that every message masks it wherever it turns up."""
+
+    database_url_direct: Secret | None = None
+    """``DATABASE_URL_DIRECT``: a direct (not pooled) URL for migrations,
+    verification and backups, when ``DATABASE_URL`` goes through a transaction
+    pooler (Neon's ``-pooler`` host, PgBouncer); the application keeps
+    ``DATABASE_URL``. Prisma calls the same idea ``directUrl``."""
 
     pgdata: Path | None = None
     """``MIGRATIONKIT_PGDATA``: where the embedded server keeps its files
@@ -104,6 +117,11 @@ class Settings:
 
     connect_timeout: float = 10.0
     """``MIGRATIONKIT_CONNECT_TIMEOUT``: seconds to wait for a server to answer."""
+
+    connect_wait: float = 30.0
+    """``MIGRATIONKIT_CONNECT_WAIT``: how long to keep retrying a server that does
+    not answer yet (a suspended Neon compute waking up, a database container
+    still starting), as ``30s``; 0 tries once."""
 
     lock_timeout: float = 2.0
     """``MIGRATIONKIT_LOCK_TIMEOUT`` (``-x lock_timeout=`` wins): the longest a
@@ -126,11 +144,22 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         url = env.get("DATABASE_URL")
+        direct = env.get("DATABASE_URL_DIRECT")
+        libpq_password = env.get("PGPASSWORD")
         pgdata = env.get("MIGRATIONKIT_PGDATA")
         return cls(
-            database_url=url if url and url.strip() else None,
+            database_url=(
+                Secret(url, remember_value=False) if url and url.strip() else None
+            ),
+            database_url_direct=(
+                Secret(direct, remember_value=False)
+                if direct and direct.strip()
+                else None
+            ),
+            libpq_password=Secret(libpq_password) if libpq_password else None,
             pgdata=Path(pgdata).expanduser() if pgdata else None,
             connect_timeout=_float_setting(env, "MIGRATIONKIT_CONNECT_TIMEOUT", 10.0),
+            connect_wait=_duration_setting(env, "MIGRATIONKIT_CONNECT_WAIT", 30.0),
             lock_timeout=_duration_setting(env, "MIGRATIONKIT_LOCK_TIMEOUT", 2.0),
             statement_timeout=_duration_setting(
                 env, "MIGRATIONKIT_STATEMENT_TIMEOUT", 0.0

@@ -1,10 +1,11 @@
 """``migrationkit``: the toolkit's command line.
 
 Each command parses its arguments, calls one function of ``migrationkit.command``
-and prints what it returns. Failures take one path, ``run``: an expected failure
-(``MigrationKitError`` or Alembic's ``CommandError``) prints ``FAILED: <message>``
-with every password masked and exits 1; ``--debug`` shows the traceback instead.
-Ctrl-C exits 130 with one line.
+and prints what it returns. Failures take one path, ``report_failures``, which the
+project's own scripts (``verify_migration.py``, ``main.py``) share: an expected
+failure (``MigrationKitError``, Alembic's ``CommandError``, a database error)
+prints ``FAILED: <message>`` once, on stderr, with every password masked, and
+exits 1; Ctrl-C exits 130; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.util import CommandError
+from sqlalchemy.exc import DBAPIError
 
 from migrationkit import __version__, command
 from migrationkit.cli.lint import add_lint
 from migrationkit.database import mask_secrets
 from migrationkit.devserver.server import DEFAULT_DATABASE
+from migrationkit.runtime.failures import database_error_message
 from migrationkit.settings import Settings
 from migrationkit.verify.checks import ModelCheck
 from migrationkit.verify.report import (
@@ -48,8 +51,10 @@ The database is DATABASE_URL if set, else sqlalchemy.url in alembic.ini, else th
 embedded PostgreSQL server kept in .pgdata/ beside alembic.ini (MIGRATIONKIT_PGDATA
 moves it). Passwords are never printed.
 
-exit status: 0 success, 1 failure (the message says why), 2 bad arguments,
-3 `db status` of a stopped server, 130 interrupted.
+exit status: 0 success, 1 failure (one `FAILED:` paragraph says why; --debug
+for the traceback), 2 bad arguments, 3 `db status` of a stopped server,
+130 interrupted (Ctrl-C). Alembic's own command line prints the same `FAILED:`
+paragraphs for migrationkit's errors, and exits 255 (--raiseerr for the traceback).
 """
 
 
@@ -220,6 +225,7 @@ exit status:
   0  every check passed
   1  a check failed, or the database could not be reached (the message says why)
   2  bad command-line arguments
+  130  interrupted (Ctrl-C)
 
 --json prints {"ok", "error", "database": {"url" (masked), "source", "location",
 "server_version", "database", "user"}, "checks": [{"name", "title", "ok",
@@ -321,19 +327,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(handler: Handler, args: argparse.Namespace) -> int:
-    """The one error path: a failure is one ``FAILED:`` paragraph and exit 1."""
+    """Run one command through the one error path."""
+    return report_failures(
+        lambda: handler(args, Settings.from_environ()), debug=args.debug
+    )
+
+
+def report_failures(call: Callable[[], int], *, debug: bool) -> int:
+    """The one error path of every entry point: ``FAILED: <paragraph>`` on stderr,
+    printed once with every password masked, and a documented exit status (1, or
+    130 for Ctrl-C). With ``debug`` the exception propagates, traceback and all."""
     try:
-        return handler(args, Settings.from_environ())
-    except CommandError as exc:  # MigrationKitError and Alembic's own refusals
-        if args.debug:
+        return call()
+    except (CommandError, DBAPIError, KeyboardInterrupt) as exc:
+        if debug:
             raise
-        print(f"FAILED: {mask_secrets(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print("FAILED: interrupted (Ctrl-C).", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        if isinstance(exc, DBAPIError):  # outside a migration run: verify, main.py
+            message = database_error_message(exc)
+        elif isinstance(exc, CommandError):  # MigrationKitError, Alembic's refusals
+            message = str(exc)
+        else:
+            message = "Interrupted (Ctrl-C)."
+        print(f"FAILED: {mask_secrets(message)}", file=sys.stderr)
+        # MigrationInterrupted is both a CommandError and a KeyboardInterrupt.
+        return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,7 +36,6 @@ from migrationkit.database import (
     UrlSource,
     connect,
     create_engine,
-    parse_database_url,
     resolve_database,
 )
 from migrationkit.lint.anatomy import anatomy
@@ -46,6 +45,7 @@ from migrationkit.lint.render import Recorder, RenderedRevision, failing_line
 from migrationkit.lint.rules import Severity
 from migrationkit.lint.sql import split_statements
 from migrationkit.settings import Settings
+from migrationkit.urls import parse_database_url
 
 READ_ONLY_SESSION = (
     "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",

@@ -6,8 +6,10 @@ What it does, in both of Alembic's modes:
   and never starts the embedded server;
 * **online**: picks the database (``migrationkit.database.resolve_database``: a
   connection handed in through ``config.attributes["connection"]``, else
-  ``DATABASE_URL``, else ``sqlalchemy.url``, else the embedded server), holds a
-  PostgreSQL advisory lock for the whole run so concurrent ``upgrade head`` calls
+  ``DATABASE_URL_DIRECT``, else ``DATABASE_URL``, else ``sqlalchemy.url``, else
+  the embedded server), waits for a server that is still waking up, refuses a
+  transaction pooler (``runtime.pooler``), then holds a PostgreSQL advisory lock
+  for the whole run so concurrent ``upgrade head`` calls
   apply each revision once, bounds lock waits and statement times
   (``MigrationGuards``) and retries a migration that timed out on a lock.
   Commands that only read (``current``, ``check``, ``revision --autogenerate``)
@@ -31,14 +33,18 @@ from alembic.runtime.environment import EnvironmentContext
 
 import migrationkit.ops  # noqa: F401 - registers the safe operations as op.<name>
 from migrationkit.database import (
-    connect,
+    DatabaseTarget,
+    UrlSource,
     create_engine,
     offline_url,
     resolve_database,
 )
+from migrationkit.hosted import wait_for_server
 from migrationkit.runtime.check import readable_check, running_alembic_check
+from migrationkit.runtime.failures import print_failures_once, reported_failures
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
+from migrationkit.runtime.pooler import refuse_pooler_host, refuse_transaction_pooler
 from migrationkit.runtime.retry import run_with_retries
 from migrationkit.settings import Settings
 
@@ -71,6 +77,7 @@ def run_migrations(
     do not wait for each other). ``configure_options`` go to ``context.configure``
     and win over migrationkit's defaults.
     """
+    print_failures_once()
     env = _environment(context)
     _keep_own_loggers_enabled()
     settings = settings if settings is not None else settings_for(env.config)
@@ -83,13 +90,14 @@ def run_migrations(
         _run_offline(env, target_metadata=target_metadata, settings=settings, **options)
     else:
         version_table = str(options.get("version_table", "alembic_version"))
-        _run_online(
-            env,
-            target_metadata=target_metadata,
-            settings=settings,
-            lock_name=lock_name or version_table,
-            **options,
-        )
+        with reported_failures(env, settings=settings):
+            _run_online(
+                env,
+                target_metadata=target_metadata,
+                settings=settings,
+                lock_name=lock_name or version_table,
+                **options,
+            )
 
 
 SETTINGS_ATTRIBUTE = "migrationkit.settings"
@@ -168,6 +176,7 @@ def _run_online(
         _run_on_connection(
             env,
             handed_in,
+            target=DatabaseTarget(handed_in.engine.url, UrlSource.HANDED_IN),
             guards=guards,
             lock_name=lock_name,
             target_metadata=target_metadata,
@@ -175,12 +184,15 @@ def _run_online(
         )
         return
     target = resolve_database(settings=settings, config=env.config)
+    refuse_pooler_host(target)  # known by name: refused before waking anything
     engine = create_engine(target, settings=settings)
     try:
-        with connect(engine, target) as connection:
+        # Wake-up time is spent here, before any lock or lock_timeout applies.
+        with wait_for_server(engine, target, settings=settings) as connection:
             _run_on_connection(
                 env,
                 connection,
+                target=target,
                 guards=guards,
                 lock_name=lock_name,
                 target_metadata=target_metadata,
@@ -194,23 +206,22 @@ def _run_on_connection(
     env: EnvironmentContext,
     connection: sa.Connection,
     *,
+    target: DatabaseTarget,
     guards: MigrationGuards,
     lock_name: str,
     target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
     **options: Any,
 ) -> None:
-    caller_transaction = connection.in_transaction()
-    if caller_transaction or not _changes_the_database(env):
+    if connection.in_transaction() or not _changes_the_database(env):
         # The caller owns a transaction (a test that rolls back, say): nothing may
         # be committed under it, so the run is its own, without lock or retry.
         # A command that only reads needs neither, and must not wait for a run.
         log.debug("no migration lock, no retry: the run reads or is the caller's")
-        if not caller_transaction:
-            guards.apply(connection)
         env.configure(connection=connection, target_metadata=target_metadata, **options)
         with env.begin_transaction():
             env.run_migrations()
         return
+    refuse_transaction_pooler(connection, target)
     with migration_lock(
         connection, name=lock_name, timeout=guards.migration_lock_timeout
     ):

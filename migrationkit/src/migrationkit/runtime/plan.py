@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -32,6 +33,8 @@ from alembic.script import Script
 from migrationkit.errors import MigrationKitError
 from migrationkit.runtime.journal import RunJournal
 from migrationkit.runtime.review import DESTROYS_FLAGGED, require_acknowledgement
+
+_INSTALLED: WeakKeyDictionary[MigrationContext, ResumablePlan] = WeakKeyDictionary()
 
 
 @dataclass(kw_only=True)
@@ -84,7 +87,13 @@ class ResumablePlan:
         )
         if plan.connection is not None:
             sa.event.listen(plan.connection, "commit", plan.committed)
+        _INSTALLED[context] = plan
         return plan
+
+    @classmethod
+    def installed_on(cls, context: MigrationContext) -> ResumablePlan | None:
+        """The plan ``install`` put on ``context``, if any (for failure messages)."""
+        return _INSTALLED.get(context)
 
     def uninstall(self) -> None:
         """Stop watching the connection's commits (the run is over)."""
@@ -92,6 +101,13 @@ class ResumablePlan:
             self.connection, "commit", self.committed
         ):
             sa.event.remove(self.connection, "commit", self.committed)
+
+    def step_in_flight(self) -> Any | None:
+        """The step running now (or next to run), None before planning or after
+        the last step."""
+        if self.steps is None or self.done >= len(self.steps):
+            return None
+        return self.steps[self.done]
 
     def remaining(self, heads: Any, context: MigrationContext) -> Iterator[Any]:
         if self.steps is None:

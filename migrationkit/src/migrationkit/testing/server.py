@@ -4,6 +4,10 @@ Every test gets a database of its own, created from ``template0`` and dropped
 afterwards, so tests share no state and can run in parallel. With ``DATABASE_URL``
 set, the databases are created on that server (its role needs CREATEDB);
 otherwise on the project's embedded server.
+
+Connections go through ``migrationkit.database.connect``, the path every entry
+point takes: when the server cannot be reached, a test fails with one masked
+sentence, not with the driver's frames (whose arguments hold the password).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from migrationkit.database import (
     DatabaseTarget,
     UrlSource,
     configured_url,
+    connect,
     create_engine,
 )
 from migrationkit.devserver.server import EmbeddedPostgres
@@ -45,20 +50,31 @@ class TestServer:
             target = DatabaseTarget(server.url("postgres"), UrlSource.EMBEDDED)
         return cls(admin=target, settings=settings)
 
-    def engine(self, url: URL | None = None) -> sa.Engine:
-        target = self.admin if url is None else DatabaseTarget(url, self.admin.source)
-        return create_engine(target, settings=self.settings)
+    def target(self, url: URL) -> DatabaseTarget:
+        """``url`` on this server; without a password of its own, and as the admin
+        user, it connects with the admin's password."""
+        same_user = url.username == self.admin.url.username
+        inherited = self.admin.password if url.password is None and same_user else None
+        return DatabaseTarget(url, self.admin.source, inherited)
+
+    def engine(self, database: DatabaseTarget | URL | None = None) -> sa.Engine:
+        """An engine for ``database`` (default: the admin database)."""
+        if database is None:
+            database = self.admin
+        elif isinstance(database, URL):
+            database = self.target(database)
+        return create_engine(database, settings=self.settings)
 
     @contextmanager
     def fresh_database(self, prefix: str = "mk_test") -> Iterator[DatabaseTarget]:
         """Create an empty database, yield it, then drop it (even if still in use)."""
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         admin = self.engine().execution_options(isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
+        with connect(admin, self.admin) as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
         try:
-            yield DatabaseTarget(self.admin.url.set(database=name), self.admin.source)
+            yield self.admin.with_database(name)
         finally:
-            with admin.connect() as conn:
+            with connect(admin, self.admin) as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()

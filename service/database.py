@@ -1,0 +1,175 @@
+"""The service's database: a pooled engine that works through a pooler, sessions,
+and the schema check behind start-up and ``/health``.
+
+The service connects with ``DATABASE_URL`` even when it goes through a transaction
+pooler (Neon's pooled string, PgBouncer): its transactions are short and hold
+no session state, which is what such a pooler is for. One thing must be turned
+off for it: psycopg prepares a statement on the server after its fifth run on a
+connection, and the pooler may run the next ``EXECUTE`` on another server
+process, which never saw the ``PREPARE`` (``prepared statement "_pg3_0" does
+not exist``). ``prepare_threshold=None`` keeps every statement unprepared.
+
+The schema check compares the version table with the migration scripts' heads.
+The service refuses to start on a database that is not at head (it would serve
+errors about missing columns), and ``/health`` reports 503 when it stops being so
+(a rollback, another release's migration) or when the database is unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from migrationkit.command import load_config
+from migrationkit.database import (
+    DatabaseTarget,
+    mask_secrets,
+    resolve_application_database,
+)
+from migrationkit.errors import MigrationKitError
+from migrationkit.hosted import wait_for_server
+from migrationkit.pg import server_message
+from migrationkit.settings import Settings
+from migrationkit.verify.revision import check_revision
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "migration-learning"
+POOL_SIZE = 5
+"""Connections kept open per process; a pooler in front multiplexes them further."""
+MAX_OVERFLOW = 5
+POOL_TIMEOUT = 10.0
+"""Seconds a request waits for a free connection before it fails."""
+
+
+class SchemaNotAtHeadError(MigrationKitError):
+    """The database is not at the revision this code was written for."""
+
+
+def create_application_engine(
+    target: DatabaseTarget, *, settings: Settings
+) -> sa.Engine:
+    """A pooled engine whose connections survive a transaction pooler and restarts.
+
+    ``pool_pre_ping`` replaces a connection the server or pooler closed while it
+    sat in the pool (a Neon compute that was suspended, a restarted PgBouncer)
+    before a request gets it.
+    """
+    connect_args: dict[str, object] = {"application_name": APPLICATION_NAME}
+    if "connect_timeout" not in target.url.query:
+        connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
+    if target.url.get_driver_name() == "psycopg":
+        connect_args["prepare_threshold"] = None
+    return sa.create_engine(
+        target.url,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaStatus:
+    """Where the database stands against the migration scripts (``/health``)."""
+
+    status: Literal["ok", "not_at_head", "unreachable"]
+    detail: str
+    current: tuple[str, ...] | None
+    """The version table's revisions; None when the database could not be read."""
+    expected: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceDatabase:
+    """Everything the routes need from the database, opened once at start-up."""
+
+    target: DatabaseTarget
+    engine: sa.Engine
+    sessions: sessionmaker[Session]
+    config: Config
+    script: ScriptDirectory
+
+    @property
+    def expected(self) -> tuple[str, ...]:
+        return tuple(self.script.get_heads())
+
+    def session(self) -> Iterator[Session]:
+        """One session per request; whatever it did not commit is rolled back."""
+        with self.sessions() as session:
+            yield session
+
+    def schema_status(self) -> SchemaStatus:
+        """Reachable and at head, or why not (never raises for a database error)."""
+        expected = self.expected
+        try:
+            with self.engine.connect() as connection:
+                current = tuple(
+                    MigrationContext.configure(connection).get_current_heads()
+                )
+                if set(current) == set(expected):
+                    return SchemaStatus(
+                        status="ok",
+                        detail=f"at head {', '.join(expected)}",
+                        current=current,
+                        expected=expected,
+                    )
+                result = check_revision(
+                    connection, script=self.script, config=self.config
+                )
+        except (DBAPIError, PoolTimeoutError) as exc:
+            return SchemaStatus(
+                status="unreachable",
+                detail=f"cannot reach the database: {self.masked(server_message(exc))}",
+                current=None,
+                expected=expected,
+            )
+        fix = f"; {result.fix}" if result.fix else ""
+        return SchemaStatus(
+            status="not_at_head",
+            detail=f"{result.summary}{fix}",
+            current=current,
+            expected=expected,
+        )
+
+    def masked(self, text: str) -> str:
+        password = self.target.url.password
+        return mask_secrets(text, password if isinstance(password, str) else None)
+
+
+def open_database(settings: Settings, *, alembic_ini: Path) -> ServiceDatabase:
+    """Connect (waiting for a waking server), and refuse a schema not at head."""
+    config = load_config(alembic_ini)
+    script = ScriptDirectory.from_config(config)
+    target = resolve_application_database(settings=settings, config=config)
+    engine = create_application_engine(target, settings=settings)
+    try:
+        with wait_for_server(engine, target, settings=settings) as connection:
+            result = check_revision(connection, script=script, config=config)
+    except BaseException:
+        engine.dispose()
+        raise
+    if not result.ok:
+        engine.dispose()
+        fix = f"\n  fix: {result.fix}" if result.fix else ""
+        raise SchemaNotAtHeadError(f"not starting: {result.summary}{fix}")
+    log.info("database %s: %s", target.describe(), result.summary)
+    return ServiceDatabase(
+        target=target,
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        config=config,
+        script=script,
+    )

@@ -1,0 +1,1 @@
+"""The endpoints: ``users`` (the resource) and ``health`` (for the platform)."""
