@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from migrationkit.command import load_config
 from migrationkit.database import (
     DatabaseTarget,
+    attach_password,
     mask_secrets,
     resolve_application_database,
 )
@@ -71,14 +72,17 @@ def create_application_engine(
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
     if target.url.get_driver_name() == "psycopg":
         connect_args["prepare_threshold"] = None
-    return sa.create_engine(
+    engine = sa.create_engine(
         target.url,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT,
         pool_pre_ping=True,
+        hide_parameters=True,
         connect_args=connect_args,
     )
+    attach_password(engine, target)
+    return engine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,8 +149,7 @@ class ServiceDatabase:
         )
 
     def masked(self, text: str) -> str:
-        password = self.target.url.password
-        return mask_secrets(text, password if isinstance(password, str) else None)
+        return mask_secrets(text, self.target.password)
 
 
 def open_database(settings: Settings, *, alembic_ini: Path) -> ServiceDatabase:

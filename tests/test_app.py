@@ -31,7 +31,7 @@ def previous_revision(project: Project) -> str:
 def test_main_refuses_a_database_never_migrated(project: Project) -> None:
     result = project.run("main.py")
     assert result.returncode == 1
-    assert "Error: not starting: this database was never migrated" in result.stderr
+    assert "FAILED: not starting: this database was never migrated" in result.stderr
     assert "alembic upgrade head" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -53,7 +53,7 @@ def test_main_waits_for_an_unreachable_database_then_gives_up(project: Project) 
     )
     result = project.run("main.py", env=env)
     assert result.returncode == 1
-    assert "Error: Cannot reach PostgreSQL at 127.0.0.1:" in result.stderr
+    assert "FAILED: Cannot reach PostgreSQL at 127.0.0.1:" in result.stderr
     assert "not connected yet (attempt 1)" in result.stderr
     assert "Gave up after" in result.stderr
     assert "pw-not-shown" not in result.stderr

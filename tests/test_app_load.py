@@ -69,5 +69,5 @@ def test_unbounded_or_unreachable_runs_are_refused() -> None:
         "--database-url", "postgresql://bench:s3cret-pw@127.0.0.1:1/nowhere"
     )
     assert unreachable.returncode == 1
-    assert unreachable.stderr.startswith("Error: ")
+    assert unreachable.stderr.startswith("FAILED: ")
     assert "s3cret-pw" not in unreachable.stderr

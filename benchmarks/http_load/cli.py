@@ -1,7 +1,7 @@
 """``python -m benchmarks.http_load``: scratch database, service, load, figures.
 
 Expected failures (``MigrationKitError``: server unreachable, no CREATEDB, no
-pgbouncer) become ``Error: ...`` and exit code 1; ``--debug`` shows the
+pgbouncer) become ``FAILED: ...`` and exit code 1; ``--debug`` shows the
 traceback instead. The scratch database is dropped afterwards unless ``--keep``.
 """
 
@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from benchmarks.http_load.load import LoadPlan, run_load
 from benchmarks.http_load.report import LoadReport
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigrationKitError as exc:
         if args.debug:
             raise
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     print(report.render())
     if args.json is not None:
@@ -118,7 +118,9 @@ def run_benchmark(args: argparse.Namespace, *, settings: Settings) -> LoadReport
     target = scratch.recreate(name)
     try:
         with ExitStack() as stack:
-            direct = service_url = target.url
+            # The child processes need the password (DATABASE_URL); it is
+            # handed to them through their environment only.
+            direct = service_url = make_url(target.secret_url().reveal())
             path = "directly on PostgreSQL"
             if args.through_pgbouncer:
                 server = TestServer(admin=home, settings=settings)

@@ -211,8 +211,17 @@ def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
             "installed. migrationkit connects with psycopg 3: write postgresql:// "
             "or postgresql+psycopg://, or install that driver."
         ) from None
-    event.listen(engine, "do_connect", _connect_with(target.password))
+    attach_password(engine, target)
     return engine
+
+
+def attach_password(engine: sa.Engine, target: DatabaseTarget) -> None:
+    """Give ``target``'s password to ``engine``'s driver at connect time only.
+
+    For engines built elsewhere (an application's pooled engine) from
+    ``target.url``, which holds no password.
+    """
+    event.listen(engine, "do_connect", _connect_with(target.password))
 
 
 def _connect_with(
