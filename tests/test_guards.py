@@ -20,6 +20,7 @@ from tests.helpers import (
     Project,
     current_revision,
     failed,
+    index_state,
     ok,
     only_first_revision,
     upgrade_to_users,
@@ -356,15 +357,8 @@ def hold_old_snapshot(holder: sa.Connection, *, reading_users: bool) -> int:
 
 def index_flags(engine: sa.Engine, name: str) -> tuple[bool, bool] | None:
     """(valid, ready) of the index ``name``, or None when there is none."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT indisvalid, indisready FROM pg_index"
-                " WHERE indexrelid = to_regclass(:name)"
-            ),
-            {"name": name},
-        ).first()
-    return None if row is None else (row.indisvalid, row.indisready)
+    state = index_state(engine, name)
+    return None if state is None else (state.valid, state.ready)
 
 
 def duplicate_first_name(engine: sa.Engine) -> None:

@@ -16,6 +16,7 @@ from tests.helpers import (
     Project,
     current_revision,
     failed,
+    index_state,
     ok,
     only_first_revision,
     upgrade_to_users,
@@ -23,18 +24,6 @@ from tests.helpers import (
 )
 
 # ------------------------------------------------------------------ scenario
-
-
-def index_state(engine: sa.Engine, name: str) -> sa.Row[tuple[int, bool, bool]] | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text(
-                "SELECT indexrelid::int AS oid, indisvalid AS valid,"
-                "       indisunique AS is_unique"
-                "  FROM pg_index WHERE indexrelid = to_regclass(:name)"
-            ),
-            {"name": name},
-        ).first()
 
 
 def constraints(engine: sa.Engine, table: str) -> dict[str, tuple[str, bool]]:
