@@ -429,3 +429,33 @@ def index_state(
             ),
             {"name": name},
         ).first()
+
+
+def run_module(
+    *args: str,
+    cwd: Path,
+    database_url: str,
+    pgdata: Path,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` on ``database_url``; any embedded server kept in ``pgdata``.
+
+    ``pgdata`` should be a folder that must stay empty: a command that wrongly
+    falls back to the embedded server would create it. Never raises.
+    """
+    env = Environment(
+        (k, v)
+        for k, v in os.environ.items()
+        if not k.startswith(("MIGRATIONKIT_", "DATABASE_URL"))
+    )
+    env["DATABASE_URL"] = database_url
+    env["MIGRATIONKIT_PGDATA"] = str(pgdata)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,5 +1,7 @@
 """The README is a promise: every command it shows exists and parses as written.
 
+The same holds for the longer sections in docs/.
+
 What the commands *do* is tested where the behaviour lives (Alembic commands in
 test_alembic_commands.py, the embedded server in test_embedded.py, ...); here the
 README itself is read: every ``migrationkit`` command is documented, and every
@@ -20,13 +22,15 @@ from migrationkit.cli.main import build_parser
 from tests.helpers import REPO
 
 README = (REPO / "README.md").read_text()
+DOCS = [README, *(path.read_text() for path in sorted((REPO / "docs").glob("*.md")))]
 
 
 def shell_lines() -> list[str]:
-    """Every command line in the README's ```bash blocks (comments dropped), and
-    every inline ``uv run ...`` command of its prose and tables."""
-    lines: list[str] = re.findall(r"`(uv run [^`]+)`", README)
-    for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", README, re.DOTALL):
+    """Every command line in the ```bash blocks of the README and docs/ (comments
+    dropped), and every inline ``uv run ...`` command of their prose and tables."""
+    text = "\n".join(DOCS)
+    lines: list[str] = re.findall(r"`(uv run [^`]+)`", text)
+    for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, re.DOTALL):
         joined = block.replace("\\\n", " ")
         for raw in joined.splitlines():
             line = raw.split(" # ", 1)[0].strip()

@@ -1,8 +1,15 @@
-"""The project's own history (002 onward), run with data in the tables.
+"""The project's own history: proven by migrationkit's harness, then with data.
 
-Revisions are applied in-process through Alembic's command API where many steps
-are needed (fast), and through the ``alembic`` command line where the command
-line itself is the point (round trip, ``check``, an interrupted run).
+Every revision, found by walking the history, is proven by the harness imported
+below (one head; upgrade from its parent; up, down, up again restoring the full
+catalog; renders with --sql; the models match the head), and the data migrations
+003, 007 and 009 are proven on data by the data hooks of ``DATA_HOOKS``, which
+``migrationkit prove --hooks tests/test_history.py:DATA_HOOKS`` runs too.
+
+The tests after them follow particular revisions through scenarios: applied
+in-process through Alembic's command API where many steps are needed (fast), and
+through the ``alembic`` command line where the command line itself is the point
+(``check``, an interrupted run).
 """
 
 from __future__ import annotations
@@ -24,7 +31,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from migrationkit.prove import DataHook
+from migrationkit.testing.prove_tests import (
+    test_history_has_one_head,
+    test_models_match_head,
+    test_revision_renders_offline,
+    test_revision_round_trip,
+)
 from tests.helpers import Project
+
+__all__ = [  # the harness's tests, collected here for this project's history
+    "test_history_has_one_head",
+    "test_models_match_head",
+    "test_revision_renders_offline",
+    "test_revision_round_trip",
+]
 
 USERS = 3_000
 EVENTS = 600
@@ -140,24 +161,6 @@ def columns(engine: sa.Engine, table: str) -> dict[str, str]:
     return {c["name"]: str(c["type"]) for c in sa.inspect(engine).get_columns(table)}
 
 
-def snapshot(engine: sa.Engine) -> dict[str, Any]:
-    """Row counts of every table, and values that must survive every step."""
-    present = tables(engine)
-    shot: dict[str, Any] = {}
-    with engine.connect() as conn:
-        for table in sorted(present):
-            shot[table] = conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))
-        if "users" in present:
-            shot["emails"] = set(conn.scalars(sa.text("SELECT email FROM users")))
-        if "login_events" in present:
-            shot["events"] = set(
-                conn.execute(sa.text("SELECT id, user_id FROM login_events")).all()
-            )
-        if "plans" in present:
-            shot["plan_codes"] = set(conn.scalars(sa.text("SELECT code FROM plans")))
-    return shot
-
-
 def current(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         version: str | None = conn.scalar(
@@ -171,43 +174,101 @@ def usernames(engine: sa.Engine) -> dict[uuid.UUID, str | None]:
         return dict(conn.execute(sa.text("SELECT id, username FROM users")).all())
 
 
-# --------------------------------------------------------------------- tests
+# ---------------------------------------------------------------- data hooks
 
 
-def test_each_revision_steps_up_and_down_keeping_data(
-    alembic_config: Config, engine: sa.Engine
+def users_with_emails(connection: sa.Connection) -> list[tuple[uuid.UUID, str]]:
+    """At 002: users whose local parts collide, as 003's backfill finds them."""
+    rows = [(uuid.uuid4(), email) for email in emails()]
+    connection.execute(
+        sa.text("INSERT INTO users (id, email, is_active) VALUES (:id, :email, true)"),
+        [{"id": user_id, "email": email} for user_id, email in rows],
+    )
+    return rows
+
+
+def usernames_derived_from_emails(
+    connection: sa.Connection, rows: list[tuple[uuid.UUID, str]]
 ) -> None:
-    script = ScriptDirectory.from_config(alembic_config)
-    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
-    assert revisions[0] == "001"
-    assert len(revisions) >= 11
+    got: dict[uuid.UUID, str] = dict(
+        connection.execute(sa.text("SELECT id, username FROM users")).all()
+    )
+    expected = expected_usernames(rows)
+    wrong = [user_id for user_id, name in expected.items() if got.get(user_id) != name]
+    assert not wrong, (
+        f"{len(wrong)} of {len(rows)} users got a wrong username, for example "
+        f"{got.get(wrong[0])!r} instead of {expected[wrong[0]]!r}"
+    )
+    assert len(set(got.values())) == len(rows), "usernames are not unique"
 
-    for revision in revisions:
-        command.upgrade(alembic_config, revision)
-        if "users" in tables(engine) and not snapshot(engine)["users"]:
-            load_users(engine)
-        if "login_events" in tables(engine) and not snapshot(engine)["login_events"]:
-            load_login_events(engine)
-        assert current(engine) == revision
-        here = snapshot(engine)
 
-        command.downgrade(alembic_config, "-1")
-        below = snapshot(engine)
-        for key, value in below.items():
-            # everything the previous schema can hold survives the downgrade
-            assert here.get(key) == value, f"{key} changed by downgrading {revision}"
+def plans_are_seeded(connection: sa.Connection, _: object) -> None:
+    plans: dict[str, int] = dict(
+        connection.execute(sa.text("SELECT code, monthly_price_cents FROM plans")).all()
+    )
+    assert plans == {"free": 0, "pro": 1200, "team": 4900}, plans
 
-        command.upgrade(alembic_config, "+1")
-        assert current(engine) == revision
-        again = snapshot(engine)
-        for key, value in here.items():
-            if key in below:  # what was kept below is still there
-                assert again[key] == value, f"{key} changed by re-applying {revision}"
-        assert set(again) == set(here), f"re-applying {revision} changed the tables"
 
-    assert current(engine) == script.get_current_head()
-    assert snapshot(engine)["users"] == USERS
-    assert snapshot(engine)["login_events"] == EVENTS
+def events_written_before_008(connection: sa.Connection) -> dict[str | None, int]:
+    """At 008: login events whose INET column is still empty, as 009 finds them."""
+    connection.execute(
+        sa.text(
+            "INSERT INTO users (id, email, username, is_active)"
+            " SELECT gen_random_uuid(), 'u' || g || '@example.org', 'u' || g, true"
+            " FROM generate_series(1, 50) AS g"
+        )
+    )
+    texts = list(IP_TEXTS)
+    connection.execute(
+        sa.text(
+            "INSERT INTO login_events (user_id, ip_address)"
+            " SELECT (SELECT id FROM users ORDER BY email LIMIT 1), :ip"
+        ),
+        [{"ip": texts[i % len(texts)]} for i in range(EVENTS)],
+    )
+    # 008's trigger converted them on INSERT; rows from before 008 have nothing.
+    connection.execute(sa.text("UPDATE login_events SET ip_address_inet = NULL"))
+    expected: dict[str | None, int] = defaultdict(int)
+    for i in range(EVENTS):
+        expected[IP_TEXTS[texts[i % len(texts)]]] += 1
+    return dict(expected)
+
+
+def addresses_converted(
+    connection: sa.Connection, expected: dict[str | None, int]
+) -> None:
+    converted: dict[str | None, int] = dict(
+        connection.execute(
+            sa.text(
+                "SELECT abbrev(ip_address_inet), count(*) FROM login_events GROUP BY 1"
+            )
+        ).all()
+    )
+    assert converted == expected, f"converted {converted}, expected {expected}"
+
+
+DATA_HOOKS = (
+    DataHook(
+        revision="003",
+        before=users_with_emails,
+        after=usernames_derived_from_emails,
+    ),
+    DataHook(revision="007", after=plans_are_seeded),
+    DataHook(
+        revision="009",
+        before=events_written_before_008,
+        after=addresses_converted,
+    ),
+)
+
+
+@pytest.fixture(scope="session")
+def migrationkit_data_hooks() -> Sequence[DataHook]:
+    """The harness runs these around 003, 007 and 009."""
+    return DATA_HOOKS
+
+
+# --------------------------------------------------------------------- tests
 
 
 def test_usernames_are_unique_and_derived_from_emails(

@@ -54,7 +54,8 @@ def test_settings_read_the_direct_url_and_the_connect_wait() -> None:
     settings = Settings.from_environ(
         {"DATABASE_URL_DIRECT": DIRECT, "MIGRATIONKIT_CONNECT_WAIT": "2min"}
     )
-    assert settings.database_url_direct == DIRECT
+    assert settings.database_url_direct is not None
+    assert settings.database_url_direct.reveal() == DIRECT
     assert settings.connect_wait == 120
     assert Settings.from_environ({}).connect_wait == 30
     with pytest.raises(MigrationKitError, match="MIGRATIONKIT_CONNECT_WAIT"):

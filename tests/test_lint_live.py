@@ -16,7 +16,7 @@ from migrationkit.database import DatabaseTarget
 from migrationkit.lint import LintReport, Severity
 from migrationkit.lint.report import render_json, render_text
 from migrationkit.settings import Settings
-from tests.helpers import lint_example_project
+from tests.helpers import Role, lint_example_project
 
 SETTINGS = Settings()
 USERS = 50
@@ -84,19 +84,23 @@ def test_small_table_makes_a_note(
 
 
 def test_password_never_shown(
-    tmp_path: Path, database: DatabaseTarget, users: sa.Engine
+    tmp_path: Path, database: DatabaseTarget, users: sa.Engine, password_role: Role
 ) -> None:
-    """The embedded server trusts local sockets, so any password connects."""
+    """A role that must give its password: the password is used, never shown."""
     project = lint_example_project(tmp_path / "p", examples="good")
-    url = database.url.set(password="s3cret-pw").render_as_string(hide_password=False)
+    secret = password_role.password.reveal()
+    url = database.url.set(
+        username=password_role.name, password=secret
+    ).render_as_string(hide_password=False)
     report = command.lint(
         command.load_config(project / "alembic.ini"),
         settings=SETTINGS,
         database_url=url,
     )
     assert report.database is not None
-    assert "s3cret-pw" not in report.database
-    assert "s3cret-pw" not in render_json(report) + render_text(report)
+    assert password_role.name in report.database  # it did connect as that role
+    assert secret not in report.database
+    assert secret not in render_json(report) + render_text(report)
 
 
 def test_large_table_makes_an_error_with_configured_thresholds(

@@ -1,11 +1,12 @@
-"""The project on a second PostgreSQL version: the server binaries on the PATH.
+"""The project's history proven on a second PostgreSQL version (Debian's 15 here).
 
-The embedded server is PostgreSQL 18; machines that also carry another server
-(Debian's PostgreSQL 15 here) run the history against it too. Everything up to
-007 works there, including the safe operations and the batched backfill; 008
-needs PostgreSQL 16 (``pg_input_is_valid``) and must refuse cleanly, leaving the
-database at 007. Without another server on the PATH the test is skipped, and says
-why.
+The embedded server is PostgreSQL 18; a machine that also carries another server's
+binaries on its PATH starts a private one from them and proves the whole history
+there with ``migrationkit prove``, data hooks included: revisions 008-010 convert
+text to INET through ``inet_or_null``, which on PostgreSQL 15 (no
+``pg_input_is_valid``) takes its exception-block path, and 009's data hook feeds
+it addresses that are not addresses. Without another server on the PATH the test
+is skipped, and says why.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget, UrlSource
 from migrationkit.devserver.server import EmbeddedPostgres
 from migrationkit.settings import Settings
 from migrationkit.testing.server import TestServer
-from tests.helpers import Project, copy_project
+from tests.helpers import REPO, run_module
 
 
 def other_server_binaries() -> Path | None:
@@ -64,53 +64,22 @@ def other_server() -> Iterator[TestServer]:
         shutil.rmtree(holder, ignore_errors=True)
 
 
-def test_history_up_to_007_then_a_clean_refusal(
+def test_the_history_is_proven_on_the_other_server(
     other_server: TestServer, tmp_path: Path
 ) -> None:
     binaries = other_server_binaries()
     assert binaries is not None
-    major = major_version(binaries)
-    with other_server.fresh_database() as target:
-        project = Project(copy_project(tmp_path / "project"), target.secret_url())
-        engine = other_server.engine(target)
-        try:
-            with engine.connect() as conn:
-                version = conn.execute(sa.text("SHOW server_version_num"))
-                assert int(version.scalar_one()) // 10000 == major
-
-            up = project.alembic("upgrade", "002")
-            assert up.returncode == 0, up.stdout + up.stderr
-            with engine.begin() as conn:  # rows for the backfill in 003
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO users (id, email, is_active)"
-                        " SELECT gen_random_uuid(), 'u' || g || '@example.org', true"
-                        " FROM generate_series(1, 500) AS g"
-                    )
-                )
-            up = project.alembic("upgrade", "007")
-            assert up.returncode == 0, up.stdout + up.stderr
-            with engine.begin() as conn:
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO login_events (user_id, ip_address)"
-                        " SELECT id, '10.0.0.1' FROM users"
-                    )
-                )
-                missing = conn.execute(
-                    sa.text("SELECT count(*) FROM users WHERE username IS NULL")
-                )
-                assert missing.scalar_one() == 0
-            head = project.alembic("upgrade", "head")
-            if major >= 16:
-                assert head.returncode == 0, head.stdout + head.stderr
-                return
-            assert head.returncode != 0
-            assert "needs PostgreSQL 16 or newer" in head.stdout + head.stderr
-            assert "Traceback" not in head.stderr
-            current = project.alembic("current")
-            assert "007" in current.stdout
-            down = project.alembic("downgrade", "base")
-            assert down.returncode == 0, down.stdout + down.stderr
-        finally:
-            engine.dispose()
+    result = run_module(
+        "migrationkit",
+        "prove",
+        "--hooks",
+        "tests/test_history.py:DATA_HOOKS",
+        cwd=REPO,
+        database_url=other_server.admin.secret_url().reveal(),
+        pgdata=tmp_path / "unused-pgdata",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert f"on PostgreSQL {major_version(binaries)}." in first, first
+    assert "checks passed" in first, first
+    assert not (tmp_path / "unused-pgdata").exists()

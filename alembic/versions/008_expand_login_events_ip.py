@@ -20,15 +20,19 @@ What it shows
     so the backfill (009) only has to deal with the rows that existed before.
 
     A string that is not an address must not make the application's INSERT
-    fail (it was accepted as TEXT until now): the trigger converts only what
-    ``pg_input_is_valid(..., 'inet')`` accepts (PostgreSQL 16+, no exception
-    handler, so no subtransaction per row) and leaves the rest NULL.
+    fail (it was accepted as TEXT until now): the trigger converts through
+    ``inet_or_null(text)``, which returns NULL for the rest. On PostgreSQL 16+
+    it asks ``pg_input_is_valid(..., 'inet')`` first (no error, no
+    subtransaction); on PostgreSQL 15, which lacks that function, it tries the
+    cast in an EXCEPTION block: one subtransaction per converted row (see
+    ``migrationkit.ops.type_change``). 009 and 010 use the same function.
 
 Why it is safe on a busy table
     ``ADD COLUMN`` without a default is catalog-only (ACCESS EXCLUSIVE for
-    milliseconds); ``CREATE TRIGGER`` takes SHARE ROW EXCLUSIVE, also only for
-    the catalog update; both commit together in one short transaction, with
-    ``lock_timeout`` bounding the wait for the locks. No row is rewritten.
+    milliseconds); ``CREATE FUNCTION`` locks no table; ``CREATE TRIGGER`` takes
+    SHARE ROW EXCLUSIVE, also only for the catalog update; all commit together
+    in one short transaction, with ``lock_timeout`` bounding the wait for the
+    locks. No row is rewritten.
 
 What the naive version would do
     Autogenerate writes ``op.alter_column(..., type_=INET,
@@ -38,7 +42,7 @@ What the naive version would do
     all that work.
 
 Downgrade
-    Drops the trigger, its function and the new column: catalog-only.
+    Drops the trigger, the functions and the new column: catalog-only.
 """
 
 from collections.abc import Sequence
@@ -47,7 +51,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from migrationkit.ops import require_server_version
+from migrationkit.ops.type_change import (
+    create_lenient_cast,
+    create_sync_trigger,
+    drop_lenient_cast,
+    drop_sync_trigger,
+)
 
 # revision identifiers, used by Alembic.
 revision: str = "008"
@@ -56,34 +65,26 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SYNC_TO_INET = "login_events_ip_address_to_inet"
+INET_OR_NULL = "inet_or_null"
 
 
 def upgrade() -> None:
     """Add ``ip_address_inet`` and keep it in step with ``ip_address`` by trigger."""
-    require_server_version(16, feature="pg_input_is_valid() in the sync trigger")
     op.add_column(
         "login_events",
         sa.Column("ip_address_inet", postgresql.INET(), nullable=True),
     )
-    op.execute(
-        f"CREATE FUNCTION {SYNC_TO_INET}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        "BEGIN\n"
-        "    NEW.ip_address_inet := CASE\n"
-        "        WHEN pg_input_is_valid(NEW.ip_address, 'inet')\n"
-        "        THEN NEW.ip_address::inet END;\n"
-        "    RETURN NEW;\n"
-        "END\n"
-        "$$"
-    )
-    op.execute(
-        f"CREATE TRIGGER {SYNC_TO_INET}"
-        " BEFORE INSERT OR UPDATE OF ip_address ON login_events"
-        f" FOR EACH ROW EXECUTE FUNCTION {SYNC_TO_INET}()"
+    create_lenient_cast(INET_OR_NULL, to_type="inet")
+    create_sync_trigger(
+        SYNC_TO_INET,
+        table="login_events",
+        column="ip_address",
+        assignment=f"NEW.ip_address_inet := {INET_OR_NULL}(NEW.ip_address);",
     )
 
 
 def downgrade() -> None:
-    """Drop the trigger, its function and ``ip_address_inet``."""
-    op.execute(f"DROP TRIGGER IF EXISTS {SYNC_TO_INET} ON login_events")
-    op.execute(f"DROP FUNCTION IF EXISTS {SYNC_TO_INET}()")
+    """Drop the trigger, its function, ``inet_or_null`` and ``ip_address_inet``."""
+    drop_sync_trigger(SYNC_TO_INET, table="login_events")
+    drop_lenient_cast(INET_OR_NULL)
     op.drop_column("login_events", "ip_address_inet")

@@ -10,7 +10,8 @@ in one short transaction, and the old column is kept in step for a rollback.
 What it shows
     In a single transaction:
 
-    1. 008's trigger (text -> inet) and its function are dropped;
+    1. 008's trigger (text -> inet), its function and ``inet_or_null`` are
+       dropped;
     2. ``ip_address`` (TEXT) becomes ``ip_address_text``;
     3. ``ip_address_inet`` (INET) becomes ``ip_address``;
     4. a trigger in the other direction fills ``ip_address_text`` from
@@ -42,12 +43,20 @@ What the naive version would do
 
 Downgrade
     The same steps in reverse, also in one short transaction: the reverse
-    trigger goes, the columns get their old names, 008's trigger returns.
+    trigger goes, the columns get their old names, 008's trigger and
+    ``inet_or_null`` return, written exactly as 008 writes them.
 """
 
 from collections.abc import Sequence
 
 from alembic import op
+
+from migrationkit.ops.type_change import (
+    create_lenient_cast,
+    create_sync_trigger,
+    drop_lenient_cast,
+    drop_sync_trigger,
+)
 
 # revision identifiers, used by Alembic.
 revision: str = "010"
@@ -57,13 +66,17 @@ depends_on: str | Sequence[str] | None = None
 
 SYNC_TO_INET = "login_events_ip_address_to_inet"
 SYNC_TO_TEXT = "login_events_ip_address_to_text"
+INET_OR_NULL = "inet_or_null"
 
 
 def upgrade() -> None:
     """Give ``ip_address`` to the INET column; keep the text in step by trigger."""
     # migrationkit-lint: allow ban-drop-function -- 008's trigger function, which
     # nothing but 008's trigger (dropped with it) uses
-    drop_trigger(SYNC_TO_INET)
+    drop_sync_trigger(SYNC_TO_INET, table="login_events")
+    # migrationkit-lint: allow ban-drop-function -- 008's cast helper, used only by
+    # the trigger function just dropped
+    drop_lenient_cast(INET_OR_NULL)
     # The renames are the switch itself: the release deployed with this revision
     # reads the INET ``ip_address``; the previous one keeps its text through the
     # reverse trigger.
@@ -71,35 +84,23 @@ def upgrade() -> None:
     op.alter_column("login_events", "ip_address", new_column_name="ip_address_text")
     # migrationkit-lint: allow renaming-column -- the switch step of expand/contract
     op.alter_column("login_events", "ip_address_inet", new_column_name="ip_address")
-    create_trigger(SYNC_TO_TEXT, "NEW.ip_address_text := abbrev(NEW.ip_address);")
+    create_sync_trigger(
+        SYNC_TO_TEXT,
+        table="login_events",
+        column="ip_address",
+        assignment="NEW.ip_address_text := abbrev(NEW.ip_address);",
+    )
 
 
 def downgrade() -> None:
     """Give ``ip_address`` back to the TEXT column; 008's trigger returns."""
-    drop_trigger(SYNC_TO_TEXT)
+    drop_sync_trigger(SYNC_TO_TEXT, table="login_events")
     op.alter_column("login_events", "ip_address", new_column_name="ip_address_inet")
     op.alter_column("login_events", "ip_address_text", new_column_name="ip_address")
-    create_trigger(
+    create_lenient_cast(INET_OR_NULL, to_type="inet")
+    create_sync_trigger(
         SYNC_TO_INET,
-        "NEW.ip_address_inet := CASE"
-        " WHEN pg_input_is_valid(NEW.ip_address, 'inet')"
-        " THEN NEW.ip_address::inet END;",
+        table="login_events",
+        column="ip_address",
+        assignment=f"NEW.ip_address_inet := {INET_OR_NULL}(NEW.ip_address);",
     )
-
-
-def create_trigger(name: str, assignment: str) -> None:
-    """A row trigger ``name`` running ``assignment`` when ``ip_address`` is written."""
-    op.execute(
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n    {assignment}\n    RETURN NEW;\nEND\n$$"
-    )
-    op.execute(
-        f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OF ip_address"
-        f" ON login_events FOR EACH ROW EXECUTE FUNCTION {name}()"
-    )
-
-
-def drop_trigger(name: str) -> None:
-    """Drop the row trigger ``name`` and its function."""
-    op.execute(f"DROP TRIGGER IF EXISTS {name} ON login_events")
-    op.execute(f"DROP FUNCTION IF EXISTS {name}()")

@@ -30,6 +30,8 @@ from migrationkit.devserver.server import (
 )
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
 from migrationkit.lint import LintReport, Selection, lint_project
+from migrationkit.prove import DataHook, ProofReport
+from migrationkit.prove.runner import prove as prove_history
 from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE, settings_for
 from migrationkit.settings import Settings
 from migrationkit.verify.checks import ModelCheck, run_checks, unreachable_report
@@ -212,4 +214,32 @@ def lint(
         live=live,
         database_url=database_url,
         pg_version=pg_version,
+    )
+
+
+# ------------------------------------------------------------------- prove
+
+
+def prove(
+    config: Config,
+    *,
+    settings: Settings | None = None,
+    hooks: Sequence[DataHook] = (),
+    models: bool = True,
+    offline: bool = True,
+) -> ProofReport:
+    """Prove the project's migration history on scratch databases of its own.
+
+    One head; every revision upgrades from its parent; up, down, up again
+    restores the full catalog; the models match the head; every revision renders
+    as SQL; ``hooks`` prove data migrations on data. The databases are created
+    on the server the project's rule names and dropped afterwards; the
+    project's own database is never touched. See ``migrationkit.prove``.
+    """
+    return prove_history(
+        config,
+        settings=settings if settings is not None else settings_for(config),
+        hooks=hooks,
+        models=models,
+        offline=offline,
     )

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from migrationkit import __version__, command
 from migrationkit.cli.lint import add_lint
+from migrationkit.cli.prove import add_prove
 from migrationkit.database import mask_secrets
 from migrationkit.devserver.server import DEFAULT_DATABASE
 from migrationkit.runtime.failures import database_error_message
@@ -297,7 +298,7 @@ def verify_main(
     return run(args.handler, args)
 
 
-COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_lint]
+COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_prove, add_lint]
 """Each adds its command to the parser; a new command is one more entry."""
 
 

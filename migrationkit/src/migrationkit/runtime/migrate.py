@@ -5,9 +5,9 @@ What it does, in both of Alembic's modes:
 * **offline** (``--sql``): renders the SQL with the URL's dialect; it never connects
   and never starts the embedded server;
 * **online**: picks the database (``migrationkit.database.resolve_database``: a
-  connection handed in through ``config.attributes["connection"]``, else
-  ``DATABASE_URL_DIRECT``, else ``DATABASE_URL``, else ``sqlalchemy.url``, else
-  the embedded server), waits for a server that is still waking up, refuses a
+  connection (or engine) handed in through ``config.attributes["connection"]``,
+  else ``DATABASE_URL_DIRECT``, else ``DATABASE_URL``, else ``sqlalchemy.url``,
+  else the embedded server), waits for a server that is still waking up, refuses a
   transaction pooler (``runtime.pooler``), then holds a PostgreSQL advisory lock
   for the whole run so concurrent ``upgrade head`` calls
   apply each revision once, bounds lock waits and statement times
@@ -23,6 +23,8 @@ through unchanged, so a project keeps every Alembic feature it already uses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -172,16 +174,18 @@ def _run_online(
         env.get_x_argument(as_dictionary=True), settings=settings
     )
     handed_in = env.config.attributes.get("connection")
-    if isinstance(handed_in, sa.Connection):
-        _run_on_connection(
-            env,
-            handed_in,
-            target=DatabaseTarget(handed_in.engine.url, UrlSource.HANDED_IN),
-            guards=guards,
-            lock_name=lock_name,
-            target_metadata=target_metadata,
-            **options,
-        )
+    if isinstance(handed_in, sa.Connection | sa.Engine):
+        # A test's connection, or pytest-alembic's engine: use it as given.
+        with _opened(handed_in) as connection:
+            _run_on_connection(
+                env,
+                connection,
+                target=DatabaseTarget(connection.engine.url, UrlSource.HANDED_IN),
+                guards=guards,
+                lock_name=lock_name,
+                target_metadata=target_metadata,
+                **options,
+            )
         return
     target = resolve_database(settings=settings, config=env.config)
     refuse_pooler_host(target)  # known by name: refused before waking anything
@@ -200,6 +204,16 @@ def _run_online(
             )
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _opened(handed_in: sa.Connection | sa.Engine) -> Iterator[sa.Connection]:
+    """A handed-in connection as it is (the caller closes it), or one from an engine."""
+    if isinstance(handed_in, sa.Connection):
+        yield handed_in
+        return
+    with handed_in.connect() as connection:
+        yield connection
 
 
 def _run_on_connection(

@@ -1,0 +1,23 @@
+"""The models of this example: the model's CHECK says price_cents >= 0, the migration
+wrote > 0.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(sa.Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    quantity: Mapped[int] = mapped_column(server_default="0")
+    price_cents: Mapped[int] = mapped_column(server_default="0")
+
+    __table_args__ = (
+        sa.CheckConstraint("price_cents >= 0", name="ck_items_price_cents"),
+    )
