@@ -416,6 +416,21 @@ def revision_now(project: Project) -> str:
     return result.stdout.split()[0] if result.stdout.strip() else ""
 
 
+def index_state(
+    engine: sa.Engine, name: str
+) -> sa.Row[tuple[int, bool, bool, bool]] | None:
+    """``oid``, ``valid``, ``ready`` and ``is_unique`` of the index ``name``."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT indexrelid::int AS oid, indisvalid AS valid,"
+                "       indisready AS ready, indisunique AS is_unique"
+                "  FROM pg_index WHERE indexrelid = to_regclass(:name)"
+            ),
+            {"name": name},
+        ).first()
+
+
 def run_module(
     *args: str,
     cwd: Path,

@@ -192,3 +192,32 @@ def test_a_killed_backfill_resumes_and_loses_no_rows(
         )
     assert resumed == ROWS - survived
     check_all_done_once(items)
+
+
+def test_schema_names_the_table_whatever_the_search_path(items: sa.Engine) -> None:
+    """``items`` exists in public (first on the search path) and in ``other``."""
+    with items.begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA other"))
+        conn.execute(sa.text("CREATE TABLE other.items (LIKE public.items)"))
+        conn.execute(sa.text("INSERT INTO other.items (id, touched) VALUES (1, 0)"))
+    with items.connect() as conn:
+        updated = backfill_in_batches(
+            table="items",
+            schema="other",
+            set_sql=SET_LABEL,
+            pending_sql="label IS NULL",
+            connection=conn,
+        )
+        assert updated == 1
+        pending_here = conn.execute(
+            sa.text("SELECT count(*) FROM public.items WHERE label IS NULL")
+        ).scalar_one()
+        assert pending_here == ROWS
+        with pytest.raises(MigrationKitError, match="no such table in schema 'nope'"):
+            backfill_in_batches(
+                table="items",
+                schema="nope",
+                set_sql=SET_LABEL,
+                pending_sql="true",
+                connection=conn,
+            )

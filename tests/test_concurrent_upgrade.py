@@ -8,6 +8,8 @@ head`` queue up behind the migration lock.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import subprocess
 import threading
 import time
@@ -19,8 +21,10 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from migrationkit.errors import MigrationLockError
 from migrationkit.runtime.lock import advisory_lock_key, migration_lock
-from tests.helpers import Project
+from migrationkit.testing.server import TestServer
+from tests.helpers import Project, current_revision, failed, ok, only_first_revision
 
 GATE_KEY = 7_340_021  # any bigint other than the migration lock's key
 WAIT_LIMIT_S = 90
@@ -165,7 +169,7 @@ def test_two_upgrades_at_once_apply_each_revision_once(
     assert [row[0] for row in version] == ["race1"]
     waited = [r for r in runs if "another migration is running" in r.output]
     assert len(waited) == 1, [r.output for r in runs]
-    assert "waiting for it to finish" in waited[0].output
+    assert "waiting for it to finish (up to 10min" in waited[0].output
     ran = [r for r in runs if "-> race1" in r.output]
     assert len(ran) == 1, "exactly one run applies the revision"
     assert ran[0] is not waited[0]
@@ -226,7 +230,7 @@ def test_broken_connection_does_not_hide_the_original_error(
 
 
 def test_waiting_run_names_the_holder_and_holds_no_snapshot(
-    engine: sa.Engine, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The second run says who it waits for, and waits without blocking in SQL.
 
@@ -234,6 +238,7 @@ def test_waiting_run_names_the_holder_and_holds_no_snapshot(
     ``CREATE INDEX CONCURRENTLY`` in the running migration must wait for: a
     deadlock. So while it waits, no session may sit in a lock wait.
     """
+    caplog.set_level(logging.INFO, logger="migrationkit")
     key = advisory_lock_key("held")
     done = threading.Event()
     errors: list[BaseException] = []
@@ -245,19 +250,18 @@ def test_waiting_run_names_the_holder_and_holds_no_snapshot(
         except Exception as exc:  # noqa: BLE001  (reported by the main thread)
             errors.append(exc)
 
-    seen = ""
     with engine.connect() as holder:
         holder.execute(sa.text("SET application_name = 'first-deployer'"))
         holder_pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        database = holder.execute(sa.text("SELECT current_database()")).scalar_one()
         holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
         holder.commit()
         waiter = threading.Thread(target=second_run, daemon=True)
         waiter.start()
         try:
             deadline = time.monotonic() + WAIT_LIMIT_S
-            while "waiting for it" not in seen and time.monotonic() < deadline:
+            while "waiting for it" not in caplog.text and time.monotonic() < deadline:
                 time.sleep(0.05)
-                seen += capsys.readouterr().err
             for _ in range(5):
                 assert advisory_waiters(engine) == 0, "waiting inside SQL"
                 time.sleep(0.1)
@@ -268,5 +272,99 @@ def test_waiting_run_names_the_holder_and_holds_no_snapshot(
     waiter.join(timeout=WAIT_LIMIT_S)
     assert not errors, errors
     assert done.is_set()
-    assert f"pid {holder_pid} (first-deployer, idle" in seen, seen
+    seen = caplog.text
+    assert f"another migration is running on database {database!r}" in seen, seen
+    assert f"pid {holder_pid} (application 'first-deployer', user " in seen, seen
+    assert f"database {database!r}, connected " in seen, seen
+    assert "up to 10min: migration_lock_timeout" in seen, seen
+    assert "got the migration lock after" in seen, seen
     assert lock_is_free(engine, "held")
+
+
+def hold_lock(conn: sa.Connection, name: str, *, application: str) -> int:
+    """Take the migration lock ``name`` in ``conn``; return the session's pid."""
+    conn.execute(
+        sa.text("SELECT set_config('application_name', :a, false)"), {"a": application}
+    )
+    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": advisory_lock_key(name)})
+    pid = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+    conn.commit()
+    return pid
+
+
+def test_the_wait_is_bounded_and_names_only_this_databases_holder(
+    server: TestServer, engine: sa.Engine
+) -> None:
+    """Advisory locks are per database, but pg_locks lists every database's: a
+    holder of the same key elsewhere is neither waited for nor named."""
+    with server.fresh_database() as other, contextlib.ExitStack() as stack:
+        other_engine = server.engine(other.url)
+        stack.callback(other_engine.dispose)
+        elsewhere = stack.enter_context(other_engine.connect())
+        hold_lock(elsewhere, "bounded", application="other-project")
+        with engine.connect() as conn, migration_lock(conn, name="bounded", timeout=1):
+            pass  # the same key held in another database is no conflict
+
+        here = stack.enter_context(engine.connect())
+        holder_pid = hold_lock(here, "bounded", application="first-deployer")
+        with engine.connect() as conn:
+            database = conn.execute(sa.text("SELECT current_database()")).scalar_one()
+            with (
+                pytest.raises(MigrationLockError) as failure,
+                migration_lock(conn, name="bounded", timeout=0.5),
+            ):
+                pytest.fail("the lock was taken although another session holds it")
+            assert not conn.in_transaction()
+
+    message = str(failure.value)
+    assert message.startswith(
+        f"Another migration still holds the migration lock of database {database!r}"
+        " (lock 'bounded') after migration_lock_timeout=500ms; this run changed "
+        "nothing."
+    ), message
+    assert f"pid {holder_pid} (application 'first-deployer'" in message
+    assert "other-project" not in message
+    assert message.count("pid ") == 1, message
+    assert f"SELECT pg_terminate_backend({holder_pid})" in message
+    assert "-x migration_lock_timeout=30min" in message
+
+
+def test_release_leaves_the_lock_free_even_if_the_run_took_it_again(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Session advisory locks stack: one unlock would leave a re-taken lock held."""
+    key = advisory_lock_key("stacked")
+    with engine.connect() as conn:
+        with migration_lock(conn, name="stacked"):
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+        assert lock_is_free(engine, "stacked")
+        assert "taken 1 more time(s) in this session" in caplog.text
+
+        with migration_lock(conn, name="stacked"):
+            conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            conn.commit()
+        assert "no longer held when the run ended" in caplog.text
+    assert lock_is_free(engine, "stacked")
+
+
+def test_read_only_commands_do_not_wait_for_a_running_migration(
+    project: Project, engine: sa.Engine
+) -> None:
+    """``alembic current`` takes no migration lock: it answers while one is held."""
+    only_first_revision(project)
+    ok(project.alembic("upgrade", "head"))
+    with engine.connect() as holder:
+        hold_lock(holder, "alembic_version", application="running-migration")
+        env = project.env(MIGRATIONKIT_MIGRATION_LOCK_TIMEOUT="1h")
+        current = ok(project.alembic("current", env=env))
+        assert current.stdout.strip().startswith("001")
+        assert "another migration is running" not in current.stderr
+
+        # A command that writes does wait, and gives up when told to.
+        message = failed(
+            project.alembic("-x", "migration_lock_timeout=1s", "downgrade", "base")
+        )
+        assert "still holds the migration lock" in message
+        assert "application 'running-migration'" in message
+    assert current_revision(project).startswith("001")

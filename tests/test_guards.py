@@ -14,13 +14,16 @@ from migrationkit.errors import MigrationKitError
 from migrationkit.pg import format_duration
 from migrationkit.runtime.guards import DEADLOCK_TIMEOUT, MigrationGuards
 from migrationkit.runtime.retry import retry_delay
-from migrationkit.settings import Settings, parse_duration
+from migrationkit.settings import Settings, describe_duration, parse_duration
+from migrationkit.verify.catalog import invalid_indexes
 from tests.helpers import (
     Project,
     current_revision,
     failed,
+    index_state,
     ok,
     only_first_revision,
+    upgrade_to_users,
     write_revision,
 )
 
@@ -43,8 +46,10 @@ def hold_users_lock(holder: sa.Connection) -> int:
     return pid
 
 
-def wait_until_blocked_by(engine: sa.Engine, pid: int, timeout: float = 60) -> None:
-    """Return once some session has been seen waiting for ``pid``'s lock."""
+def wait_until_blocked_by(
+    engine: sa.Engine, pid: int, timeout: float = 60, query: str = ""
+) -> None:
+    """Return once some session (running ``query``...) is seen waiting for ``pid``."""
     deadline = time.monotonic() + timeout
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -53,8 +58,9 @@ def wait_until_blocked_by(engine: sa.Engine, pid: int, timeout: float = 60) -> N
                 sa.text(
                     "SELECT count(*) FROM pg_stat_activity"
                     " WHERE :pid = ANY (pg_blocking_pids(pid))"
+                    "   AND strpos(query, :query) > 0"
                 ),
-                {"pid": pid},
+                {"pid": pid, "query": query},
             ).scalar_one()
             if waiting:
                 return
@@ -180,6 +186,49 @@ def test_settings_and_x_arguments_parse_durations() -> None:
     assert Settings.from_environ({}).lock_timeout == 2
     with pytest.raises(MigrationKitError, match="whole number"):
         Settings.from_environ({"MIGRATIONKIT_LOCK_RETRIES": "many"})
+    assert Settings.from_environ({}).migration_lock_timeout == 600
+    waiting = Settings.from_environ({"MIGRATIONKIT_MIGRATION_LOCK_TIMEOUT": "30min"})
+    assert waiting.migration_lock_timeout == 1800
+    guards = MigrationGuards.from_x_arguments(
+        {"migration_lock_timeout": "5s", "acknowledge": "011, 012"}, settings=waiting
+    )
+    assert guards.migration_lock_timeout == 5
+    assert guards.acknowledged == {"011", "012"}
+
+
+def test_a_duration_that_rounds_to_no_timeout_or_overflows_is_refused() -> None:
+    """PostgreSQL keeps whole milliseconds and reads 0 as "wait forever"."""
+    with pytest.raises(MigrationKitError, match="rounds to 0 ms") as zero:
+        parse_duration("0.4ms", name="-x lock_timeout")
+    assert "reads as no timeout at all" in str(zero.value)
+    assert "-x lock_timeout=1ms" in str(zero.value)
+    with pytest.raises(MigrationKitError, match="more than PostgreSQL accepts"):
+        parse_duration("2147483648ms", name="x")
+    with pytest.raises(MigrationKitError, match="more than PostgreSQL accepts"):
+        parse_duration("600h", name="x")
+    assert parse_duration("2147483647ms", name="x") == pytest.approx(2147483.647)
+    assert parse_duration("0.6ms", name="x") == pytest.approx(0.0006)
+    assert parse_duration("0ms", name="x") == parse_duration("0", name="x") == 0
+    assert [describe_duration(s) for s in (0, 0.2, 2, 90, 600, 7200)] == [
+        "0",
+        "200ms",
+        "2s",
+        "90s",
+        "10min",
+        "2h",
+    ]
+    with pytest.raises(MigrationKitError, match="rounds to 0 ms"):
+        Settings.from_environ({"MIGRATIONKIT_STATEMENT_TIMEOUT": "0.1ms"})
+
+
+def test_a_sub_millisecond_lock_timeout_fails_before_anything_runs(
+    project: Project,
+) -> None:
+    only_first_revision(project)
+    message = failed(project.alembic("-x", "lock_timeout=0.4ms", "upgrade", "head"))
+    assert "-x lock_timeout='0.4ms' rounds to 0 ms" in message
+    assert "Traceback" not in message
+    assert current_revision(project) == ""
 
 
 def test_retry_delays_grow_with_jitter() -> None:
@@ -224,7 +273,9 @@ def test_when_the_holder_never_lets_go_the_failure_names_it(
     message = failed(project.alembic(*FAST, "-x", "lock_retries=1", "upgrade", "head"))
     assert "upgrade 900 -> 901" in message
     assert "could not get a lock within lock_timeout=200ms in 2 attempt(s)" in message
+    assert "Its transaction was rolled back." in message
     assert "The database is at revision 900 (the last completed migration)" in message
+    assert "partly" not in message
     assert (
         f"pid {holder_pid} (application 'lock-holder', state 'idle in transaction'"
         in message
@@ -279,3 +330,160 @@ def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
             )
         ).scalar_one()
     assert valid
+
+
+# ------------------------------------------- a unique build cut short (issue 6)
+
+
+UNIQUE_FIRST_NAME = """
+    add_unique_constraint_using_index("uq_users_first_name", "users", ["first_name"])
+"""
+
+
+def hold_old_snapshot(holder: sa.Connection, *, reading_users: bool) -> int:
+    """A REPEATABLE READ transaction whose snapshot a concurrent build waits for.
+
+    Reading ``users`` also keeps ACCESS SHARE on it, which a concurrent drop of
+    the half-built index must wait for too.
+    """
+    pid = int(holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+    holder.commit()
+    holder.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    holder.execute(
+        sa.text("SELECT count(*) FROM users" if reading_users else "SELECT 1")
+    )
+    return pid
+
+
+def index_flags(engine: sa.Engine, name: str) -> tuple[bool, bool] | None:
+    """(valid, ready) of the index ``name``, or None when there is none."""
+    state = index_state(engine, name)
+    return None if state is None else (state.valid, state.ready)
+
+
+def duplicate_first_name(engine: sa.Engine) -> None:
+    """Insert a user whose first_name another user already has."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, first_name, is_active)"
+                " SELECT gen_random_uuid(), 'twin@example.com', first_name, true"
+                " FROM users WHERE email = 'user1@example.com'"
+            )
+        )
+
+
+def test_a_ready_unique_index_that_cannot_be_dropped_is_named_for_what_it_does(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    upgrade_to_users(project, engine, rows=200)
+    write_revision(project, rev="900", down="001", upgrade=UNIQUE_FIRST_NAME)
+    holder_pid = hold_old_snapshot(holder, reading_users=True)
+    message = failed(project.alembic(*FAST, "-x", "lock_retries=1", "upgrade", "head"))
+
+    assert "could not get a lock within lock_timeout=200ms in 2 attempt(s)" in message
+    assert (
+        "Its open transaction was rolled back; upgrade 001 -> 900 also runs" in message
+    )
+    assert "The database is at revision 001 (the last completed migration)" in message
+    assert (
+        "Still there: unique index public.uq_users_first_name on public.users, left "
+        "by the failed "
+        "step and not dropped in time. It is INVALID but ready: it serves no query, "
+        "yet every write is checked against it, so it refuses duplicate (first_name) "
+        "values as a unique constraint would." in message
+    ), message
+    assert "DROP INDEX CONCURRENTLY IF EXISTS public.uq_users_first_name" in message
+    assert f"pid {holder_pid} (application 'lock-holder'" in message
+    assert current_revision(project).startswith("001")
+    assert index_flags(engine, "uq_users_first_name") == (False, True)
+    # What the message says it does, it does; verification says the same.
+    with pytest.raises(sa.exc.IntegrityError):
+        duplicate_first_name(engine)
+    with engine.connect() as conn:
+        lines, _ = invalid_indexes(conn, metadata=sa.MetaData(), rerun="upgrade")
+    assert lines == [
+        (
+            "unique index uq_users_first_name on public.users is INVALID but ready "
+            "(left by a failed CREATE INDEX CONCURRENTLY): it serves no query, yet "
+            "every write is checked against it: it refuses duplicate values as a "
+            "unique constraint would"
+        )
+    ]
+
+    holder.rollback()
+    result = ok(project.alembic("upgrade", "head"))
+    assert "is INVALID (left by an earlier concurrent build" in result.stderr
+    assert index_flags(engine, "uq_users_first_name") == (True, True)
+    assert current_revision(project).startswith("900")
+
+
+def test_a_unique_build_cut_short_leaves_the_database_as_the_message_says(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    """A snapshot alone stops the build, not the drop: nothing stays behind."""
+    upgrade_to_users(project, engine, rows=200)
+    write_revision(project, rev="900", down="001", upgrade=UNIQUE_FIRST_NAME)
+    hold_old_snapshot(holder, reading_users=False)
+    message = failed(project.alembic(*FAST, "-x", "lock_retries=0", "upgrade", "head"))
+    holder.rollback()
+
+    assert "in 1 attempt(s)" in message
+    assert "The database is at revision 001 (the last completed migration)" in message
+    assert "Still there" not in message
+    assert index_flags(engine, "uq_users_first_name") is None
+    duplicate_first_name(engine)  # legal at 001, and accepted
+
+
+def test_retries_rebuild_a_unique_index_once_the_old_snapshot_is_gone(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    upgrade_to_users(project, engine, rows=200)
+    write_revision(project, rev="900", down="001", upgrade=UNIQUE_FIRST_NAME)
+    holder_pid = hold_old_snapshot(holder, reading_users=True)
+    process = project.popen_alembic(*FAST, "upgrade", "head")
+    # The build timed out once its drop of the leftover waits for the holder too.
+    wait_until_blocked_by(engine, holder_pid, query="DROP INDEX CONCURRENTLY")
+    holder.rollback()
+    result = ok(finish(process))
+
+    assert "lock timeout (lock_timeout=200ms) in upgrade 001 -> 900" in result.stderr
+    assert "Retry 1 of 5" in result.stderr
+    assert index_flags(engine, "uq_users_first_name") == (True, True)
+    assert current_revision(project).startswith("900")
+
+
+def test_a_lock_timeout_after_an_autocommit_step_says_that_step_stays(
+    project: Project, engine: sa.Engine, holder: sa.Connection
+) -> None:
+    upgrade_to_users(project, engine, rows=200)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE busy (id int)"))
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            create_index_concurrently("ix_users_first_name", "users", ["first_name"])
+            op.add_column("busy", sa.Column("note", sa.Text))
+        """,
+    )
+    holder.execute(sa.text("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE"))
+    message = failed(project.alembic(*FAST, "-x", "lock_retries=0", "upgrade", "head"))
+    holder.rollback()
+
+    assert (
+        "Its open transaction was rolled back; upgrade 001 -> 900 also runs steps "
+        "outside a transaction (a concurrent index build, backfill batches), and "
+        "those that had finished stay committed." in message
+    ), message
+    assert (
+        "The database is at revision 001 (the last completed migration), plus the "
+        "steps of upgrade 001 -> 900 that had finished." in message
+    )
+    assert "and finishes upgrade 001 -> 900, whose steps skip what is" in message
+    assert index_flags(engine, "ix_users_first_name") == (True, True)
+
+    result = ok(project.alembic("upgrade", "head"))
+    assert "index ix_users_first_name on users exists and is valid" in result.stderr
+    assert current_revision(project).startswith("900")

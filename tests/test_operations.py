@@ -16,6 +16,7 @@ from tests.helpers import (
     Project,
     current_revision,
     failed,
+    index_state,
     ok,
     only_first_revision,
     upgrade_to_users,
@@ -23,18 +24,6 @@ from tests.helpers import (
 )
 
 # ------------------------------------------------------------------ scenario
-
-
-def index_state(engine: sa.Engine, name: str) -> sa.Row[tuple[int, bool, bool]] | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text(
-                "SELECT indexrelid::int AS oid, indisvalid AS valid,"
-                "       indisunique AS is_unique"
-                "  FROM pg_index WHERE indexrelid = to_regclass(:name)"
-            ),
-            {"name": name},
-        ).first()
 
 
 def constraints(engine: sa.Engine, table: str) -> dict[str, tuple[str, bool]]:
@@ -440,3 +429,117 @@ def test_add_not_null_finishes_after_a_crash_left_its_helper_check(
     ok(project.alembic("upgrade", "head"))
     assert column_not_null(engine, "users", "first_name")
     assert "ck_users_first_name_not_null_tmp" not in constraints(engine, "users")
+
+
+# ------------------------------------------------- schema=, and op.<operation>
+
+
+SECOND_SCHEMA = """
+    CREATE SCHEMA other;
+    CREATE TABLE other.users (LIKE public.users INCLUDING DEFAULTS);
+    ALTER TABLE other.users ADD PRIMARY KEY (id);
+    INSERT INTO other.users SELECT * FROM public.users;
+    CREATE TABLE other.orders (id bigint PRIMARY KEY, user_id uuid, note text);
+    INSERT INTO other.orders SELECT row_number() OVER (), id FROM other.users;
+    CREATE INDEX ix_users_first_name ON public.users (first_name);
+"""
+
+
+def test_operations_use_the_schema_they_are_given_not_the_search_path(
+    project: Project, engine: sa.Engine
+) -> None:
+    """public.users (first on the search path) has an index of the same name and
+    a nullable first_name: neither may be taken for other.users'."""
+    upgrade_to_users(project, engine)
+    with engine.begin() as conn:
+        for statement in SECOND_SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(sa.text(statement))
+    public_index = index_state(engine, "public.ix_users_first_name")
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            for _ in range(2):  # the second round finds every step done
+                create_index_concurrently(
+                    "ix_users_first_name", "users", ["first_name"], schema="other"
+                )
+                add_not_null("users", "first_name", schema="other")
+                add_unique_constraint_using_index(
+                    "uq_users_email", "users", ["email"], schema="other"
+                )
+                add_foreign_key_not_valid(
+                    "fk_orders_user_id_users", "orders", "users", ["user_id"], ["id"],
+                    schema="other", referent_schema="other",
+                )
+                backfill_in_batches(
+                    table="orders", schema="other", set_sql="note = 'seen'",
+                    pending_sql="note IS NULL", batch_size=300,
+                )
+        """,
+        downgrade="""
+            drop_index_concurrently("ix_users_first_name", schema="other")
+        """,
+    )
+    ok(project.alembic("upgrade", "head"))
+
+    other_index = index_state(engine, "other.ix_users_first_name")
+    assert other_index is not None
+    assert other_index.valid
+    assert index_state(engine, "public.ix_users_first_name") == public_index
+    assert column_not_null(engine, "other.users", "first_name")
+    assert not column_not_null(engine, "public.users", "first_name")
+    assert constraints(engine, "other.users")["uq_users_email"] == ("u", True)
+    assert constraints(engine, "other.orders")["fk_orders_user_id_users"] == ("f", True)
+    assert "fk_orders_user_id_users" not in constraints(engine, "public.users")
+    assert scalar(engine, "SELECT count(*) FROM other.orders WHERE note = 'seen'") == (
+        USERS_ROWS
+    )
+
+    sql = ok(project.alembic("upgrade", "001:900", "--sql")).stdout
+    assert "CREATE INDEX CONCURRENTLY ix_users_first_name ON other.users" in sql
+    assert "ALTER TABLE other.users VALIDATE CONSTRAINT" in sql
+    assert "UPDATE other.orders SET note = 'seen'" in sql
+
+    ok(project.alembic("downgrade", "001"))
+    assert index_state(engine, "other.ix_users_first_name") is None
+    assert index_state(engine, "public.ix_users_first_name") == public_index
+
+
+def test_the_safe_operations_are_alembic_operations(
+    project: Project, engine: sa.Engine
+) -> None:
+    """``op.create_index_concurrently(...)`` and friends, online and offline."""
+    upgrade_to_users(project, engine)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            op.create_index_concurrently("ix_users_first_name", "users", ["first_name"])
+            op.backfill_in_batches(
+                table="users", set_sql="first_name = 'n/a'",
+                pending_sql="first_name IS NULL",
+            )
+            op.add_not_null("users", "first_name")
+            op.add_unique_constraint_using_index("uq_users_email", "users", ["email"])
+        """,
+        downgrade="""
+            op.drop_constraint("uq_users_email", "users", type_="unique")
+            op.drop_index_concurrently("ix_users_first_name")
+        """,
+    )
+    ok(project.alembic("upgrade", "head"))
+    state = index_state(engine, "ix_users_first_name")
+    assert state is not None
+    assert state.valid
+    assert column_not_null(engine, "users", "first_name")
+    assert constraints(engine, "users")["uq_users_email"] == ("u", True)
+
+    sql = ok(project.alembic("upgrade", "001:900", "--sql")).stdout
+    assert "CREATE INDEX CONCURRENTLY ix_users_first_name ON users" in sql
+    assert "ADD CONSTRAINT uq_users_email UNIQUE USING INDEX uq_users_email" in sql
+
+    ok(project.alembic("downgrade", "001"))
+    assert index_state(engine, "ix_users_first_name") is None

@@ -164,6 +164,14 @@ def repair_collisions(connection: sa.Connection) -> None:
         ).rowcount
         if not renamed:
             return
+    shared = connection.scalar(
+        sa.text(
+            "SELECT count(*) FROM (SELECT 1 FROM users WHERE username IS NOT NULL"
+            " GROUP BY username HAVING count(*) > 1) AS shared"
+        )
+    )
+    if not shared:  # the last round, suffixed with whole ids, settled them all
+        return
     raise MigrationKitError(
         "Usernames are still not unique after renaming the colliding users twice. "
         "Find them with: SELECT username, count(*) FROM users GROUP BY username "

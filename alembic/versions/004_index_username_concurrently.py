@@ -20,9 +20,13 @@ Why it is safe on a busy 10M-row table
     twice and waits for transactions older than itself, so it takes longer
     than a plain build, but nobody waits for it. It cannot run inside a
     transaction, so it runs in an autocommit block. If it fails (a duplicate
-    username, a cancelled build) it leaves an INVALID index, which the next run
-    drops and rebuilds. Attaching the index as a constraint takes ACCESS
-    EXCLUSIVE for a catalog update only: no scan, no build.
+    username, a cancelled build, a lock timeout while it waits for an old
+    snapshot) it leaves an INVALID index; a unique one may already be *ready*,
+    refusing duplicate usernames while serving no query. It is dropped at once
+    (within ``lock_timeout``); if even that cannot happen in time, the failure
+    message says it is there, and the next run drops and rebuilds it.
+    Attaching the index as a constraint takes ACCESS EXCLUSIVE for a catalog
+    update only: no scan, no build.
 
 What the naive version would do
     Autogenerate writes ``op.create_unique_constraint(...)``: ``ALTER TABLE

@@ -25,7 +25,9 @@ Values that are not addresses
     in ``ip_address_inet``; afterwards their count and a few examples are
     logged as a warning. The text survives in ``ip_address`` (later
     ``ip_address_text``) until 011 drops it: that is the window to look at
-    them.
+    them. The rows are also *flagged for review*: one ``alembic upgrade`` that
+    runs this revision and 011 together stops before 011 unless told
+    ``-x acknowledge=011`` (see 011).
 
 Locks and their length
     ROW EXCLUSIVE on ``login_events`` and row locks on one batch's rows, for
@@ -52,6 +54,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context
 
+from migrationkit.ops import flag_for_review
 from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
 
 # revision identifiers, used by Alembic.
@@ -88,7 +91,8 @@ def downgrade() -> None:
 
 
 def report_unconvertible(connection: sa.Connection) -> None:
-    """Warn about the addresses left NULL because their text is not an address."""
+    """Warn about, and flag for review, the addresses left NULL because their text
+    is not an address."""
     count = connection.scalar(
         sa.text(
             "SELECT count(*) FROM login_events"
@@ -113,4 +117,9 @@ def report_unconvertible(connection: sa.Connection) -> None:
         "ip_address_inet IS NULL",
         count,
         ", ".join(repr(value) for value in examples),
+    )
+    flag_for_review(
+        "login_events.ip_address",
+        rows=count,
+        what="login event(s) whose ip_address text is not an IP address",
     )

@@ -16,6 +16,14 @@ What it shows
     addresses (left NULL by 009, which logged them) goes with the column: that
     is the point of no return this revision marks.
 
+Acknowledgement
+    009 flags those rows for review, and this module declares
+    ``destroys_flagged``. When one ``alembic upgrade`` runs 009 *and* this
+    revision and 009 found such rows, the run stops before 011 (everything up
+    to 010 committed) and says how many rows and how to list them; after a
+    look, ``alembic -x acknowledge=011 upgrade head`` lets it go on. A run that
+    starts at 009 or 010 needs no acknowledgement: whoever ran 009 was told.
+
 Why it is safe on a busy table
     ``DROP COLUMN`` only marks the column dropped in the catalog (the space is
     reused by later writes and VACUUM, not reclaimed by a rewrite);
@@ -31,7 +39,12 @@ Downgrade
     (so rows written from now on are filled), then refills the existing rows
     from the INET values with ``backfill_in_batches`` (``abbrev()``: the
     address as it was typed for hosts, ``10.0.0.0/8`` for networks). Only
-    the texts that were not addresses cannot come back.
+    the texts that were not addresses cannot come back. The column, function
+    and trigger are committed before the batches start, so the database is
+    still marked 011 until the last batch is done: every step is written to
+    be run again (``ADD COLUMN IF NOT EXISTS``, ``CREATE OR REPLACE``, a
+    backfill that only finds rows still NULL), and rerunning ``alembic
+    downgrade 010`` after any interruption finishes the job.
 """
 
 from collections.abc import Sequence
@@ -49,6 +62,15 @@ depends_on: str | Sequence[str] | None = None
 
 SYNC_TO_TEXT = "login_events_ip_address_to_text"
 
+# The rows 009 flags (text that is not an address) die with ip_address_text; this
+# query lists them just before this revision, after 010's renames.
+destroys_flagged = {
+    "login_events.ip_address": (
+        "SELECT id, ip_address_text FROM login_events"
+        " WHERE ip_address_text IS NOT NULL AND ip_address IS NULL"
+    ),
+}
+
 
 def upgrade() -> None:
     """Drop the reverse trigger, its function and ``ip_address_text``."""
@@ -65,10 +87,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Bring ``ip_address_text`` back, kept in step by trigger and refilled."""
     op.add_column(
-        "login_events", sa.Column("ip_address_text", sa.Text(), nullable=True)
+        "login_events",
+        sa.Column("ip_address_text", sa.Text(), nullable=True),
+        if_not_exists=True,
     )
     op.execute(
-        f"CREATE FUNCTION {SYNC_TO_TEXT}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"CREATE OR REPLACE FUNCTION {SYNC_TO_TEXT}() RETURNS trigger"
+        " LANGUAGE plpgsql AS $$\n"
         "BEGIN\n"
         "    NEW.ip_address_text := abbrev(NEW.ip_address);\n"
         "    RETURN NEW;\n"
@@ -76,7 +101,7 @@ def downgrade() -> None:
         "$$"
     )
     op.execute(
-        f"CREATE TRIGGER {SYNC_TO_TEXT}"
+        f"CREATE OR REPLACE TRIGGER {SYNC_TO_TEXT}"
         " BEFORE INSERT OR UPDATE OF ip_address ON login_events"
         f" FOR EACH ROW EXECUTE FUNCTION {SYNC_TO_TEXT}()"
     )

@@ -34,6 +34,8 @@ def _float_setting(environ: Mapping[str, str], name: str, default: float) -> flo
 
 _DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|min|h)?\s*$")
 _SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}
+MAX_DURATION_MS = 2_147_483_647
+"""The largest timeout PostgreSQL accepts (INT_MAX milliseconds, about 24.8 days)."""
 
 
 def parse_duration(raw: str, *, name: str) -> float:
@@ -41,6 +43,10 @@ def parse_duration(raw: str, *, name: str) -> float:
 
     A bare number other than 0 is refused: PostgreSQL reads ``lock_timeout=2000``
     as milliseconds and most people as seconds, so the unit must be written.
+    PostgreSQL keeps timeouts in whole milliseconds and reads 0 as "no timeout",
+    so a value that rounds to 0 ms (``0.4ms``) would silently mean *wait forever*:
+    it is refused, as is anything beyond PostgreSQL's maximum. Only an explicit
+    ``0`` turns a timeout off.
     """
     match = _DURATION.match(raw)
     if match is None or (match["unit"] is None and float(match["number"]) != 0):
@@ -48,7 +54,29 @@ def parse_duration(raw: str, *, name: str) -> float:
             f"{name}={raw!r} is not a duration: write it with a unit, as in "
             f"{name}=500ms, {name}=2s or {name}=10min ({name}=0 turns it off)."
         )
-    return float(match["number"]) * _SECONDS_PER_UNIT[match["unit"] or "s"]
+    seconds = float(match["number"]) * _SECONDS_PER_UNIT[match["unit"] or "s"]
+    milliseconds = round(seconds * 1000)
+    if seconds and not milliseconds:
+        raise MigrationKitError(
+            f"{name}={raw!r} rounds to 0 ms, which PostgreSQL reads as no timeout "
+            f"at all. Write at least {name}=1ms, or {name}=0 to turn it off."
+        )
+    if milliseconds > MAX_DURATION_MS:
+        raise MigrationKitError(
+            f"{name}={raw!r} is more than PostgreSQL accepts for a timeout "
+            f"({MAX_DURATION_MS} ms, about 24 days). Write a shorter duration, or "
+            f"{name}=0 to turn it off."
+        )
+    return seconds
+
+
+def describe_duration(seconds: float) -> str:
+    """``seconds`` the way ``parse_duration`` reads it: ``200ms``, ``2s``, ``10min``."""
+    milliseconds = round(seconds * 1000)
+    for unit, size in (("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if milliseconds and milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms" if milliseconds else "0"
 
 
 def _duration_setting(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -103,6 +131,11 @@ class Settings:
     """``MIGRATIONKIT_STATEMENT_TIMEOUT`` (``-x statement_timeout=`` wins): the
     longest any migration statement may run, as ``10min``; 0 (default) is no limit."""
 
+    migration_lock_timeout: float = 600.0
+    """``MIGRATIONKIT_MIGRATION_LOCK_TIMEOUT`` (``-x migration_lock_timeout=`` wins):
+    the longest a run waits for another run's migration lock, as ``10min`` (the
+    default); 0 waits as long as it takes."""
+
     lock_retries: int = 5
     """``MIGRATIONKIT_LOCK_RETRIES`` (``-x lock_retries=`` wins): how many times a
     migration that timed out waiting for a lock is retried, with backoff."""
@@ -130,6 +163,9 @@ class Settings:
             lock_timeout=_duration_setting(env, "MIGRATIONKIT_LOCK_TIMEOUT", 2.0),
             statement_timeout=_duration_setting(
                 env, "MIGRATIONKIT_STATEMENT_TIMEOUT", 0.0
+            ),
+            migration_lock_timeout=_duration_setting(
+                env, "MIGRATIONKIT_MIGRATION_LOCK_TIMEOUT", 600.0
             ),
             lock_retries=parse_count(
                 env.get("MIGRATIONKIT_LOCK_RETRIES") or "5",

@@ -16,8 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
+from alembic.operations import MigrateOperation, Operations
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
 
 DEFAULT_BATCH_SIZE = 2_000
@@ -35,7 +37,7 @@ rather than a full scan before the work even starts."""
 def batch_options_from_x() -> tuple[int, float]:
     """Batch size and pause a revision's backfill should use, from Alembic's -x.
 
-    ``alembic upgrade head -x backfill_batch_size=500 -x backfill_pause=0.05``
+    ``alembic -x backfill_batch_size=500 -x backfill_pause=0.05 upgrade head``
     gives a busy database more room; the defaults are ``DEFAULT_BATCH_SIZE`` and
     no pause.
     """
@@ -55,6 +57,70 @@ def batch_options_from_x() -> tuple[int, float]:
     return size, pause
 
 
+@Operations.register_operation("backfill_in_batches")
+class BackfillOp(MigrateOperation):
+    """``op.backfill_in_batches(...)``: a registered Alembic operation."""
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        set_sql: str,
+        pending_sql: str,
+        key: str = "id",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        pause_seconds: float = 0.0,
+        label: str | None = None,
+        schema: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise MigrationKitError(f"batch_size must be at least 1, got {batch_size}.")
+        if pause_seconds < 0:
+            raise MigrationKitError(
+                f"pause_seconds must not be negative: {pause_seconds}"
+            )
+        self.job = _Backfill(
+            table=table,
+            schema=schema,
+            set_sql=set_sql,
+            pending_sql=pending_sql,
+            key=key,
+            batch_size=batch_size,
+            pause_seconds=pause_seconds,
+            label=label or table,
+        )
+
+    @classmethod
+    def backfill_in_batches(
+        cls,
+        operations: Operations,
+        *,
+        table: str,
+        set_sql: str,
+        pending_sql: str,
+        key: str = "id",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        pause_seconds: float = 0.0,
+        label: str | None = None,
+        schema: str | None = None,
+    ) -> int:
+        """UPDATE in committed batches (row locks for one batch only); see
+        ``migrationkit.ops.backfill_in_batches``."""
+        updated: int = operations.invoke(
+            cls(
+                table=table,
+                set_sql=set_sql,
+                pending_sql=pending_sql,
+                key=key,
+                batch_size=batch_size,
+                pause_seconds=pause_seconds,
+                label=label,
+                schema=schema,
+            )
+        )
+        return updated
+
+
 def backfill_in_batches(
     *,
     table: str,
@@ -64,6 +130,7 @@ def backfill_in_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     pause_seconds: float = 0.0,
     label: str | None = None,
+    schema: str | None = None,
     connection: sa.Connection | None = None,
 ) -> int:
     """Apply ``SET <set_sql>`` to every row matching ``pending_sql``, a batch at a time.
@@ -92,34 +159,39 @@ def backfill_in_batches(
     ``autocommit_block``: whatever the revision did before is committed first.
     With ``connection``, each batch is committed on that connection.
     ``pause_seconds`` sleeps between batches to leave the server room for its
-    regular load. Progress goes to stderr. Returns the number of rows updated.
+    regular load; ``schema=None`` means the search path. Progress goes to stderr.
+    Returns the number of rows updated.
     """
-    if batch_size < 1:
-        raise MigrationKitError(f"batch_size must be at least 1, got {batch_size}.")
-    if pause_seconds < 0:
-        raise MigrationKitError(f"pause_seconds must not be negative: {pause_seconds}")
-    job = _Backfill(
+    operation = BackfillOp(
         table=table,
         set_sql=set_sql,
         pending_sql=pending_sql,
         key=key,
         batch_size=batch_size,
         pause_seconds=pause_seconds,
-        label=label or table,
+        label=label,
+        schema=schema,
     )
     if connection is not None:
-        return job.run(connection, commit_each_batch=True)
-    context = op.get_context()
-    if context.as_sql:
-        job.emit_offline()
+        return operation.job.run(connection, commit_each_batch=True)
+    updated: int = op.invoke(operation)
+    return updated
+
+
+@Operations.implementation_for(BackfillOp)
+def _backfill_in_batches(operations: Operations, operation: BackfillOp) -> int:
+    migration = operations.get_context()
+    if migration.as_sql:
+        operation.job.emit_offline(operations)
         return 0
-    with context.autocommit_block():
-        return job.run(op.get_bind(), commit_each_batch=False)
+    with migration.autocommit_block():
+        return operation.job.run(operations.get_bind(), commit_each_batch=False)
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Backfill:
     table: str
+    schema: str | None
     set_sql: str
     pending_sql: str
     key: str
@@ -127,10 +199,10 @@ class _Backfill:
     pause_seconds: float
     label: str
 
-    def statements(self, dialect: sa.Dialect) -> tuple[sa.TextClause, sa.TextClause]:
+    def statements(self) -> tuple[sa.TextClause, sa.TextClause]:
         """The first batch's statement and the one for every batch after it."""
-        quote = dialect.identifier_preparer.quote
-        table, key = quote(self.table), quote(self.key)
+        table = qualified_name(self.table, schema=self.schema)
+        key = quote_identifier(self.key)
 
         def batch(after_last: str) -> sa.TextClause:
             # ``picked`` decides where the next batch starts, even if some picked
@@ -154,7 +226,7 @@ class _Backfill:
         return batch(""), batch(f"{key} > :last AND ")
 
     def run(self, connection: sa.Connection, *, commit_each_batch: bool) -> int:
-        first, after = self.statements(connection.dialect)
+        first, after = self.statements()
         total, exact = self.estimate_pending(connection)
         progress = Progress(
             label=f"migrationkit: backfill {self.label}",
@@ -196,31 +268,32 @@ class _Backfill:
 
     def estimate_pending(self, connection: sa.Connection) -> tuple[int, bool]:
         """(rows, exact): an exact count on small tables, the planner's guess else."""
+        table = qualified_name(self.table, schema=self.schema)
         reltuples = connection.execute(
-            sa.text(
-                "SELECT reltuples FROM pg_class"
-                " WHERE oid = to_regclass(quote_ident(:table))"
-            ),
-            {"table": self.table},
+            sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table)"),
+            {"table": table},
         ).scalar()
         if reltuples is None:
+            where = (
+                f"in schema {self.schema!r}" if self.schema else "in the search_path"
+            )
             raise MigrationKitError(
-                f"Cannot backfill {self.table!r}: no such table in the search_path."
+                f"Cannot backfill {self.table!r}: no such table {where}."
             )
         if reltuples >= EXACT_COUNT_BELOW:
             return int(reltuples), False
-        table = connection.dialect.identifier_preparer.quote(self.table)
         count = connection.execute(
             sa.text(f"SELECT count(*) FROM {table} WHERE ({self.pending_sql})")
         ).scalar_one()
         return int(count), True
 
-    def emit_offline(self) -> None:
+    def emit_offline(self, operations: Operations) -> None:
         """``--sql`` mode cannot loop: show the work as one reviewed statement."""
-        context = op.get_context()
-        context.impl.static_output(
+        operations.get_context().impl.static_output(
             f"-- migrationkit: backfill {self.label} runs in batches of "
             f"{self.batch_size} when migrating online; shown here as one UPDATE."
         )
-        table = context.dialect.identifier_preparer.quote(self.table)
-        op.execute(f"UPDATE {table} SET {self.set_sql} WHERE ({self.pending_sql})")
+        table = qualified_name(self.table, schema=self.schema)
+        operations.execute(
+            f"UPDATE {table} SET {self.set_sql} WHERE ({self.pending_sql})"
+        )

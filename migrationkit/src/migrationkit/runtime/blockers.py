@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,8 +37,18 @@ class Blocker:
     query_start: datetime | None
     holds: str | None
     query: str
+    user: str | None = None
+    database: str | None = None
+    connected: datetime | None = None
 
     def describe(self) -> str:
+        who = [f"application {self.application!r}"]
+        if self.user:
+            who.append(f"user {self.user!r}")
+        if self.database:
+            who.append(f"database {self.database!r}")
+        if self.connected:
+            who.append(f"connected {self.connected:%H:%M:%S}")
         started = (
             f", query started {self.query_start:%H:%M:%S}" if self.query_start else ""
         )
@@ -47,9 +57,14 @@ class Blocker:
         if len(query) > QUERY_SHOWN:
             query = query[: QUERY_SHOWN - 3] + "..."
         return (
-            f"pid {self.pid} (application {self.application!r}, state "
+            f"pid {self.pid} ({', '.join(who)}, state "
             f"{self.state or 'unknown'!r}{started}{holds}): {query}"
         )
+
+
+def terminate_statements(blockers: Sequence[Blocker]) -> str:
+    """The statements that end these sessions, for the "what to do" line."""
+    return "; ".join(f"SELECT pg_terminate_backend({b.pid})" for b in blockers)
 
 
 _BLOCKERS = """
@@ -130,7 +145,7 @@ class BlockerWatch:
         """Fallback when no sample caught the wait: who holds table locks now."""
         try:
             with self.engine.connect() as conn:
-                return _blockers(
+                return blockers_from(
                     conn.execute(sa.text(_TABLE_LOCK_HOLDERS), {"pid": self.pid})
                 )
         except SQLAlchemyError as exc:
@@ -142,7 +157,7 @@ class BlockerWatch:
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 while not self.stopped.wait(self.interval):
-                    found = _blockers(
+                    found = blockers_from(
                         conn.execute(sa.text(_BLOCKERS), {"pid": self.pid})
                     )
                     if found:
@@ -151,15 +166,20 @@ class BlockerWatch:
             log.debug("blocker watch stopped: %s", exc)
 
 
-def _blockers(rows: Iterable[Any]) -> list[Blocker]:
+def blockers_from(rows: Iterable[Any]) -> list[Blocker]:
+    """Blockers from rows of pg_stat_activity columns named as in ``_BLOCKERS``
+    (``holds``, ``user_name``, ``database`` and ``connected`` are optional)."""
     return [
         Blocker(
             pid=row.pid,
             application=row.application,
             state=row.state,
             query_start=row.query_start,
-            holds=row.holds,
+            holds=getattr(row, "holds", None),
             query=row.query,
+            user=getattr(row, "user_name", None),
+            database=getattr(row, "database", None),
+            connected=getattr(row, "connected", None),
         )
         for row in rows
     ]

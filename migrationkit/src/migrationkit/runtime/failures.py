@@ -83,6 +83,9 @@ class _Where:
     step: str | None
     revision: str | None
     revision_note: str
+    partway: bool = False
+    """The step had committed steps of its own (autocommit blocks) before it
+    stopped: those stay, beyond the revision the version table names."""
 
     @property
     def what(self) -> str:
@@ -90,12 +93,28 @@ class _Where:
 
     @property
     def resume(self) -> str:
+        finish = (
+            ", and finishes the interrupted migration, whose steps skip what is "
+            "already done"
+            if self.partway
+            else ""
+        )
         if self.revision is None:
             return (
                 "run the same command again; it resumes from the last completed "
-                "migration"
+                f"migration{finish}"
             )
-        return f"run the same command again; it resumes from {self.revision}"
+        return f"run the same command again; it resumes from {self.revision}{finish}"
+
+    @property
+    def kept(self) -> str:
+        """What stays of the interrupted step, said truly ("" when nothing)."""
+        if not self.partway:
+            return ""
+        return (
+            ", but the steps it ran outside a transaction (a concurrent index "
+            "build, backfill batches) and had finished stay committed"
+        )
 
 
 def _translate(
@@ -174,6 +193,7 @@ def _context(env: EnvironmentContext) -> MigrationContext | None:
 def _where(context: MigrationContext | None) -> _Where:
     plan = ResumablePlan.installed_on(context) if context is not None else None
     step = plan.step_in_flight() if plan is not None else None
+    partway = plan is not None and step is not None and plan.committed_partway
     revision, note = _database_revision(context)
     if revision is None and step is not None:
         # The server could not be asked; each migration commits on its own, so
@@ -183,11 +203,13 @@ def _where(context: MigrationContext | None) -> _Where:
             step=_step_text(step),
             revision=started,
             revision_note=f" (where that migration started; {note})",
+            partway=partway,
         )
     return _Where(
         step=_step_text(step) if step is not None else None,
         revision=revision,
         revision_note="" if revision is not None else f" ({note})",
+        partway=partway,
     )
 
 
@@ -248,7 +270,8 @@ def _interrupted(where: _Where) -> MigrationInterrupted:
     else:
         message = (
             f"Interrupted (Ctrl-C) during migration {where.step}: its open transaction "
-            f"was rolled back and {at}. Run the same command again to resume."
+            f"was rolled back{where.kept} and {at}. Run the same command again to "
+            "resume."
         )
     return MigrationInterrupted(
         message, step=where.step, database_revision=where.revision
@@ -349,7 +372,7 @@ def _failed(
             if server_rolls_back
             else "Its transaction was rolled back"
         )
-        lines.append(f"{undone}; the database is at {_at(where)}.")
+        lines.append(f"{undone}{where.kept}; the database is at {_at(where)}.")
     else:
         lines.append(f"The database is at {_at(where)}.")
     lines.append(f"What to do: {advice}")

@@ -5,7 +5,9 @@ forms: an ``ALTER TABLE`` waiting behind one long transaction holds its place in
 the lock queue, and every later query on the table (even a plain SELECT) waits
 behind it. ``lock_timeout`` makes the migration give up quickly instead (2 s by
 default), so the application stalls for at most that long; ``retry`` then tries
-again with backoff.
+again with backoff. The wait for another run's migration lock is bounded too
+(``migration_lock_timeout``, 10 min by default), and a contract revision that
+would destroy rows flagged earlier in the same run needs ``-x acknowledge=<rev>``.
 """
 
 from __future__ import annotations
@@ -30,19 +32,25 @@ server's default (1 s) is a 1 s stall for every writer queued behind the DDL."""
 
 @dataclass(frozen=True, kw_only=True)
 class MigrationGuards:
-    """How long migration statements may wait and run, and how often to retry."""
+    """How long migration statements may wait and run, how often to retry, how
+    long to wait for another run, and which data-destroying revisions may run."""
 
     lock_timeout: float
     statement_timeout: float
     lock_retries: int
     deadlock_timeout: float = DEADLOCK_TIMEOUT
+    migration_lock_timeout: float = 600.0
+    acknowledged: frozenset[str] = frozenset()
+    """Revisions allowed to destroy rows flagged earlier in the same run."""
 
     @classmethod
     def from_x_arguments(
         cls, x_arguments: Mapping[str, str], *, settings: Settings
     ) -> MigrationGuards:
-        """``alembic -x lock_timeout=5s -x statement_timeout=10min -x lock_retries=3``
-        override the environment's ``MIGRATIONKIT_*`` settings."""
+        """``alembic -x lock_timeout=5s -x statement_timeout=10min -x lock_retries=3
+        -x migration_lock_timeout=30min`` override the environment's
+        ``MIGRATIONKIT_*`` settings; ``-x acknowledge=011,012`` names revisions
+        allowed to destroy rows flagged earlier in the same run."""
 
         def duration(name: str, default: float) -> float:
             raw = x_arguments.get(name)
@@ -58,6 +66,14 @@ class MigrationGuards:
                 else parse_count(retries, name="-x lock_retries")
             ),
             deadlock_timeout=duration("deadlock_timeout", DEADLOCK_TIMEOUT),
+            migration_lock_timeout=duration(
+                "migration_lock_timeout", settings.migration_lock_timeout
+            ),
+            acknowledged=frozenset(
+                name.strip()
+                for name in x_arguments.get("acknowledge", "").split(",")
+                if name.strip()
+            ),
         )
 
     def apply(self, connection: sa.Connection) -> None:

@@ -12,6 +12,8 @@ What it does, in both of Alembic's modes:
   for the whole run so concurrent ``upgrade head`` calls
   apply each revision once, bounds lock waits and statement times
   (``MigrationGuards``) and retries a migration that timed out on a lock.
+  Commands that only read (``current``, ``check``, ``revision --autogenerate``)
+  take no migration lock, so they never wait behind a running migration.
 
 Each migration commits on its own (``transaction_per_migration``), and autogenerate
 compares types and server defaults. Further ``context.configure`` options are passed
@@ -31,6 +33,7 @@ from alembic import context as alembic_context
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 
+import migrationkit.ops  # noqa: F401 - registers the safe operations as op.<name>
 from migrationkit.database import (
     DatabaseTarget,
     UrlSource,
@@ -44,7 +47,7 @@ from migrationkit.runtime.failures import print_failures_once, reported_failures
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
 from migrationkit.runtime.pooler import refuse_pooler_host, refuse_transaction_pooler
-from migrationkit.runtime.retry import attempts
+from migrationkit.runtime.retry import run_with_retries
 from migrationkit.settings import Settings
 
 if TYPE_CHECKING:
@@ -223,17 +226,34 @@ def _run_on_connection(
     target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
     **options: Any,
 ) -> None:
-    if connection.in_transaction():
+    if connection.in_transaction() or not _changes_the_database(env):
         # The caller owns a transaction (a test that rolls back, say): nothing may
         # be committed under it, so the run is its own, without lock or retry.
-        log.debug("connection handed in inside a transaction: no lock, no retry")
+        # A command that only reads needs neither, and must not wait for a run.
+        log.debug("no migration lock, no retry: the run reads or is the caller's")
         env.configure(connection=connection, target_metadata=target_metadata, **options)
         with env.begin_transaction():
             env.run_migrations()
         return
     refuse_transaction_pooler(connection, target)
-    with migration_lock(connection, name=lock_name):
+    with migration_lock(
+        connection, name=lock_name, timeout=guards.migration_lock_timeout
+    ):
         env.configure(connection=connection, target_metadata=target_metadata, **options)
-        for attempt in attempts(guards, env.get_context()):
-            with attempt, env.begin_transaction():
-                env.run_migrations()
+        run_with_retries(env, guards)
+
+
+def _changes_the_database(env: EnvironmentContext) -> bool:
+    """Only ``upgrade``, ``downgrade`` and ``stamp`` name a destination revision.
+
+    ``current``, ``check``, ``history -i`` and ``revision --autogenerate`` read
+    the version table or the schema and never write, so they need no migration
+    lock. Their environment has no destination, and ``get_revision_argument()``
+    raises ``KeyError`` for it; its None result cannot tell, as ``downgrade base``
+    returns None too.
+    """
+    try:
+        env.get_revision_argument()
+    except KeyError:
+        return False
+    return True

@@ -25,7 +25,8 @@ _CONSTRAINTS_OF_TABLE = sa.text(
 
 _INVALID_INDEXES = sa.text(
     "SELECT n.nspname::text AS schema_name, ic.relname::text AS index_name,"
-    "       tc.relname::text AS table_name,"
+    "       tc.relname::text AS table_name, i.indisready AS ready,"
+    "       i.indisunique AS is_unique,"
     "       EXISTS (SELECT 1 FROM pg_stat_progress_create_index p"
     "                WHERE p.relid = i.indrelid) AS being_built"
     "  FROM pg_index i"
@@ -100,7 +101,9 @@ def invalid_indexes(
     """Indexes with ``pg_index.indisvalid = false`` in the models' schemas.
 
     A failed ``CREATE INDEX CONCURRENTLY`` leaves one behind: it costs every write
-    yet serves no query, and a unique one may not guarantee uniqueness.
+    yet serves no query. One cut short after its build (``indisready``) is still
+    maintained, and a unique one still refuses duplicates: it acts as a unique
+    constraint that nothing declares, while guaranteeing nothing about old rows.
     """
     current = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
     schemas = sorted({t.schema or current for t in metadata.sorted_tables} | {current})
@@ -115,9 +118,20 @@ def invalid_indexes(
             if row.being_built
             else "left by a failed CREATE INDEX CONCURRENTLY"
         )
+        if row.ready and row.is_unique:
+            effect = (
+                "it serves no query, yet every write is checked against it: it "
+                "refuses duplicate values as a unique constraint would"
+            )
+        elif row.ready:
+            effect = "it slows every write and serves no query"
+        else:
+            effect = "it serves no query"
+        kind = "unique index" if row.is_unique else "index"
+        ready = " but ready" if row.ready else ""
         lines.append(
-            f"index {row.index_name} on {row.schema_name}.{row.table_name} is "
-            f"INVALID ({cause}): it slows every write and serves no query"
+            f"{kind} {row.index_name} on {row.schema_name}.{row.table_name} is "
+            f"INVALID{ready} ({cause}): {effect}"
         )
         fixes.append(
             f"DROP INDEX CONCURRENTLY {quote(row.schema_name)}."

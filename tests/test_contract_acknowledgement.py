@@ -1,0 +1,123 @@
+"""A contract step does not destroy, in the same run, data an earlier step flagged.
+
+The project copy gets two revisions on top of 001: 900 flags the users that have
+no first name (as 009 flags addresses it cannot convert), 901 declares that it
+destroys them (as 011 drops the old text column). One ``upgrade head`` must stop
+between them, unless told ``-x acknowledge=901``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.helpers import (
+    Project,
+    current_revision,
+    failed,
+    ok,
+    upgrade_to_users,
+    write_revision,
+)
+
+LIST_THEM = "SELECT id, email FROM users WHERE first_name IS NULL"
+
+DESTROYING_REVISION = '''"""drop the users without a first name"""
+
+from alembic import op
+
+revision = "901"
+down_revision = "900"
+branch_labels = None
+depends_on = None
+
+destroys_flagged = {{"users.first_name": {query!r}}}
+
+
+def upgrade() -> None:
+    op.execute("DELETE FROM users WHERE first_name IS NULL")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def flagging_and_destroying(project: Project, engine: sa.Engine, nameless: int) -> None:
+    upgrade_to_users(project, engine, rows=50)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE users SET first_name = NULL WHERE id IN"
+                " (SELECT id FROM users ORDER BY email LIMIT :n)"
+            ),
+            {"n": nameless},
+        )
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            from migrationkit.ops import flag_for_review
+
+            nameless = op.get_bind().scalar(
+                sa.text("SELECT count(*) FROM users WHERE first_name IS NULL")
+            )
+            flag_for_review(
+                "users.first_name", rows=nameless, what="user(s) without a first name"
+            )
+        """,
+    )
+    (project.path / "alembic" / "versions" / "901_destroy.py").write_text(
+        DESTROYING_REVISION.format(query=LIST_THEM)
+    )
+
+
+def users(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one())
+
+
+def test_one_run_stops_before_destroying_what_it_flagged(
+    project: Project, engine: sa.Engine
+) -> None:
+    flagging_and_destroying(project, engine, nameless=3)
+    message = failed(project.alembic("upgrade", "head"))
+
+    assert (
+        "Stopped before upgrade 900 -> 901, drop the users without a first name: "
+        "that revision destroys data flagged for review earlier in this same run"
+        in message
+    ), message
+    assert "  3 user(s) without a first name (flagged by revision 900)" in message
+    assert f"    list them: {LIST_THEM}" in message
+    assert (
+        "The database is at revision 900: every migration before 901 is "
+        "committed, and 901 has not started." in message
+    )
+    assert "-x acknowledge=901" in message
+    assert current_revision(project).startswith("900")
+    assert users(engine) == 50
+
+    # Whoever ran 900 was told: a later run that starts there goes ahead.
+    ok(project.alembic("upgrade", "head"))
+    assert current_revision(project).startswith("901")
+    assert users(engine) == 47
+
+
+def test_an_acknowledged_contract_step_runs_in_the_same_run(
+    project: Project, engine: sa.Engine
+) -> None:
+    flagging_and_destroying(project, engine, nameless=2)
+    result = ok(project.alembic("-x", "acknowledge=901", "upgrade", "head"))
+    assert "going ahead: acknowledged with -x acknowledge=901" in result.stderr
+    assert current_revision(project).startswith("901")
+    assert users(engine) == 48
+
+
+def test_nothing_flagged_nothing_to_acknowledge(
+    project: Project, engine: sa.Engine
+) -> None:
+    flagging_and_destroying(project, engine, nameless=0)
+    ok(project.alembic("upgrade", "head"))
+    assert current_revision(project).startswith("901")
+    assert users(engine) == 50
