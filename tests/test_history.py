@@ -459,28 +459,59 @@ def test_not_null_step_explains_users_created_without_username(
 def test_interrupted_username_backfill_resumes_where_it_stopped(
     project: Project, alembic_config: Config, engine: sa.Engine
 ) -> None:
+    """Ctrl-C in the middle of 003's backfill, at a point chosen, not raced.
+
+    The test holds a row lock on the 550th user in key order, so batches of 100
+    commit rows 1-500 and the sixth batch waits on that row (with no lock_timeout)
+    until the interrupt: exactly five batches are kept, whatever the machine's
+    speed.
+    """
     command.upgrade(alembic_config, "001")
     load_users(engine)
     command.upgrade(alembic_config, "002")
 
-    proc = project.popen_alembic(
-        "-x", "backfill_batch_size=100", "-x", "backfill_pause=0.1", "upgrade", "003"
-    )
-    try:
-        done = 0
-        deadline = time.monotonic() + 60
-        while done < 500 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-            done = sum(name is not None for name in usernames(engine).values())
-        assert proc.poll() is None, "the backfill finished before it could be stopped"
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with engine.connect() as holder:
+        # Only that row: a FOR UPDATE over ORDER BY ... OFFSET would lock every
+        # row the OFFSET skips as well.
+        holder.execute(
+            sa.text(
+                "SELECT id FROM users WHERE id ="
+                " (SELECT id FROM users ORDER BY id OFFSET 549 LIMIT 1) FOR UPDATE"
+            )
+        ).one()
+        proc = project.popen_alembic(
+            "-x", "backfill_batch_size=100", "-x", "lock_timeout=0", "upgrade", "003"
+        )
+        try:
+            waiting = False
+            deadline = time.monotonic() + 120
+            while not waiting and time.monotonic() < deadline:
+                assert proc.poll() is None, "the backfill ended before it was blocked"
+                time.sleep(0.05)
+                # Asked on a connection of its own: pg_stat_activity is read
+                # once per transaction, and the holder's stays open.
+                with engine.connect() as watcher:
+                    waiting = bool(
+                        watcher.execute(
+                            sa.text(
+                                "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE datname = current_database()"
+                                "   AND application_name = 'migrationkit'"
+                                "   AND wait_event_type = 'Lock'"
+                            )
+                        ).scalar_one()
+                    )
+            assert waiting, "the backfill never reached the locked row"
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        holder.rollback()
     assert proc.returncode != 0
-    assert "interrupted" in stderr
+    assert "interrupted" in stderr.lower(), stderr
+    assert "Traceback" not in stderr, stderr
 
     assert current(engine) == "002"
     with engine.connect() as conn:
@@ -490,7 +521,7 @@ def test_interrupted_username_backfill_resumes_where_it_stopped(
             ).all()
         )
         rows = conn.execute(sa.text("SELECT id, email FROM users")).all()
-    assert 500 <= len(kept) < USERS  # whole batches were committed
+    assert len(kept) == 500  # five whole batches, committed; the sixth rolled back
 
     alembic_config.cmd_opts = argparse.Namespace(x=["backfill_batch_size=100"])
     command.upgrade(alembic_config, "003")
