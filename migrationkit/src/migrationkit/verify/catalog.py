@@ -96,7 +96,7 @@ def constraint_problems(connection: sa.Connection, table: sa.Table) -> list[str]
 
 
 def invalid_indexes(
-    connection: sa.Connection, *, metadata: sa.MetaData, rerun: str
+    connection: sa.Connection, *, metadata: sa.MetaData
 ) -> tuple[list[str], list[str]]:
     """Indexes with ``pg_index.indisvalid = false`` in the models' schemas.
 
@@ -104,6 +104,8 @@ def invalid_indexes(
     yet serves no query. One cut short after its build (``indisready``) is still
     maintained, and a unique one still refuses duplicates: it acts as a unique
     constraint that nothing declares, while guaranteeing nothing about old rows.
+    The fix is a rebuild in place (``REINDEX INDEX CONCURRENTLY``): rerunning the
+    migration would do nothing once the database is at head.
     """
     current = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
     schemas = sorted({t.schema or current for t in metadata.sorted_tables} | {current})
@@ -133,9 +135,12 @@ def invalid_indexes(
             f"{kind} {row.index_name} on {row.schema_name}.{row.table_name} is "
             f"INVALID{ready} ({cause}): {effect}"
         )
-        fixes.append(
-            f"DROP INDEX CONCURRENTLY {quote(row.schema_name)}."
-            f"{quote(row.index_name)}, then rerun the migration that builds it "
-            f"(`{rerun}`)"
-        )
+        name = f"{quote(row.schema_name)}.{quote(row.index_name)}"
+        fix = f"rebuild it without blocking writes: REINDEX INDEX CONCURRENTLY {name}"
+        if row.is_unique:
+            fix += " (if the build failed on duplicate values, remove them first)"
+        fix += f", or drop it: DROP INDEX CONCURRENTLY {name}"
+        if row.being_built:
+            fix = f"wait for the build running now; if it fails, {fix}"
+        fixes.append(fix)
     return lines, fixes

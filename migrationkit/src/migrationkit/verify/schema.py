@@ -88,9 +88,7 @@ def check_schema(
     for table in present:
         constraint_lines += constraint_problems(connection, table)
     upgrade = alembic_command(config, "upgrade", "head")
-    invalid_lines, invalid_fixes = invalid_indexes(
-        connection, metadata=metadata, rerun=upgrade
-    )
+    invalid_lines, invalid_fixes = invalid_indexes(connection, metadata=metadata)
 
     columns = sum(len(t.columns) for t in metadata.sorted_tables)
     tables = len(metadata.sorted_tables)
