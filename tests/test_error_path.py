@@ -291,6 +291,6 @@ def test_debug_and_raiseerr_show_the_traceback(repo_project: Project) -> None:
 
 
 def test_the_readme_text_documents_the_exit_codes() -> None:
-    text = (REPO / "docs" / "readme" / "errors-and-secrets.md").read_text()
+    text = (REPO / "docs" / "errors-and-secrets.md").read_text()
     for needle in ("255", "130", "--debug", "--raiseerr", "FAILED:"):
         assert needle in text

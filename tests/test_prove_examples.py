@@ -205,7 +205,7 @@ def test_cli_fails_a_downgrade_that_does_nothing(
     assert (
         "+ left behind by the downgrade: table public.tags with its 2 columns"
     ) in out
-    assert 'DuplicateTable: relation "tags" already exists' in out
+    assert 'relation "tags" already exists (SQLSTATE 42P07)' in out
     assert "Traceback" not in result.stderr
 
 
@@ -319,8 +319,9 @@ def test_a_revision_that_fails_to_upgrade_and_those_after_it(
     assert codes(report) == [("upgrade", "003"), ("upgrade", "004")]
     failed, unreached = report.findings
     assert failed.verdict.startswith(
-        "revision 003 (added 003) fails to upgrade from 002: SyntaxError"
+        "revision 003 (added 003) fails to upgrade from 002: "
     ), failed.verdict
+    assert "syntax error at end of input (SQLSTATE 42601)" in failed.verdict
     assert "ALTER TABLE nowhere" in failed.render()
     assert unreached.verdict == (
         "revision 004 (added 004) was not reached: revision 003 (added 003) "
