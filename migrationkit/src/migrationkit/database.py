@@ -44,7 +44,12 @@ from migrationkit.masking import (
 )
 from migrationkit.pg import AUTHENTICATION_FAILED, INVALID_CATALOG_NAME, sqlstate_of
 from migrationkit.settings import Settings
-from migrationkit.urls import mask_url, parse_database_url, password_out_of_query
+from migrationkit.urls import (
+    mask_url,
+    parse_database_url,
+    password_out_of_query,
+    with_driver,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -198,7 +203,7 @@ def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
     try:
         engine = sa.create_engine(
-            target.url,
+            with_driver(target.url),
             poolclass=NullPool,
             connect_args=connect_args,
             hide_parameters=True,

@@ -102,6 +102,18 @@ def parse_database_url(raw: str, *, origin: str) -> URL:
     return password_out_of_query(url)
 
 
+def with_driver(url: URL) -> URL:
+    """``url`` naming psycopg 3 when it names no driver (``postgresql://``).
+
+    SQLAlchemy 2.1 picks psycopg 3 for a bare ``postgresql://`` by itself; 2.0
+    picks psycopg2, which migrationkit does not depend on. URLs are shown to
+    people as they were written; only the engine gets the explicit driver.
+    """
+    if url.drivername == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
 def password_out_of_query(url: URL) -> URL:
     """Move ``?password=`` into the URL's password (libpq's rule: the query wins).
 
