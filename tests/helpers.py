@@ -76,6 +76,10 @@ class Project:
         )
         if self.database_url is not None:
             env["DATABASE_URL"] = self.database_url.reveal()
+        # One connection attempt: these tests point at servers that are down on
+        # purpose, and the 30 s wake-up wait for hosted servers would only slow
+        # them (tests/test_hosted.py covers the wait itself).
+        env["MIGRATIONKIT_CONNECT_WAIT"] = "0s"
         env.update(extra)
         return env
 
@@ -107,6 +111,30 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+
+def run_together(
+    argv: Sequence[str | Path], *, cwd: Path, env: dict[str, str], count: int = 2
+) -> list[tuple[str, str]]:
+    """Start ``count`` copies of ``argv`` at once; each must succeed.
+
+    Returns each one's (stdout, stderr), in the order they were started.
+    """
+    processes = [
+        subprocess.Popen(
+            [str(arg) for arg in argv],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, f"{stdout}\n{stderr}"
+    return outputs
 
 
 def copy_project(destination: Path, files: Sequence[str] = PROJECT_FILES) -> Path:

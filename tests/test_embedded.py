@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from migrationkit.devserver.server import EmbeddedPostgres
-from tests.helpers import Project, copy_project
+from tests.helpers import Project, copy_project, run_together
 
 STARTED = "started the embedded PostgreSQL server"
 INITIALIZING = "initializing a new PostgreSQL"
@@ -73,20 +73,8 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
 
     # Two commands at once on a cluster that does not exist yet: one creates and
     # starts it, the other waits for the start-up lock and reuses it.
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=project.path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, f"{stdout}\n{stderr}"
+    argv = [sys.executable, "-m", "alembic", "upgrade", "head"]
+    outputs = run_together(argv, cwd=project.path, env=env)
     announcements = [started_lines(stderr) for _, stderr in outputs]
     assert sorted(len(lines) for lines in announcements) == [0, 1], outputs
     (line,) = [line for lines in announcements for line in lines]

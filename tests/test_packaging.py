@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
-from tests.helpers import REPO
+from tests.helpers import REPO, run_together
 
 pytestmark = pytest.mark.slow
 
@@ -218,21 +218,19 @@ class Adopter:
     def alembic(
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.venv.bin / "alembic"), *args],
-            cwd=self.path,
-            env=env if env is not None else self.venv.env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return self._run("alembic", *args, env=env)
 
     def migrationkit(
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        return self._run("migrationkit", *args, env=env)
+
+    def _run(
+        self, program: str, *args: str, env: dict[str, str] | None
+    ) -> subprocess.CompletedProcess[str]:
+        """One of the venv's console scripts, in the project; never raises."""
         return subprocess.run(
-            [str(self.venv.bin / "migrationkit"), *args],
+            [str(self.venv.bin / program), *args],
             cwd=self.path,
             env=env if env is not None else self.venv.env(),
             capture_output=True,
@@ -344,20 +342,8 @@ def test_adopter_concurrent_upgrades_apply_each_revision_once(
     project = adopt(root / "bookshop", venv)
     env = venv.env(DATABASE_URL=url_of(database))
     try:
-        runs = [
-            subprocess.Popen(
-                [str(venv.bin / "alembic"), "upgrade", "head"],
-                cwd=project.path,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
-        outputs = [p.communicate(timeout=300) for p in runs]
-        for process, (out, err) in zip(runs, outputs, strict=True):
-            assert process.returncode == 0, out + err
+        argv: list[str | Path] = [venv.bin / "alembic", "upgrade", "head"]
+        outputs = run_together(argv, cwd=project.path, env=env)
         applied = re.findall(
             r"Running upgrade ([^\s,]*) -> ([^\s,]+)",
             "".join(err for _, err in outputs),

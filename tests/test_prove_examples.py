@@ -265,17 +265,22 @@ def test_an_engine_handed_in_is_migrated(
 
 
 def copy_example(example: str, destination: Path) -> Path:
-    shutil.copytree(
-        EXAMPLES / example,
-        destination,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    """A copy of ``example`` beside a copy of the revisions it shares (../shared)."""
+    for source, target in (
+        (example, destination),
+        ("shared", destination.parent / "shared"),
+    ):
+        shutil.copytree(
+            EXAMPLES / source, target, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return destination
 
 
 def add_revision(project: Path, *, rev: str, down: str, upgrade: str) -> None:
     parents = tuple(down.split(",")) if "," in down else down
-    (project / "migrations" / "versions" / f"{rev}_added.py").write_text(
+    versions = project / "migrations" / "versions"
+    versions.mkdir(exist_ok=True)  # "good" has revisions in ../shared only
+    (versions / f"{rev}_added.py").write_text(
         f'"""added {rev}"""\n\n'
         "from alembic import op\n\n"
         f"revision = {rev!r}\n"
