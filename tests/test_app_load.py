@@ -14,6 +14,8 @@ import pytest
 from migrationkit.testing.pgbouncer import pgbouncer_binary
 from tests.helpers import REPO
 
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
+
 
 def run_load(*args: str) -> subprocess.CompletedProcess[str]:
     prefix = f"http_load_{uuid.uuid4().hex[:10]}"

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
@@ -21,6 +22,8 @@ from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import PgBouncer
 from service.database import create_application_engine
 from tests.helpers import Project, Reply, Service, ok
+
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 
 
 def plain(url: sa.URL) -> str:

@@ -86,6 +86,7 @@ def prefix(server: TestServer) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.mark.slow
 def test_benchmark_end_to_end(server: TestServer, prefix: str, tmp_path: Path) -> None:
     out = tmp_path / "results"
     url = server.admin.secret_url().reveal()

@@ -23,6 +23,8 @@ import pytest
 from migrationkit.devserver.server import EmbeddedPostgres
 from tests.helpers import Project, copy_project, run_together
 
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
+
 STARTED = "started the embedded PostgreSQL server"
 INITIALIZING = "initializing a new PostgreSQL"
 

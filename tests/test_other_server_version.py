@@ -26,6 +26,8 @@ from migrationkit.settings import Settings
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, run_module
 
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
+
 
 def other_server_binaries() -> Path | None:
     pg_ctl = shutil.which("pg_ctl")

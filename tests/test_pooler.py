@@ -29,6 +29,8 @@ from tests.helpers import (
     script_heads,
 )
 
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
+
 
 def plain(url: sa.URL) -> str:
     return url.render_as_string(hide_password=False)

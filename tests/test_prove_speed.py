@@ -9,8 +9,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, run_module
+
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 
 
 def test_the_benchmark_times_both_harnesses(server: TestServer, tmp_path: Path) -> None:
