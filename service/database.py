@@ -68,13 +68,14 @@ def create_application_engine(
     sat in the pool (a Neon compute that was suspended, a restarted PgBouncer)
     before a request gets it.
     """
+    url = with_driver(target.url)  # the driver the engine really uses, on 2.0 too
     connect_args: dict[str, object] = {"application_name": APPLICATION_NAME}
-    if "connect_timeout" not in target.url.query:
+    if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
-    if target.url.get_driver_name() == "psycopg":
+    if url.get_driver_name() == "psycopg":
         connect_args["prepare_threshold"] = None
     engine = sa.create_engine(
-        with_driver(target.url),
+        url,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT,

@@ -40,13 +40,13 @@ from migrationkit.devserver.files import read_owned_file
 from migrationkit.devserver.programs import binaries_dir
 from migrationkit.errors import EmbeddedServerError
 
+pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
+
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("useradd") is None,
     reason="root mode (one system account per cluster) needs root and useradd; "
     "as anyone else the server runs as that user, and these attacks do not apply",
 )
-
-pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 ACL = "system.posix_acl_access"
 USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 NO_ID = 0xFFFFFFFF

@@ -9,6 +9,8 @@ up at once on what waiting cannot cure.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -25,6 +27,7 @@ from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import LoginRole, free_port
 from migrationkit.urls import parse_database_url
+from service.database import create_application_engine
 
 SECRET = "hosted-Secret-9"  # a made-up password that must never show
 POOLED = f"postgresql://app:{SECRET}@ep-x-1-pooler.eu-central-1.aws.neon.tech/app"
@@ -133,3 +136,26 @@ def test_a_reachable_server_connects_at_once(database: DatabaseTarget) -> None:
             assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_a_url_naming_no_driver_connects_through_psycopg_3(
+    database: DatabaseTarget,
+) -> None:
+    """``postgresql://`` means psycopg 3 whichever SQLAlchemy is installed (2.0
+    would pick psycopg2), and the service's pooled engine then turns off
+    server-side prepared statements, which a transaction pooler breaks."""
+    bare = dataclasses.replace(database, url=database.url.set(drivername="postgresql"))
+    settings = Settings()
+    for engine in (
+        create_engine(bare, settings=settings),
+        create_application_engine(bare, settings=settings),
+    ):
+        try:
+            assert engine.dialect.driver == "psycopg"
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+                raw = conn.connection.driver_connection
+                prepared = getattr(raw, "prepare_threshold", "missing")
+        finally:
+            engine.dispose()
+    assert prepared is None  # the application engine, checked last
