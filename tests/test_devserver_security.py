@@ -35,7 +35,15 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import migrationkit
 from migrationkit.devserver import EmbeddedPostgres
+from migrationkit.devserver.acl import (
+    AclGrant,
+    Grantee,
+    blocking_folders,
+    grant_search,
+    revoke,
+)
 from migrationkit.devserver.files import read_owned_file
 from migrationkit.devserver.programs import binaries_dir
 from migrationkit.errors import EmbeddedServerError
@@ -96,10 +104,24 @@ def other_user() -> Iterator[pwd.struct_passwd]:
         name,
     )
     user = pwd.getpwnam(name)
+    grants: list[AclGrant] = []
     try:
+        # The attacks run this environment's Python and psql as that user: where
+        # the clone sits in a private folder (mktemp -d), let it through, search
+        # only, as the embedded server's own account is let through.
+        grantee = Grantee(uid=user.pw_uid, gids=frozenset({user.pw_gid}))
+        tools = [
+            Path(sysconfig.get_paths()["purelib"]),
+            Path(migrationkit.__file__).parents[1],  # an editable install's source
+            binaries_dir(),
+        ]
+        for folder in blocking_folders(tools, grantee):
+            grants.append(grant_search(folder, uid=user.pw_uid))
         yield user
     finally:
         as_user(user, "/bin/sh", "-c", "kill -KILL -1")  # only its own processes
+        for grant in reversed(grants):
+            revoke(grant, uid=user.pw_uid)
         admin("userdel", name)
 
 

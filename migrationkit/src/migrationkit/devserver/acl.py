@@ -20,11 +20,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import fcntl
 import grp
 import os
 import pwd
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -134,10 +135,11 @@ def may_search(folder: Path, grantee: Grantee) -> bool:
 
 def grant_search(folder: Path, *, uid: int) -> AclGrant:
     """Add ``user:<uid>:--x`` to ``folder`` (re-checked now, refused if it widens)."""
-    entries, before = _read(folder)
-    after = _encode(_with_search_for(folder, entries, uid=uid))
     try:
-        os.setxattr(folder, _XATTR, after)
+        with _exclusive(folder):
+            entries, before = _read(folder)
+            after = _encode(_with_search_for(folder, entries, uid=uid))
+            os.setxattr(folder, _XATTR, after)
     except OSError as exc:
         raise EmbeddedServerError(
             f"The embedded server's account cannot enter {folder}, and granting it "
@@ -154,9 +156,14 @@ def revoke(grant: AclGrant, *, uid: int) -> bool:
     Returns False when the folder is gone.
     """
     try:
-        entries, current = _read(grant.folder)
+        with _exclusive(grant.folder):
+            return _revoke_locked(grant, uid=uid)
     except FileNotFoundError:
         return False
+
+
+def _revoke_locked(grant: AclGrant, *, uid: int) -> bool:
+    entries, current = _read(grant.folder)
     if current == grant.after:
         if grant.before is not None:
             restored = grant.before
@@ -170,6 +177,22 @@ def revoke(grant: AclGrant, *, uid: int) -> bool:
         restored = _encode(kept)
     os.setxattr(grant.folder, _XATTR, restored)
     return True
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold ``flock`` on ``folder`` while its ACL is read, changed and written.
+
+    Clusters below one shared folder (a clone in a private temporary folder, test
+    runs in parallel) grant and revoke entries on it at the same time; without
+    the lock one process's write could drop the entry another just added.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _with_search_for(
