@@ -309,7 +309,8 @@ class WritesDuringThePass:
             with self.engine.begin() as conn:
                 conn.execute(
                     sa.text(
-                        "INSERT INTO items (id) SELECT g FROM generate_series(CAST(:a AS int), CAST(:b AS int)) g"
+                        "INSERT INTO items (id) SELECT g FROM generate_series("
+                        "CAST(:a AS int), CAST(:b AS int)) g"
                     ),
                     {"a": ROWS + 1, "b": ROWS + 500},
                 )
@@ -492,7 +493,7 @@ def test_a_killed_ctid_backfill_resumes_and_loses_no_rows(
                 time.sleep(0.01)
             assert stuck, "the backfill never reached the locked row"
         process.send_signal(signal.SIGKILL)  # a real crash, mid-batch
-        process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=30)
         assert process.returncode == -signal.SIGKILL, stderr
     finally:
         holder.rollback()
