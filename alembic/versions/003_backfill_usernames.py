@@ -20,9 +20,10 @@ How it stays lean at 10M rows
        table indexed by local part. Most local parts are unique, so it is small.
     2. ``backfill_in_batches`` sets ``username`` a range of pages at a time
        (ctid ranges, sized to about 40 ms; ``-x backfill_strategy=keyset``
-       walks the key instead), each batch committed on its own. A row's value needs only its own email
-       and id plus one index probe into the temporary table, so a batch costs
-       about what the same rows cost inside one whole-table UPDATE.
+       walks the key instead), each batch committed on its own. A row's
+       value needs only its own email and id plus one index probe into the
+       temporary table, so a batch costs about what the same rows cost
+       inside one whole-table UPDATE.
     3. One more read checks that the result is unique. Users created or renamed
        while the backfill ran can collide with it; only those rows are renamed,
        with a longer id suffix, before 004 has to fail on them.
