@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ from service.database import APPLICATION_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 INI = REPO / "alembic.ini"
+DRAIN_SECONDS = 1.0
+"""Between taking the old release out of the rotation and stopping it."""
 NAIVE_VERSIONS = REPO / "benchmarks" / "naive" / "versions"
 
 
@@ -287,9 +290,11 @@ class Deploy:
                     phase("rollout (old+new)", began)
             began = time.monotonic()
             traffic.set_ports([new_port])  # out of the rotation, then stopped
+            time.sleep(DRAIN_SECONDS)
             old_release.close()
             sleep_until(began + settle)
             phase("after (new)", began)
+            names = {old_port: "old", new_port: "new"}
         found = self.found(traffic)
         answers = traffic.answers
         waits = monitor.waits
@@ -307,6 +312,13 @@ class Deploy:
                 "login_events": len(traffic.created_logins),
             },
             found=found,
+            failures=dict(
+                Counter(
+                    f"{names.get(a.port, '?')} release, {a.describe()}"
+                    for a in answers
+                    if a.failed
+                )
+            ),
             points=[
                 (a.scheduled - origin, a.seconds * 1000, a.failed) for a in answers
             ],
@@ -362,6 +374,8 @@ def release(
                 str(workers),
                 "--log-level",
                 "warning",
+                "--timeout-keep-alive",
+                "30",
                 "--timeout-graceful-shutdown",
                 "10",
             ],

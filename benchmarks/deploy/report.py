@@ -84,6 +84,8 @@ class DeployResult:
     points: list[tuple[float, float, bool]]
     """(seconds since the start, latency ms, failed) per request, for the chart."""
     marks: list[tuple[str, float, float]]
+    failures: dict[str, int]
+    """Failed requests by kind and status ("login 500"), to say what broke."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class DeployResult:
             "overall": self.overall.as_json(),
             "rows_written_during_deploy": self.written,
             "rows_found_afterwards": self.found,
+            "failures_by_kind": self.failures,
         }
 
     def render(self) -> str:
@@ -106,6 +109,9 @@ class DeployResult:
                 f"{p.p50_ms:8.1f}{p.p95_ms:8.1f}{p.p99_ms:8.1f}{p.max_ms:9.1f}"
                 f"{p.longest_lock_wait_ms:10.1f}"
             )
+        if self.failures:
+            broke = ", ".join(f"{k}: {n}" for k, n in sorted(self.failures.items()))
+            lines.append(f"failed requests by kind and status: {broke}")
         for kind, count in self.written.items():
             lines.append(
                 f"{kind} written during the deploy: {count}, found afterwards: "

@@ -73,8 +73,8 @@ def measure_speed(
     """Build the three tables, then time the UPDATE and both backfills."""
     conn.execute(
         "CREATE TABLE speed_source AS SELECT n AS id,"
-        " CASE WHEN n % 997 = 0 THEN 'not-an-ip' ELSE '10.' || (n / 65536 % 256)"
-        " || '.' || (n / 256 % 256) || '.' || (n % 256) END AS ip_address,"
+        " CASE WHEN n %% 997 = 0 THEN 'not-an-ip' ELSE '10.' || (n / 65536 %% 256)"
+        " || '.' || (n / 256 %% 256) || '.' || (n %% 256) END AS ip_address,"
         " NULL::inet AS ip_address_inet,"
         " now() - n * interval '1 second' AS occurred_at"
         " FROM generate_series(1, %s::bigint) AS n",

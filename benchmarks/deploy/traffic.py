@@ -37,6 +37,10 @@ MIX: dict[str, int] = {
 }
 """Weights of each kind of request."""
 
+JSON = {"Content-Type": "application/json"}
+STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+"""How a request on a connection the server closed while idle fails."""
+
 SENDERS = 24
 """Sender threads: enough for the rate while the service stalls a little."""
 
@@ -58,6 +62,9 @@ class Answer:
     """HTTP status; 0 when no answer came (connection error, timeout, not sent)."""
     seconds: float
     """From the scheduled time to the answer's last byte."""
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.status or 'no answer'}"
 
     @property
     def failed(self) -> bool:
@@ -138,24 +145,27 @@ class Traffic:
                 )
                 connections[request.port] = connection
             method, path, body = self._shape(request.kind, chooser)
-            try:
-                connection.request(
-                    method,
-                    path,
-                    body=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                response = connection.getresponse()
-                payload = response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                status, payload = 0, b""
-                connection.close()
-                connections.pop(request.port, None)
+            status, payload = 0, b""
+            # A kept-alive connection the server closed while idle fails at once;
+            # like any HTTP client, try once more on a fresh connection.
+            for attempt in range(2):
+                try:
+                    connection.request(method, path, body=body, headers=JSON)
+                    response = connection.getresponse()
+                    payload = response.read()
+                    status = response.status
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    connection.close()
+                    stale = isinstance(exc, STALE) and attempt == 0
+                    if not stale:
+                        break
             seconds = time.monotonic() - request.scheduled
             self._record(
                 Answer(request.kind, request.port, request.scheduled, status, seconds)
             )
+            if status == 0:
+                connections.pop(request.port, None)
             if status == 201:
                 self._remember(request.kind, payload)
         for connection in connections.values():
