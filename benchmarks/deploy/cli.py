@@ -294,6 +294,7 @@ class Deploy:
             old_release.close()
             sleep_until(began + settle)
             phase("after (new)", began)
+            traffic.stop()  # before the new release stops: no request cut short
             names = {old_port: "old", new_port: "new"}
         found = self.found(traffic)
         answers = traffic.answers

@@ -102,6 +102,8 @@ class Traffic:
             self.ports = list(ports)
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         for _ in range(SENDERS):
             self._queue.put(None)
