@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from migrationkit.cli.main import build_parser, report_failures
+from migrationkit.cli.main import build_parser
 from migrationkit.errors import MigrationInterrupted
+from migrationkit.exits import report_failures
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
