@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from migrationkit.cli.main import build_parser
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
+from tests.helpers import Project
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -209,3 +210,17 @@ def test_an_interrupted_migration_exits_130_with_its_own_line(
 
     assert report_failures(interrupted_migration, debug=False) == 130
     assert capsys.readouterr().err == f"FAILED: {line}\n"
+
+
+def test_alembic_progress_lines_only_with_verbose(project: Project) -> None:
+    quiet = project.run("-m", "migrationkit", "verify")
+    assert quiet.returncode == 1, quiet.stderr  # never migrated: a failed check
+    assert "never migrated" in quiet.stdout
+    for chatter in ("Context impl", "Will assume transactional DDL", "Detected added"):
+        assert chatter not in quiet.stderr, quiet.stderr
+    verbose = project.run("-m", "migrationkit", "-v", "verify")
+    assert verbose.returncode == 1, verbose.stderr
+    assert "Context impl PostgresqlImpl" in verbose.stderr
+    script = project.run("verify_migration.py")
+    assert "Context impl" not in script.stderr, script.stderr
+    assert "Context impl" in project.run("verify_migration.py", "-v").stderr

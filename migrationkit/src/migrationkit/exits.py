@@ -45,8 +45,38 @@ def report_failures(call: Callable[[], int], *, debug: bool) -> int:
         return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_FAILED
 
 
-def configure_logging() -> None:
-    """Library code logs; a command shows INFO and up on stderr."""
+def configure_logging(*, verbose: bool = False) -> None:
+    """Library code logs; a command shows INFO and up on stderr.
+
+    Alembic's own INFO lines ("Context impl PostgresqlImpl.", "Will assume
+    transactional DDL.", "Detected added table ...") are the machinery talking:
+    a verify prints them for every context it opens, and on a database that was
+    never migrated "Detected added table" reads like a finding. They are dropped
+    unless ``verbose``. A filter on Alembic's own loggers does it, because the
+    project's env.py may call ``logging.config.fileConfig`` afterwards, which
+    resets their levels and the root handlers but keeps their filters.
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s"
     )
+    if verbose:
+        return
+    # Importing them creates the loggers the filter goes on.
+    import alembic.autogenerate  # noqa: PLC0415
+    import alembic.runtime.migration  # noqa: PLC0415, F401
+
+    alembic_loggers = [
+        logger
+        for name, logger in list(logging.Logger.manager.loggerDict.items())
+        if name.startswith("alembic.") and isinstance(logger, logging.Logger)
+    ]
+    for logger in alembic_loggers:
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)
+
+
+def _warnings_and_up(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+_QUIET = _warnings_and_up

@@ -223,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the traceback of a failure"
     )
     parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show Alembic's own progress lines (hidden by default)",
+    )
+    parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -240,5 +246,5 @@ def run(handler: Handler, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging()
+    configure_logging(verbose=args.verbose)
     return run(args.handler, args)

@@ -115,10 +115,16 @@ def verify_main(
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of a failure"
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show Alembic's own progress lines (hidden by default)",
+    )
     add_verify_arguments(parser)
     args = parser.parse_args(argv)
     args.model_checks = tuple(model_checks)
-    configure_logging()
+    configure_logging(verbose=args.verbose)
     return report_failures(
         lambda: run_verify(args, Settings.from_environ()), debug=args.debug
     )
