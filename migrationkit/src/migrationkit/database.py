@@ -194,19 +194,53 @@ def offline_url(*, settings: Settings, config: Config | None) -> URL:
     return target.url if target is not None else make_url("postgresql://")
 
 
-def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
-    """An engine that fails fast and cannot leak: a bounded connect timeout, no
-    pooled sockets, statement parameters kept out of error messages and logs, and
-    the password given to the driver only while it connects."""
-    connect_args: dict[str, object] = {"application_name": APPLICATION_NAME}
-    if "connect_timeout" not in target.url.query:
+@dataclass(frozen=True, kw_only=True)
+class ConnectionPool:
+    """The pool of an application's engine (migrations use none: ``NullPool``)."""
+
+    size: int = 5
+    """Connections kept open; a pooler in front multiplexes them further."""
+    overflow: int = 5
+    timeout: float = 10.0
+    """Seconds a request waits for a free connection before it fails."""
+
+
+def create_engine(
+    target: DatabaseTarget,
+    *,
+    settings: Settings,
+    application_name: str = APPLICATION_NAME,
+    pool: ConnectionPool | None = None,
+) -> sa.Engine:
+    """An engine that fails fast and cannot leak: a bounded connect timeout,
+    statement parameters kept out of error messages and logs, and the password
+    given to the driver only while it connects.
+
+    Without ``pool`` no socket outlives its use (``NullPool``): what migrations,
+    verify and the tools want. With ``pool`` it is an application's engine, which
+    may sit behind a transaction pooler (Neon's pooled string, PgBouncer): a
+    pooled connection is checked before use (``pool_pre_ping`` replaces one a
+    suspended compute or a restarted pooler closed), and psycopg never prepares
+    statements on the server, since the pooler may run the next ``EXECUTE`` on a
+    server process that never saw the ``PREPARE``.
+    """
+    url = with_driver(target.url)  # the driver the engine really uses, on 2.0 too
+    connect_args: dict[str, object] = {"application_name": application_name}
+    if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
+    pooling: dict[str, Any] = {"poolclass": NullPool}
+    if pool is not None:
+        pooling = {
+            "pool_size": pool.size,
+            "max_overflow": pool.overflow,
+            "pool_timeout": pool.timeout,
+            "pool_pre_ping": True,
+        }
+        if url.get_driver_name() == "psycopg":
+            connect_args["prepare_threshold"] = None
     try:
         engine = sa.create_engine(
-            with_driver(target.url),
-            poolclass=NullPool,
-            connect_args=connect_args,
-            hide_parameters=True,
+            url, connect_args=connect_args, hide_parameters=True, **pooling
         )
     except ImportError as exc:  # the URL's +driver is not installed
         raise DatabaseUrlError(
@@ -223,8 +257,7 @@ def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
 def attach_password(engine: sa.Engine, target: DatabaseTarget) -> None:
     """Give ``target``'s password to ``engine``'s driver at connect time only.
 
-    For engines built elsewhere (an application's pooled engine) from
-    ``target.url``, which holds no password.
+    For engines built elsewhere from ``target.url``, which holds no password.
     """
     event.listen(engine, "do_connect", _connect_with(target.password))
 
