@@ -21,7 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from migrationkit.database import configured_url, pgdata_dir
+from migrationkit import database
+from migrationkit.database import configured_url
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
 from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE, settings_for
 from migrationkit.settings import DEFAULT_DATABASE, Settings
@@ -61,9 +62,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def embedded_server(config: Config | None, *, settings: Settings) -> EmbeddedPostgres:
     """The project's embedded server (its files: MIGRATIONKIT_PGDATA or .pgdata/)."""
-    from migrationkit.devserver.server import EmbeddedPostgres  # noqa: PLC0415
-
-    return EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
+    return database.embedded_server(settings=settings, config=config)
 
 
 @dataclass(frozen=True, kw_only=True)

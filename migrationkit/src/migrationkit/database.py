@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
 
+    from migrationkit.devserver import EmbeddedPostgres
+
 APPLICATION_NAME = "migrationkit"
 
 # A refused connection carries no SQLSTATE in psycopg 3 (libpq reports the
@@ -144,9 +146,14 @@ def project_dir(config: Config | None) -> Path:
     return Path.cwd()
 
 
-def pgdata_dir(*, settings: Settings, config: Config | None) -> Path:
-    """Where the embedded server keeps its files: MIGRATIONKIT_PGDATA or .pgdata/."""
-    return settings.pgdata or project_dir(config) / ".pgdata"
+def pgdata_dir(
+    *, settings: Settings, config: Config | None, project: Path | None = None
+) -> Path:
+    """Where the embedded server keeps its files: MIGRATIONKIT_PGDATA, else
+    ``.pgdata/`` beside alembic.ini (or in ``project`` when there is no Config)."""
+    if settings.pgdata:
+        return settings.pgdata
+    return (project or project_dir(config)) / ".pgdata"
 
 
 def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTarget:
@@ -154,11 +161,41 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
     target = configured_url(settings=settings, config=config)
     if target is not None:
         return target
+    return embedded_database(settings=settings, config=config)
+
+
+def resolve_server(*, settings: Settings, config: Config | None) -> DatabaseTarget:
+    """The server the three rules name, for tools that make databases of their own.
+
+    The configured URL as it is (the tool connects there only to create and drop
+    its scratch databases), else the embedded server's ``postgres`` database. The
+    harness, the test fixtures and the benchmarks use this, so "the configured
+    URL, else the embedded server" is decided here and nowhere else.
+    """
+    target = configured_url(settings=settings, config=config)
+    if target is not None:
+        return target
+    return embedded_database(settings=settings, config=config, database="postgres")
+
+
+def embedded_server(*, settings: Settings, config: Config | None) -> EmbeddedPostgres:
+    """The project's embedded server (its files: MIGRATIONKIT_PGDATA or .pgdata/)."""
+    from migrationkit.devserver import EmbeddedPostgres  # noqa: PLC0415
+
+    return EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
+
+
+def embedded_database(
+    *, settings: Settings, config: Config | None, database: str | None = None
+) -> DatabaseTarget:
+    """A database on the project's embedded server, started (and, for the default
+    database, created) on first use: the one way in to that server.
+
+    ``database=None`` is the project's own database (``development``), created
+    when missing; a named one must exist (``postgres`` always does).
+    """
     # Imported late: offline runs and URL users never need the server code.
-    from migrationkit.devserver import (  # noqa: PLC0415
-        EmbeddedPostgres,
-        embedded_server_installed,
-    )
+    from migrationkit.devserver import embedded_server_installed  # noqa: PLC0415
 
     if not embedded_server_installed():  # a production install: say what is missing
         raise DatabaseUrlError(
@@ -167,10 +204,11 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
             "here. Set DATABASE_URL to the database to use, for example "
             "DATABASE_URL=postgresql://user:password@host:5432/dbname."
         )
-    url = EmbeddedPostgres(
-        pgdata_dir(settings=settings, config=config)
-    ).ensure_database()
-    return DatabaseTarget(url, UrlSource.EMBEDDED)
+    server = embedded_server(settings=settings, config=config)
+    if database is None:
+        return DatabaseTarget(server.ensure_database(), UrlSource.EMBEDDED)
+    server.ensure_running()
+    return DatabaseTarget(server.url(database), UrlSource.EMBEDDED)
 
 
 def resolve_application_database(
