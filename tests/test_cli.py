@@ -224,3 +224,21 @@ def test_alembic_progress_lines_only_with_verbose(project: Project) -> None:
     script = project.run("verify_migration.py")
     assert "Context impl" not in script.stderr, script.stderr
     assert "Context impl" in project.run("verify_migration.py", "-v").stderr
+
+
+def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
+    project: Project,
+) -> None:
+    secret = "Tr4ceback-pw"
+    env = project.env(DATABASE_URL=f"postgresql://app:{secret}@127.0.0.1:1/app")
+    plain = project.run("-m", "migrationkit", "verify", env=env)
+    assert plain.returncode == 1
+    assert "Traceback" not in plain.stderr
+    assert "FAIL  connectivity" in plain.stdout
+    debug = project.run("-m", "migrationkit", "--debug", "verify", env=env)
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "DatabaseConnectionError: Cannot reach PostgreSQL at 127.0.0.1:1" in (
+        debug.stderr
+    )
+    assert secret not in debug.stdout + debug.stderr

@@ -142,6 +142,7 @@ def verify(
     *,
     settings: Settings | None = None,
     model_checks: Sequence[ModelCheck] = (),
+    debug: bool = False,
 ) -> VerificationReport:
     """Check the project's database against its models and its migration history.
 
@@ -149,7 +150,9 @@ def verify(
     it is run as ``alembic current`` runs it (nothing is migrated, the version
     table is not created), and the checks use the connection and the
     ``target_metadata`` it configures. Works with any env.py, whether it calls
-    ``migrationkit.runtime.run_migrations`` or not.
+    ``migrationkit.runtime.run_migrations`` or not. An unreachable database is a
+    report with a failed connectivity check, unless ``debug`` asks for the
+    exception itself (and its traceback).
     """
     if settings is not None:
         config.attributes[SETTINGS_ATTRIBUTE] = settings
@@ -183,6 +186,8 @@ def verify(
         with EnvironmentContext(config, script, fn=inspect, dont_mutate=True):
             script.run_env()
     except DatabaseConnectionError as exc:
+        if debug:
+            raise
         return unreachable_report(
             exc, target=configured_url(settings=settings, config=config)
         )

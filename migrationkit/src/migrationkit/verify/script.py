@@ -72,7 +72,10 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     checks: Sequence[ModelCheck] = getattr(args, "model_checks", ())
     try:
         report = command.verify(
-            command.load_config(args.config), settings=settings, model_checks=checks
+            command.load_config(args.config),
+            settings=settings,
+            model_checks=checks,
+            debug=args.debug,
         )
     except CommandError as exc:
         if args.json and not args.debug:
