@@ -21,6 +21,7 @@ from alembic.operations import MigrateOperation, Operations
 from migrationkit.errors import MigrationKitError
 from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
+from migrationkit.runtime.journal import note_progress
 
 DEFAULT_BATCH_SIZE = 2_000
 """Rows per batch. A concurrent write to a row of the batch in flight waits for
@@ -244,6 +245,8 @@ class _Backfill:
                 if last is not None:
                     params["last"] = last
                 row = connection.execute(first if last is None else after, params).one()
+                # the ledger's count commits with the batch (resumes say where)
+                note_progress(connection, label=self.label, rows=row.updated)
                 if commit_each_batch:
                     connection.commit()
                 if row.picked == 0:
