@@ -113,7 +113,7 @@ def require_acknowledgement(
     on ``-x acknowledge`` closes the flags in the ledger, in the transaction of
     ``revision`` itself: if it fails, they stay open.
     """
-    queries = _topics(destroys)
+    queries = destroyed(destroys)
     if not queries:
         return
     flagged = _open_flags(journal, queries)
@@ -216,7 +216,7 @@ def acknowledgement_message(
     return "\n".join(lines)
 
 
-def _topics(destroys: object) -> dict[str, str | None]:
+def destroyed(destroys: object) -> dict[str, str | None]:
     """``destroys_flagged`` as {topic: query or None}."""
     if isinstance(destroys, str):
         return {destroys: None}
