@@ -31,6 +31,7 @@ CHECK_NAMES = [
     "indexes_and_constraints",
     "model_functionality",
     "revision",
+    "ledger",
 ]
 
 
