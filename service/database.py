@@ -41,6 +41,7 @@ from migrationkit.errors import MigrationKitError
 from migrationkit.hosted import wait_for_server
 from migrationkit.pg import server_message
 from migrationkit.settings import Settings
+from migrationkit.verify.ledger import ledger_findings
 from migrationkit.verify.revision import check_revision
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,14 @@ class ServiceDatabase:
                     MigrationContext.configure(connection).get_current_heads()
                 )
                 if set(current) == set(expected):
+                    # the ledger's findings (open review flags, edited revisions)
+                    # are news for operators, not a reason to stop serving
+                    _, findings = ledger_findings(
+                        connection, script=self.script, config=self.config
+                    )
                     return SchemaStatus(
                         status="ok",
-                        detail=f"at head {', '.join(expected)}",
+                        detail="; ".join([f"at head {', '.join(expected)}", *findings]),
                         current=current,
                         expected=expected,
                     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from migrationkit.ledger.table import LedgerEntry, chain_breaks
 from migrationkit.settings import Settings
 from tests.helpers import (
     Project,
+    Service,
     failed,
     ok,
     upgrade_to_users,
@@ -282,3 +284,30 @@ def test_history_filters_json_and_the_flag_commands(
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert json.loads(mk(project, "history", "--json", "--since", future)) == []
     assert len(history(project, until=datetime.now(UTC))) == 5
+
+
+def test_health_names_an_open_flag_and_keeps_serving(
+    project: Project, engine: sa.Engine, services: Callable[..., Service]
+) -> None:
+    upgrade_to_users(project, engine, rows=5)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET first_name = NULL"))
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade="""
+            from migrationkit.ops import flag_for_review
+
+            flag_for_review("users.first_name", rows=5, what="user(s) without a name")
+        """,
+    )
+    ok(project.alembic("upgrade", "head"))
+    health = services(project).wait_until_answering().request("GET", "/health")
+    assert health.status == 200
+    assert health.body["status"] == "ok"
+    assert re.fullmatch(
+        r"at head 900; open review flag \d+: 5 user\(s\) without a name "
+        r"\(flagged by revision 900 at \S+\)",
+        health.body["detail"],
+    ), health.body
