@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from alembic.script import ScriptDirectory
 
 from migrationkit import __version__, command
 from migrationkit.ledger.provenance import file_sha256
+from migrationkit.ledger.state import unrecorded_walk
 from migrationkit.ledger.table import LedgerEntry, chain_breaks
 from migrationkit.settings import Settings
 from tests.helpers import (
@@ -311,3 +313,24 @@ def test_health_names_an_open_flag_and_keeps_serving(
         r"\(flagged by revision 900 at \S+\)",
         health.body["detail"],
     ), health.body
+
+
+def test_prove_finds_the_walk_in_the_ledger(project: Project) -> None:
+    """prove's up, down, up of every revision leaves its three rows (checked as
+    part of its round-trip), and a walk with a row missing is named."""
+    report = command.prove(config(project), settings=settings(project), offline=False)
+    assert report.ok, [f.verdict for f in report.findings]
+    applied = LedgerEntry(kind="applied", revision="900", finished_at=datetime.now(UTC))
+    walk = [
+        applied,
+        replace(applied, kind="reverted"),
+        replace(applied, file_sha256="x"),
+    ]
+    assert (
+        unrecorded_walk([replace(e, file_sha256="x") for e in walk], revision="900")
+        is None
+    )
+    assert unrecorded_walk(walk[1:], revision="900") == (
+        "expected rows applied, reverted, applied, found reverted, applied"
+    )
+    assert unrecorded_walk(walk, revision="900") == "a row has no file hash"

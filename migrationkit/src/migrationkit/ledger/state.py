@@ -109,3 +109,26 @@ def open_flags(entries: Iterable[ledger.LedgerEntry]) -> list[ledger.LedgerEntry
         for flag_id in entry.detail.get("flags", [])
     }
     return [e for e in rows if e.kind == ledger.FLAG and e.id not in closed]
+
+
+WALK = (ledger.APPLIED, ledger.REVERTED, ledger.APPLIED)
+"""The rows an up, down, up walk of one revision leaves, in order."""
+
+
+def unrecorded_walk(
+    entries: Iterable[ledger.LedgerEntry], *, revision: str
+) -> str | None:
+    """Why the ledger's last rows about ``revision`` are not a complete up, down,
+    up walk (each with its file hash), or None when they are."""
+    about = [e for e in entries if e.revision == revision and e.kind in set(WALK)][
+        -len(WALK) :
+    ]
+    kinds = tuple(e.kind for e in about)
+    if kinds != WALK:
+        return (
+            f"expected rows {', '.join(WALK)}, found "
+            f"{', '.join(kinds) if kinds else 'none'}"
+        )
+    if any(e.file_sha256 is None for e in about):
+        return "a row has no file hash"
+    return None

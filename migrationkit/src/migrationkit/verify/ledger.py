@@ -14,7 +14,12 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from migrationkit.ledger.state import edited_revisions, missing_revisions, open_flags
+from migrationkit.ledger.state import (
+    edited_revisions,
+    missing_revisions,
+    open_flags,
+    unrecorded_walk,
+)
 from migrationkit.ledger.table import LedgerTable, chain_breaks, read_entries
 from migrationkit.verify.result import CheckResult, alembic_command
 
@@ -95,3 +100,19 @@ def check_ledger(
             "`migrationkit history` shows the rows. See docs/ledger.md."
         ),
     )
+
+
+def walk_recorded(
+    connection: sa.Connection, *, revision: str, config: Config | None = None
+) -> str | None:
+    """For ``prove``: why the ledger does not show ``revision``'s up, down, up
+    walk, or None when it does or when the project keeps no ledger (an env.py
+    without migrationkit). Leaves the connection outside any transaction."""
+    table = LedgerTable.beside(config=config)
+    try:
+        if not table.exists(connection):
+            return None
+        return unrecorded_walk(read_entries(connection, table), revision=revision)
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
