@@ -21,6 +21,7 @@ from tests.helpers import (
     failed,
     ok,
     upgrade_to_users,
+    wait_for,
     write_revision,
 )
 
@@ -175,3 +176,50 @@ def test_a_flag_survives_a_lock_timeout_and_stops_the_rerun(
     ok(project.alembic("-x", "acknowledge=902", *command))
     assert current_revision(project).startswith("902")
     assert users(engine) == 46
+
+
+def test_a_flag_survives_a_killed_deployer(project: Project, engine: sa.Engine) -> None:
+    """kill -9 of the alembic process during the step after the flagging one, its
+    server session ended too (pg_terminate_backend): the rerun still stops."""
+    flagging_and_destroying(project, engine, nameless=2)
+    (project.path / "alembic" / "versions" / "901_destroy.py").unlink()
+    write_revision(
+        project,
+        rev="901",
+        down="900",
+        upgrade="""
+            from alembic import context
+
+            if context.get_x_argument(as_dictionary=True).get("slow"):
+                op.execute("SELECT pg_sleep(600)")
+        """,
+    )
+    write_destroying(project, rev="902", down="901")
+    deployer = project.popen_alembic("-x", "slow=1", "upgrade", "head")
+    try:
+        wait_for(lambda: sleeping(engine) is not None, what="901 to be running")
+    finally:
+        deployer.kill()
+        deployer.communicate()
+    pid = sleeping(engine)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    wait_for(lambda: sleeping(engine) is None, what="the session to end")
+    assert current_revision(project).startswith("900")
+
+    stopped = failed(project.alembic("upgrade", "head"))
+    assert "Stopped before upgrade 901 -> 902" in stopped, stopped
+    assert current_revision(project).startswith("901")
+    assert users(engine) == 50
+
+
+def sleeping(engine: sa.Engine) -> int | None:
+    """The server process of a migration sleeping in 901, if there is one."""
+    with engine.connect() as conn:
+        pid = conn.scalar(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)'"
+                " AND datname = current_database()"
+            )
+        )
+    return int(pid) if pid is not None else None
