@@ -8,7 +8,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.pooler_safety.attempts import Load, Outcome, run_attempts, write_project
+from benchmarks.pooler_safety.attempts import (
+    Load,
+    Outcome,
+    run_attempts,
+    run_pinned_attempts,
+    write_project,
+)
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import PgBouncer, login_role
 from migrationkit.testing.server import TestServer
@@ -53,28 +59,39 @@ def main() -> None:
         pooled_text = pooled.render_as_string(hide_password=False)
         config_file = write_project(Path(folder))
         engine = server.engine(database)
+        pooled_engine = server.engine(bouncer.pooled_url)
         load = Load(url=pooled_text, clients=args.clients).start()
         try:
             results = {
-                declared: run_attempts(
+                label: run_attempts(
                     config_file=config_file,
                     pooled_url=pooled_text,
                     server_engine=engine,
                     attempts=args.attempts,
                     declare_session=declared,
                 )
-                for declared in (False, True)
+                for label, declared in (
+                    ("nothing declared", False),
+                    ("declared a session pooler (wrongly)", True),
+                )
             }
+            results["probe skipped, the per-transaction check alone"] = (
+                run_pinned_attempts(
+                    pooled_engine=pooled_engine,
+                    server_engine=engine,
+                    attempts=args.attempts,
+                )
+            )
         finally:
             load.stop()
             engine.dispose()
+            pooled_engine.dispose()
     print(
         f"PgBouncer transaction mode, default_pool_size={args.pool_size}, "
         f"{args.clients} load clients, {time.monotonic() - started:.0f}s, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    for declared, outcome in results.items():
-        label = "declared session pooler (wrongly)" if declared else "nothing declared"
+    for label, outcome in results.items():
         print(_line(label, outcome))
     print(
         f"load clients: {load.transactions} transactions, "

@@ -24,8 +24,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 
+from migrationkit.errors import TransactionPoolerError
 from migrationkit.masking import Secret
+from migrationkit.runtime.guards import MigrationGuards
+from migrationkit.runtime.lock import migration_lock
 from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE
+from migrationkit.runtime.pooler import Route
 from migrationkit.settings import Settings
 
 _ENV = """\
@@ -174,6 +178,42 @@ def run_attempts(
             outcome.leaked_locks += 1
             _wait_for_no_locks(server_engine)
         _reset(server_engine)
+    return outcome
+
+
+def run_pinned_attempts(
+    *, pooled_engine: sa.Engine, server_engine: sa.Engine, attempts: int
+) -> Outcome:
+    """The last line of defence alone: the lock taken through the transaction
+    pooler as if it were a declared session pooler whose probe was fooled, then
+    five transactions of migration-like work (a temporary table, set timeouts)."""
+    outcome = Outcome()
+    guards = MigrationGuards(lock_timeout=2.0, statement_timeout=600.0, lock_retries=0)
+    route = Route(direct=False, why="benchmark: behaviour probe skipped")
+    for _ in range(attempts):
+        outcome.attempts += 1
+        try:
+            with (
+                pooled_engine.connect() as connection,
+                migration_lock(connection, name="pinned", route=route),
+            ):
+                guards.apply(connection)
+                for _step in range(5):
+                    connection.execute(
+                        sa.text("CREATE TEMPORARY TABLE s (n int) ON COMMIT DROP")
+                    )
+                    connection.execute(sa.text("INSERT INTO s VALUES (1)"))
+                    connection.commit()
+        except TransactionPoolerError as exc:
+            if "Stopped the migration run before a transaction" in str(exc):
+                outcome.stopped += 1
+            else:
+                outcome.other_failures[str(exc).splitlines()[0][:120]] += 1
+        else:
+            outcome.completed += 1
+        if _advisory_locks(server_engine):
+            outcome.leaked_locks += 1
+            _wait_for_no_locks(server_engine)
     return outcome
 
 
