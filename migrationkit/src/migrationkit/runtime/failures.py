@@ -23,10 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from migrationkit.errors import MigrationFailed, MigrationInterrupted, MigrationKitError
-from migrationkit.masking import mask_secrets
+from migrationkit.masking import mask_secrets, printable
 from migrationkit.pg import (
     CONNECTION_LOST_CLASSES,
     INSUFFICIENT_PRIVILEGE,
@@ -67,7 +68,14 @@ def reported_failures(env: EnvironmentContext, *, settings: Settings) -> Iterato
     """Turn what stops an online run into one ``MigrationKitError`` paragraph."""
     try:
         yield
-    except MigrationKitError:
+    except CommandError as exc:
+        # Alembic's own (a revision id read from the version table that no
+        # script defines) as well as ours: database text must not steer the
+        # terminal it is printed on.
+        exc.args = tuple(
+            printable(arg, lines=True) if isinstance(arg, str) else arg
+            for arg in exc.args
+        )
         raise
     except BaseException as exc:
         failure = _translate(exc, env=env, settings=settings)
