@@ -45,7 +45,7 @@ _KEY_PASSWORD = re.compile(
 # queries), so the closing quote is optional.
 _SQL_PASSWORD = re.compile(
     r"""(?ix)
-    (?P<head>\bpassword(?:\s|/\*.*?\*/|--[^\n]*\n)*)
+    (?P<head>\bpassword(?:\s|/\*.*?\*/|--[^\n]*\n)+)
     (?P<value>
         E'(?:[^'\\]|\\.|'')*'?
       | (?:U&)?'(?:[^']|'')*'?
