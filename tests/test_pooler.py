@@ -311,3 +311,41 @@ def test_no_attempt_gets_through_a_loaded_transaction_pooler(
     assert load.transactions > 0
     assert load.foreign_settings == 0
     assert not load.errors, load.errors
+
+
+def test_a_pinned_run_leaves_no_setting_on_its_session(
+    server: TestServer, database: DatabaseTarget, role: LoginRole
+) -> None:
+    """Through a session pooler (declared), the timeouts hold in every
+    transaction and in an autocommit block, and none is left on the session
+    once the run is over."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    guards = MigrationGuards(lock_timeout=2.0, statement_timeout=60.0, lock_retries=0)
+    route = Route(direct=False, why="declared by this test")
+    setting = sa.text("SELECT current_setting('lock_timeout')")
+    with PgBouncer(server=database.url, role=role, pool_mode="session") as pooler:
+        engine = server.engine(pooler.pooled_url)
+        try:
+            with engine.connect() as connection:
+                with migration_lock(connection, name="pin", route=route):
+                    guards.apply(connection)
+                    assert connection.scalar(setting) == "2s"
+                    connection.commit()
+                    autocommit = connection.execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
+                    with autocommit.begin():
+                        assert autocommit.scalar(setting) == "2s"
+                        assert autocommit.scalar(setting) == "2s"  # whole block
+                    connection.execution_options(isolation_level="READ COMMITTED")
+                after = connection.execute(
+                    sa.text(
+                        "SELECT current_setting('lock_timeout'),"
+                        " current_setting('statement_timeout')"
+                    )
+                ).one()
+                connection.commit()
+        finally:
+            engine.dispose()
+    assert tuple(after) == ("0", "0")
