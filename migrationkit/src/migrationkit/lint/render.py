@@ -3,11 +3,13 @@
 ``alembic upgrade <down>:<rev> --sql`` runs in-process through the project's own
 ``env.py``, with Alembic's output buffer replaced by a recorder. Each time Alembic
 writes SQL the recorder looks at the Python stack: the innermost frame in the
-revision file is the ``op.`` call (or helper) that produced it; a frame of one of
-migrationkit's safe operations marks the statement as theirs; a frame of
+revision file is the ``op.`` call (or helper) that produced it; an operation
+registered as safe (``migrationkit.ops.safety``) being invoked marks the statement
+as its own, whichever form called it; a frame of
 ``run_migrations`` shows that env.py runs through migrationkit (so the session has
-migrationkit's ``lock_timeout``); an ``AlterColumnOp`` on the stack gives the
-column's old type. Nothing connects to a database.
+migrationkit's ``lock_timeout``); Alembic's ``alter_column`` on the stack gives the
+column's old type and nullability (``existing_type``, ``existing_nullable``), in
+``batch_alter_table`` too. Nothing connects to a database.
 """
 
 from __future__ import annotations
@@ -21,30 +23,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, FrameType
+from types import FrameType
 
 from alembic import command
 from alembic.config import Config
-from alembic.operations.ops import AlterColumnOp
+from alembic.ddl.impl import DefaultImpl
 from alembic.script import Script
 
-from migrationkit import ops
+from migrationkit import ops  # noqa: F401 - registers the safe operations
+from migrationkit.ops.safety import safe_operation_name
 from migrationkit.runtime import migrate
-
-SAFE_OPERATIONS: dict[CodeType, str] = {
-    function.__code__: function.__name__
-    for function in (
-        ops.create_index_concurrently,
-        ops.drop_index_concurrently,
-        ops.add_unique_constraint_using_index,
-        ops.add_not_null,
-        ops.add_not_null_column,
-        ops.add_foreign_key_not_valid,
-        ops.validate_constraint,
-        ops.backfill_in_batches,
-    )
-}
-"""migrationkit's safe operations: their statements are the safe alternative."""
 
 _RUN_MIGRATIONS = migrate.run_migrations.__code__
 """On the stack while env.py runs migrations through migrationkit."""
@@ -63,7 +51,9 @@ class Origin:
     safe_operation: str | None = None
     """The migrationkit safe operation that wrote it, if one did."""
     old_type: str | None = None
-    """For ALTER COLUMN TYPE through op.alter_column: its ``existing_type``."""
+    """For ALTER COLUMN through op.alter_column: its ``existing_type``, as SQL."""
+    existing_nullable: bool | None = None
+    """For ALTER COLUMN through op.alter_column: its ``existing_nullable``."""
 
     @property
     def line(self) -> int | None:
@@ -127,7 +117,7 @@ class Recorder(io.StringIO):
         lines: list[int] = []
         call: str | None = None
         safe: str | None = None
-        old_type: str | None = None
+        column: tuple[str | None, bool | None] | None = None
         callee: FrameType | None = None
         while frame is not None:
             code = frame.f_code
@@ -138,23 +128,37 @@ class Recorder(io.StringIO):
                     call = callee.f_code.co_name if callee is not None else None
                 lines.append(frame.f_lineno)
             elif not lines:
-                safe = SAFE_OPERATIONS.get(code, safe)
-                old_type = old_type or _old_type(frame)
+                safe = safe_operation_name(frame.f_locals.get("operation")) or safe
+                column = column or _existing_column(frame)
             callee = frame
             frame = frame.f_back
+        old_type, existing_nullable = column or (None, None)
         return Origin(
-            lines=tuple(lines), call=call, safe_operation=safe, old_type=old_type
+            lines=tuple(lines),
+            call=call,
+            safe_operation=safe,
+            old_type=old_type,
+            existing_nullable=existing_nullable,
         )
 
 
-def _old_type(frame: FrameType) -> str | None:
-    """``existing_type`` of the ``AlterColumnOp`` Alembic is carrying out, as SQL."""
-    operation = frame.f_locals.get("operation")
-    if not isinstance(operation, AlterColumnOp) or operation.existing_type is None:
+def _existing_column(frame: FrameType) -> tuple[str | None, bool | None] | None:
+    """``existing_type`` (as SQL) and ``existing_nullable`` of Alembic's alter_column.
+
+    Read from the dialect implementation's ``alter_column`` frame, which both
+    ``op.alter_column`` and ``batch_alter_table``'s deferred calls go through.
+    """
+    if frame.f_code.co_name != "alter_column":
         return None
-    operations = frame.f_locals.get("operations")
-    dialect = getattr(getattr(operations, "migration_context", None), "dialect", None)
-    return str(operation.existing_type.compile(dialect=dialect))
+    impl = frame.f_locals.get("self")
+    if not isinstance(impl, DefaultImpl):
+        return None
+    existing = frame.f_locals.get("existing_type")
+    old_type = (
+        str(existing.compile(dialect=impl.dialect)) if existing is not None else None
+    )
+    nullable = frame.f_locals.get("existing_nullable")
+    return old_type, nullable if isinstance(nullable, bool) else None
 
 
 def upgrade_range(script: Script) -> str:
