@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from migrationkit.lint import rules
-from migrationkit.lint.anatomy import action_words
-from migrationkit.lint.column_types import narrowing, normalize_type
+from migrationkit.lint.anatomy import action_words, type_change
+from migrationkit.lint.column_types import narrowing
 from migrationkit.lint.sql import Kind, Token
 from migrationkit.lint.walk import Step
 
@@ -131,29 +131,13 @@ def _destructive(step: Step) -> str | None:  # noqa: PLR0911 - one answer per ki
             if column == "if":
                 column = action_words(action, 6)[-1]
             return f"drops column {item.table}.{column} and its data"
-        change = _type_change(action)
+        change = type_change(action)
         if change is not None:
             column, new_type = change
             why = narrowing(step.origin.old_type, new_type)
             if why is not None:
                 return f"changes the type of {item.table}.{column} to {new_type}: {why}"
     return None
-
-
-def _type_change(action: tuple[Token, ...]) -> tuple[str, str] | None:
-    """(column, new type) of ``ALTER [COLUMN] col [SET DATA] TYPE t [USING ...]``."""
-    words = [token.value for token in action]
-    if not words or words[0] != "alter" or "type" not in words:
-        return None
-    position = 2 if words[1:2] == ["column"] else 1
-    column = words[position] if position < len(words) else "?"
-    start = words.index("type") + 1
-    new_type: list[str] = []
-    for token in action[start:]:
-        if token.depth == 0 and token.is_word("using", "collate"):
-            break
-        new_type.append(token.value)
-    return column, normalize_type(" ".join(new_type))
 
 
 def _opaque(step: Step) -> str | None:

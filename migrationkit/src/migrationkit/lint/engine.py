@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from migrationkit.database import project_dir as project_folder
 from migrationkit.lint.config import LintConfig, load_lint_config
 from migrationkit.lint.findings import LintReport
+from migrationkit.lint.history import History
 from migrationkit.lint.render import render_offline
 from migrationkit.lint.review import ReviewOptions, review
 from migrationkit.lint.selection import Selection, select_revisions
@@ -65,11 +66,12 @@ def lint_project(
             lock_timeout_seconds=settings.lock_timeout,
             disabled=lint_config.disabled,
         )
+        history = History()
         for revision in revisions:
             rendered = render_offline(config, revision)
             if rendered.error is not None and database is not None:
                 rendered = database.follow(config, revision, offline=rendered)
-            result = review(rendered, options=options)
+            result = review(rendered, options=options, history=history)
             if database is not None:
                 result.findings = database.grade(result.findings)
             report.revisions.append(result)

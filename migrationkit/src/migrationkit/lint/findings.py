@@ -36,6 +36,8 @@ class Finding:
     """The reason written in the revision (or pyproject.toml) when allowed."""
     table_size: str | None = None
     """Live mode: the table's size as the grading read it."""
+    table_origin: str | None = None
+    """Offline: the earlier revision of the linted history that created the table."""
 
     @property
     def code(self) -> str:

@@ -28,6 +28,8 @@ def render_text(report: LintReport, *, show_suppressed: bool = False) -> str:
             lines.append(f"    sql (line {finding.sql_line}): {finding.statement}")
         if finding.table_size:
             lines.append(f"    table: {finding.table_size}")
+        elif finding.table_origin:
+            lines.append(f"    new table: {finding.table_origin}")
         if finding.also:
             lines.append(f"    also reported by squawk: {', '.join(finding.also)}")
         if finding.counts:
@@ -71,6 +73,7 @@ def finding_as_dict(finding: Finding) -> dict[str, Any]:
         "sql_line": finding.sql_line,
         "table": finding.table,
         "table_size": finding.table_size,
+        "table_origin": finding.table_origin,
         "also": list(finding.also),
         "suppressed": finding.suppressed,
         "lock": finding.rule.lock,

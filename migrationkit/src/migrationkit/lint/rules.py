@@ -194,6 +194,7 @@ def _squawk(
     alternative: str,
     severity: Severity = Severity.ERROR,
     scales_with_table: bool = True,
+    also_reported_by: tuple[str, ...] = (),
 ) -> Rule:
     return Rule(
         code=code,
@@ -203,7 +204,13 @@ def _squawk(
         severity=severity,
         scales_with_table=scales_with_table,
         source="squawk",
+        also_reported_by=also_reported_by,
     )
+
+
+_NOT_VALID = ("constraint-missing-not-valid",)
+"""squawk adds it to every constraint it flags; NOT VALID exists only for CHECK
+and FOREIGN KEY, so on the others it is folded into the rule that applies."""
 
 
 _WRITES_BLOCKED = "SHARE (blocks INSERT/UPDATE/DELETE) for the whole index build"
@@ -241,12 +248,14 @@ SQUAWK_RULES = (
             "SHARE ROW EXCLUSIVE on both tables (no writes) while every row is checked"
         ),
         alternative="migrationkit.ops.add_foreign_key_not_valid",
+        also_reported_by=_NOT_VALID,
     ),
     _squawk(
         "disallowed-unique-constraint",
         title="UNIQUE constraint that builds its own index",
         lock=f"{_ALL_BLOCKED} for the whole index build",
         alternative="migrationkit.ops.add_unique_constraint_using_index",
+        also_reported_by=_NOT_VALID,
     ),
     _squawk(
         "adding-not-nullable-field",
@@ -290,6 +299,7 @@ SQUAWK_RULES = (
             "create_index_concurrently(..., unique=True), then ADD CONSTRAINT ... "
             "PRIMARY KEY USING INDEX"
         ),
+        also_reported_by=_NOT_VALID,
     ),
     _squawk(
         "ban-concurrent-index-creation-in-transaction",

@@ -13,7 +13,7 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     """ADD CONSTRAINT UNIQUE builds its index under ACCESS EXCLUSIVE."""
-    # expect: disallowed-unique-constraint constraint-missing-not-valid
+    # expect: disallowed-unique-constraint
     op.create_unique_constraint("uq_users_email", "users", ["email"])
 
 
