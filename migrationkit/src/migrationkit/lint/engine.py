@@ -11,7 +11,7 @@ from migrationkit.database import project_dir as project_folder
 from migrationkit.lint.config import LintConfig, load_lint_config
 from migrationkit.lint.findings import LintReport
 from migrationkit.lint.history import History
-from migrationkit.lint.render import render_offline
+from migrationkit.lint.render import EnvFailedError, env_failure_message, render_offline
 from migrationkit.lint.review import ReviewOptions, review
 from migrationkit.lint.selection import Selection, select_revisions
 from migrationkit.lint.squawk import find_squawk, squawk_version
@@ -69,6 +69,8 @@ def lint_project(
         history = History()
         for revision in revisions:
             rendered = render_offline(config, revision)
+            if rendered.env_failed:
+                raise EnvFailedError(env_failure_message(rendered))
             if rendered.error is not None and database is not None:
                 rendered = database.follow(config, revision, offline=rendered)
             result = review(rendered, options=options, history=history)

@@ -31,6 +31,7 @@ from alembic.ddl.impl import DefaultImpl
 from alembic.script import Script
 
 from migrationkit import ops  # noqa: F401 - registers the safe operations
+from migrationkit.errors import MigrationKitError
 from migrationkit.ops.safety import safe_operation_name
 from migrationkit.runtime import migrate
 
@@ -78,6 +79,11 @@ class RenderedRevision:
     error: str | None = None
     """Why rendering stopped, when it did."""
     error_line: int | None = None
+    env_failed: bool = False
+    """The error came from env.py (or Alembic) before any code of the revision
+    ran: every revision would fail alike, so it is not the revision's finding."""
+    env_where: str | None = None
+    """``file:line`` of the innermost frame of env.py in the error's traceback."""
     uses_run_migrations: bool = False
 
     def origin_at(self, offset: int) -> Origin:
@@ -198,9 +204,32 @@ def render_offline(config: Config, script: Script) -> RenderedRevision:
     except Exception as exc:  # noqa: BLE001 - any failure of the revision is a finding
         rendered.error = f"{type(exc).__name__}: {exc}"
         rendered.error_line = failing_line(exc, recorder)
+        rendered.env_failed = not _ran_revision_code(exc, recorder)
+        rendered.env_where = _env_frame(exc, config)
     finally:
         config.output_buffer = saved
     return rendered
+
+
+def _ran_revision_code(exc: BaseException, recorder: Recorder) -> bool:
+    """Whether the revision's own code was running when ``exc`` was raised."""
+    return any(
+        recorder.is_revision_file(frame.f_code.co_filename)
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
+def _env_frame(exc: BaseException, config: Config) -> str | None:
+    """``env.py:<line>`` of the project's env.py in ``exc``'s traceback."""
+    env = Path(config.get_main_option("script_location") or ".") / "env.py"
+    where: str | None = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if Path(filename).name == "env.py" and (
+            os.path.realpath(filename) == os.path.realpath(env) or where is None
+        ):
+            where = f"{filename}:{lineno}"
+    return where
 
 
 def failing_line(exc: BaseException, recorder: Recorder) -> int | None:
@@ -209,3 +238,43 @@ def failing_line(exc: BaseException, recorder: Recorder) -> int | None:
         if recorder.is_revision_file(frame.f_code.co_filename):
             line = lineno
     return line
+
+
+class EnvFailedError(MigrationKitError):
+    """The project's env.py failed before any revision's code ran."""
+
+
+_HINTS = (
+    (
+        "Connection, url, or dialect_name is required",
+        (
+            "env.py's offline branch gets no database URL (sqlalchemy.url is "
+            "empty and nothing else gives one). Offline rendering needs none: call "
+            "migrationkit's run_migrations in env.py (it renders for PostgreSQL "
+            "without a URL), or pass dialect_name='postgresql' to context.configure"
+        ),
+    ),
+    (
+        "No module named",
+        (
+            "env.py imports a module Python cannot find from where Alembic runs: "
+            "with a src layout install the project (uv pip install -e .), or add "
+            "its folder to prepend_sys_path in alembic.ini"
+        ),
+    ),
+)
+
+
+def env_failure_message(rendered: RenderedRevision) -> str:
+    """One message for an env.py that fails: its error, where, and what to do."""
+    where = f" at {rendered.env_where}" if rendered.env_where else ""
+    hint = next(
+        (text for marker, text in _HINTS if marker in str(rendered.error)), None
+    )
+    return (
+        f"The project's env.py failed{where} while rendering revision "
+        f"{rendered.script.revision} offline, before any code of the revision ran: "
+        f"{str(rendered.error).rstrip('.')}. Every revision is rendered through "
+        "env.py, so none was linted."
+        + (f" {hint}." if hint else " Fix env.py and run the lint again.")
+    )
