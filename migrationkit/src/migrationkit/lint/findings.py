@@ -36,12 +36,19 @@ class Finding:
     """The reason written in the revision (or pyproject.toml) when allowed."""
     table_size: str | None = None
     """Live mode: the table's size as the grading read it."""
+    advice: str | None = None
+    """The call that fixes it, with its arguments read from the statement."""
     table_origin: str | None = None
     """Offline: the earlier revision of the linted history that created the table."""
 
     @property
     def code(self) -> str:
         return self.rule.code
+
+    @property
+    def instead(self) -> str:
+        """What to write instead: the concrete call when known, else the rule's."""
+        return self.advice or self.rule.alternative
 
     @property
     def counts(self) -> bool:

@@ -34,7 +34,7 @@ def render_text(report: LintReport, *, show_suppressed: bool = False) -> str:
             lines.append(f"    also reported by squawk: {', '.join(finding.also)}")
         if finding.counts:
             lines.append(f"    blocks: {finding.rule.lock}")
-            lines.append(f"    instead: {finding.rule.alternative}")
+            lines.append(f"    instead: {finding.instead}")
         else:
             lines.append(f"    allowed because: {finding.suppressed}")
         lines.append("")
@@ -78,6 +78,7 @@ def finding_as_dict(finding: Finding) -> dict[str, Any]:
         "suppressed": finding.suppressed,
         "lock": finding.rule.lock,
         "alternative": finding.rule.alternative,
+        "instead": finding.instead,
         "source": finding.rule.source,
     }
 
@@ -134,7 +135,7 @@ def render_github(report: LintReport) -> str:
         properties += (
             f",title={_escape_property(f'{finding.code} {finding.rule.title}')}"
         )
-        message = f"{finding.message}\nInstead: {finding.rule.alternative}"
+        message = f"{finding.message}\nInstead: {finding.instead}"
         lines.append(
             f"::{_GITHUB_LEVEL[finding.severity]} {properties}::{_escape_data(message)}"
         )

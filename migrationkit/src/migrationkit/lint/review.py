@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrationkit.lint import rules
+from migrationkit.lint.advice import advice_for
 from migrationkit.lint.checks import Hit, run_checks
 from migrationkit.lint.findings import Finding, RevisionResult
 from migrationkit.lint.history import History
@@ -219,6 +220,7 @@ def _finding(
         statement=text,
         sql_line=step.sql_line,
         table=table,
+        advice=advice_for(rule, step),
         table_origin=(
             f"{table} is created by revision {step.created_by}, earlier in the "
             "linted history: harmless if that revision is not deployed yet, a "
