@@ -133,8 +133,9 @@ def test_suppressions(tmp_path: Path) -> None:
     )
     found = read_suppressions(revision)
     assert found.reason_for("renaming-column", ()) == "the switch step"
-    assert found.reason_for("MK104", (5,)) == "contract step"
-    assert found.reason_for("ban-drop-column", (9, 5)) == "contract step"
+    whole = "contract step (more words about it)"  # the reason's next comment line
+    assert found.reason_for("MK104", (5,)) == whole
+    assert found.reason_for("ban-drop-column", (9, 5)) == whole
     assert found.reason_for("MK104", (9,)) is None
     assert found.reason_for("MK101", (6,)) is None
     problems = {problem.line: problem.problem for problem in found.problems}

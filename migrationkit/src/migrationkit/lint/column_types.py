@@ -62,6 +62,8 @@ def narrowing(old: str | None, new: str) -> str | None:  # noqa: PLR0911 - one a
     target = parse_type(new)
     if target.base in _UNBOUNDED_TEXT and not target.params:
         return None
+    if catalog_only(old, new):
+        return None  # the stored values are kept as they are
     if old is None:
         return (
             "the old type is not known (give op.alter_column an existing_type), so "
