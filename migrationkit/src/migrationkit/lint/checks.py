@@ -174,14 +174,26 @@ def _foreign_key_in_create_table(step: Step) -> str | None:
     )
 
 
-CHECKS: tuple[tuple[rules.Rule, Callable[[Step], str | None]], ...] = (
-    (rules.UNBATCHED_UPDATE, _unbatched_update),
-    (rules.CONCURRENTLY_IN_TRANSACTION, _concurrently_in_transaction),
-    (rules.NO_LOCK_TIMEOUT, _lock_without_timeout),
-    (rules.DESTRUCTIVE, _destructive),
-    (rules.OPAQUE_SQL, _opaque),
-    (rules.INVALID_INDEX_KEPT, _invalid_index_kept),
-    (rules.FOREIGN_KEY_IN_CREATE_TABLE, _foreign_key_in_create_table),
+@dataclass(frozen=True)
+class Check:
+    """A rule and the function that checks one statement for it.
+
+    The function returns the message when the rule applies to the statement,
+    else None. Plugins add their own (``migrationkit.lint.plugins``).
+    """
+
+    rule: rules.Rule
+    check: Callable[[Step], str | None]
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(rules.UNBATCHED_UPDATE, _unbatched_update),
+    Check(rules.CONCURRENTLY_IN_TRANSACTION, _concurrently_in_transaction),
+    Check(rules.NO_LOCK_TIMEOUT, _lock_without_timeout),
+    Check(rules.DESTRUCTIVE, _destructive),
+    Check(rules.OPAQUE_SQL, _opaque),
+    Check(rules.INVALID_INDEX_KEPT, _invalid_index_kept),
+    Check(rules.FOREIGN_KEY_IN_CREATE_TABLE, _foreign_key_in_create_table),
 )
 """Each extra rule and the function that checks one statement for it."""
 
@@ -189,13 +201,13 @@ STILL_CHECKED_IN_SAFE_OPERATIONS = {rules.NO_LOCK_TIMEOUT.code}
 """A safe operation still waits for its brief locks: lock_timeout must be on."""
 
 
-def run_checks(steps: list[Step]) -> list[Hit]:
+def run_checks(steps: list[Step], *, checks: tuple[Check, ...] = CHECKS) -> list[Hit]:
     """Every extra rule over every statement the revision itself wrote."""
     hits: list[Hit] = []
     for step in steps:
         if not step.origin.from_revision:
             continue
-        for rule, check in CHECKS:
+        for rule, check in ((item.rule, item.check) for item in checks):
             if (
                 step.origin.safe_operation is not None
                 and rule.code not in STILL_CHECKED_IN_SAFE_OPERATIONS

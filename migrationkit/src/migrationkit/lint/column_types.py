@@ -57,7 +57,7 @@ def parse_type(text: str) -> ColumnType:
     return ColumnType(base.strip(), params)
 
 
-def narrowing(old: str | None, new: str) -> str | None:  # noqa: PLR0911 - one answer per type family
+def narrowing(old: str | None, new: str) -> str | None:  # noqa: PLR0911, PLR0912 - one answer per type family
     """Why ``old`` -> ``new`` can lose or reject values, or None when it cannot."""
     target = parse_type(new)
     if target.base in _UNBOUNDED_TEXT and not target.params:

@@ -8,9 +8,11 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from migrationkit.database import project_dir as project_folder
+from migrationkit.lint.checks import CHECKS
 from migrationkit.lint.config import LintConfig, load_lint_config
 from migrationkit.lint.findings import LintReport
 from migrationkit.lint.history import History
+from migrationkit.lint.plugins import plugin_checks
 from migrationkit.lint.render import EnvFailedError, env_failure_message, render_offline
 from migrationkit.lint.review import ReviewOptions, review
 from migrationkit.lint.selection import Selection, select_revisions
@@ -65,6 +67,7 @@ def lint_project(
             squawk_config=lint_config.squawk_config,
             lock_timeout_seconds=settings.lock_timeout,
             disabled=lint_config.disabled,
+            checks=CHECKS + plugin_checks(),
         )
         history = History()
         for revision in revisions:

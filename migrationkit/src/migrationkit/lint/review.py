@@ -24,7 +24,7 @@ from pathlib import Path
 
 from migrationkit.lint import rules
 from migrationkit.lint.advice import advice_for
-from migrationkit.lint.checks import Hit, run_checks
+from migrationkit.lint.checks import CHECKS, Check, Hit, run_checks
 from migrationkit.lint.findings import Finding, RevisionResult
 from migrationkit.lint.history import History
 from migrationkit.lint.render import RenderedRevision
@@ -54,6 +54,8 @@ class ReviewOptions:
     lock_timeout_seconds: float
     """What run_migrations sets for the session (MIGRATIONKIT_LOCK_TIMEOUT)."""
     disabled: dict[str, str]
+    checks: tuple[Check, ...] = CHECKS
+    """migrationkit's checks, and those of installed lint plugins."""
 
 
 def review(
@@ -72,7 +74,7 @@ def review(
         rendered, configured_seconds=options.lock_timeout_seconds
     )
     steps = walk(rendered, session=session, history=history)
-    hits = run_checks(steps)
+    hits = run_checks(steps, checks=options.checks)
     result = RevisionResult(
         revision=rendered.script.revision,
         path=display,

@@ -371,6 +371,13 @@ SQUAWK_RULES = (
 _BY_CODE = {rule.code: rule for rule in (*MIGRATIONKIT_RULES, *SQUAWK_RULES)}
 
 
+def _known() -> dict[str, Rule]:
+    """migrationkit's and squawk's rules, and those of installed lint plugins."""
+    from migrationkit.lint.plugins import plugin_checks  # noqa: PLC0415 - plugins import the checks, which import this module
+
+    return _BY_CODE | {check.rule.code: check.rule for check in plugin_checks()}
+
+
 def rule_for(code: str, *, help_text: str | None = None) -> Rule:
     """The rule of ``code``; an uncatalogued squawk rule gets squawk's own help."""
     known = _BY_CODE.get(code)
@@ -388,8 +395,14 @@ def rule_for(code: str, *, help_text: str | None = None) -> Rule:
 
 def is_known(code: str) -> bool:
     """Whether ``code`` names a catalogued rule or looks like a squawk rule name."""
-    return code in _BY_CODE or (code.islower() and "-" in code and " " not in code)
+    if code in _BY_CODE or (code.islower() and "-" in code and " " not in code):
+        return True
+    return code in _known()
 
 
 def all_rules() -> tuple[Rule, ...]:
-    return (*MIGRATIONKIT_RULES, *SQUAWK_RULES)
+    """Every rule ``lint --rules`` lists: migrationkit's, squawk's, the plugins'."""
+    builtin = (*MIGRATIONKIT_RULES, *SQUAWK_RULES)
+    return builtin + tuple(
+        rule for code, rule in _known().items() if code not in _BY_CODE
+    )
