@@ -30,6 +30,8 @@ class Finding:
     sql_line: int | None = None
     """Its line in the rendered SQL of the revision."""
     table: str | None = None
+    column: str | None = None
+    """The column a SET NOT NULL finding is about (live mode asks the catalog)."""
     also: tuple[str, ...] = ()
     """squawk rules that flagged the same statement for the same reason."""
     suppressed: str | None = None

@@ -215,6 +215,14 @@ def _set_not_null(action: tuple[Token, ...]) -> str | None:
     return _column_action(action, "set", "not", "null")
 
 
+def set_not_null_column(actions: tuple[tuple[Token, ...], ...]) -> str | None:
+    """The column an ALTER TABLE's ``SET NOT NULL`` action names, if it has one."""
+    return next(
+        (column for column in map(_set_not_null, actions) if column is not None),
+        None,
+    )
+
+
 def _dropped_not_null(action: tuple[Token, ...]) -> str | None:
     return _column_action(action, "drop", "not", "null")
 

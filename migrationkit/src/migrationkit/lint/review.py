@@ -26,7 +26,7 @@ from migrationkit.lint import rules
 from migrationkit.lint.advice import advice_for
 from migrationkit.lint.checks import CHECKS, Check, Hit, run_checks
 from migrationkit.lint.findings import Finding, RevisionResult
-from migrationkit.lint.history import History
+from migrationkit.lint.history import History, set_not_null_column
 from migrationkit.lint.render import RenderedRevision
 from migrationkit.lint.squawk import SquawkFinding, run_squawk
 from migrationkit.lint.suppress import Suppressions, read_suppressions
@@ -222,6 +222,7 @@ def _finding(
         statement=text,
         sql_line=step.sql_line,
         table=table,
+        column=set_not_null_column(step.anatomy.actions),
         advice=advice_for(rule, step),
         table_origin=(
             f"{table} is created by revision {step.created_by}, earlier in the "
