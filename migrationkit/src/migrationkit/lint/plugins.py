@@ -11,7 +11,7 @@ The object named is a ``migrationkit.lint.Check`` or an iterable of them: a
 function that is given each statement of a revision (a ``Step``: its parsed
 anatomy, its origin in the revision, what is in force) and returns the message
 when the rule applies. Importing the module may also declare safe operations
-(``migrationkit.ops.safety.safe_operation``). The group is read on every lint
+(``migrationkit.ops.safe_operation``). The group is read on every lint
 run, so installing or removing a plugin needs no other step. A plugin that does
 not load, or whose code clashes with another rule's, stops the lint with its
 name and the reason.

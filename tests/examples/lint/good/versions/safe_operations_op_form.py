@@ -1,3 +1,5 @@
+# Alembic adds registered operations to `op` at run time; mypy cannot see them.
+# mypy: disable-error-code="attr-defined"
 """migrationkit's safe operations called as Alembic operations (``op.``).
 
 They must lint exactly as their function form: no squawk finding on the
