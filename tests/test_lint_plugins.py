@@ -1,11 +1,13 @@
 """A third-party package adds a lint rule through the ``migrationkit.lint_rules``
-entry point group: installed into this environment for the test, seen by
-``lint --rules`` and in the findings, uninstalled after.
+entry point group: installed for the test, seen by ``lint --rules`` and in the
+findings, gone after.
 
-The plugin is a real distribution built by uv (with uv_build, the backend
-migrationkit itself uses) from a tiny project in the test's tmp folder. Its
-rule only concerns a table no other example has, so tests running alongside
-are not affected while it is installed.
+The plugin is a real distribution built and installed by uv (with uv_build, the
+backend migrationkit itself uses) from a tiny project in the test's tmp folder.
+It is installed into a folder of its own (``uv pip install --target``) that the
+test puts on ``sys.path``, where ``importlib.metadata`` finds its entry point as
+it would in site-packages; so tests running alongside, in other processes, never
+see it, and removing it is taking the folder off the path.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def uv(*arguments: str) -> None:
 
 
 @pytest.fixture
-def installed_plugin(tmp_path: Path) -> Iterator[None]:
+def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     package = tmp_path / "plugin" / "src" / DISTRIBUTION.replace("-", "_")
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(PLUGIN)
@@ -86,11 +88,19 @@ def installed_plugin(tmp_path: Path) -> Iterator[None]:
             """
         )
     )
-    uv("install", "--offline", "--no-deps", str(tmp_path / "plugin"))
-    try:
-        yield
-    finally:
-        uv("uninstall", DISTRIBUTION)
+    target = tmp_path / "site"
+    uv(
+        "install",
+        "--offline",
+        "--no-deps",
+        "--target",
+        str(target),
+        str(tmp_path / "plugin"),
+    )
+    assert list(target.glob("*.dist-info/entry_points.txt")), "no entry point installed"
+    monkeypatch.syspath_prepend(str(target))
+    yield
+    monkeypatch.undo()
 
 
 def probe_project(tmp_path: Path) -> Path:
