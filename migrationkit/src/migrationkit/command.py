@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from alembic.config import Config
@@ -21,21 +21,25 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from migrationkit.database import configured_url, pgdata_dir
-from migrationkit.devserver.server import (
-    DEFAULT_DATABASE,
-    DestroyReport,
-    EmbeddedPostgres,
-    ServerStatus,
-)
+from migrationkit import database
+from migrationkit.database import configured_url
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
-from migrationkit.lint import LintReport, Selection, lint_project
-from migrationkit.prove import DataHook, ProofReport
-from migrationkit.prove.runner import prove as prove_history
 from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE, settings_for
-from migrationkit.settings import Settings
+from migrationkit.settings import DEFAULT_DATABASE, Settings
 from migrationkit.verify.checks import ModelCheck, run_checks, unreachable_report
 from migrationkit.verify.result import VerificationReport
+
+if TYPE_CHECKING:
+    # The db, lint and prove verbs import their machinery when called: the
+    # service and verify_migration.py use this module for load_config and verify,
+    # and a production process should load only what it runs.
+    from migrationkit.devserver.server import (
+        DestroyReport,
+        EmbeddedPostgres,
+        ServerStatus,
+    )
+    from migrationkit.lint import LintReport, Selection
+    from migrationkit.prove import DataHook, ProofReport
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -58,7 +62,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def embedded_server(config: Config | None, *, settings: Settings) -> EmbeddedPostgres:
     """The project's embedded server (its files: MIGRATIONKIT_PGDATA or .pgdata/)."""
-    return EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
+    return database.embedded_server(settings=settings, config=config)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +142,7 @@ def verify(
     *,
     settings: Settings | None = None,
     model_checks: Sequence[ModelCheck] = (),
+    debug: bool = False,
 ) -> VerificationReport:
     """Check the project's database against its models and its migration history.
 
@@ -145,7 +150,9 @@ def verify(
     it is run as ``alembic current`` runs it (nothing is migrated, the version
     table is not created), and the checks use the connection and the
     ``target_metadata`` it configures. Works with any env.py, whether it calls
-    ``migrationkit.runtime.run_migrations`` or not.
+    ``migrationkit.runtime.run_migrations`` or not. An unreachable database is a
+    report with a failed connectivity check, unless ``debug`` asks for the
+    exception itself (and its traceback).
     """
     if settings is not None:
         config.attributes[SETTINGS_ATTRIBUTE] = settings
@@ -179,6 +186,8 @@ def verify(
         with EnvironmentContext(config, script, fn=inspect, dont_mutate=True):
             script.run_env()
     except DatabaseConnectionError as exc:
+        if debug:
+            raise
         return unreachable_report(
             exc, target=configured_url(settings=settings, config=config)
         )
@@ -207,6 +216,8 @@ def lint(
     Offline unless ``live`` or ``database_url``: then findings are graded by the
     real size of their table, and nothing in the database is changed.
     """
+    from migrationkit.lint import lint_project  # noqa: PLC0415
+
     return lint_project(
         config,
         settings=settings if settings is not None else settings_for(config),
@@ -236,6 +247,8 @@ def prove(
     on the server the project's rule names and dropped afterwards; the
     project's own database is never touched. See ``migrationkit.prove``.
     """
+    from migrationkit.prove.runner import prove as prove_history  # noqa: PLC0415
+
     return prove_history(
         config,
         settings=settings if settings is not None else settings_for(config),

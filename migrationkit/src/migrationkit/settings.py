@@ -93,6 +93,10 @@ def parse_count(raw: str, *, name: str) -> int:
     return int(raw)
 
 
+DEFAULT_DATABASE = "development"
+"""The database the embedded server creates and the project uses by default."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the environment may say about where and how to migrate."""

@@ -348,16 +348,28 @@ def _refused(
     if context is not None and context.connection is not None:
         role = context.connection.engine.url.username
     who = f"the role {role!r}" if role else "the role migrations run as"
-    return _failed(
-        error,
-        verdict=f"{where.what} was refused: {said}",
-        where=where,
-        advice=(
+    owned = _MUST_BE_OWNER.search(said)
+    if owned:
+        # No GRANT on the object helps here: ALTER and DROP are its owner's alone.
+        advice = (
+            f"only the owner of {owned.group(1)} (or a member of the role that "
+            f"owns it) may change it, and {who} is neither: run migrations as "
+            f"that role, or make {role or 'this role'} a member of it "
+            f"(GRANT <owning role> TO {role or 'this_role'}); then {where.resume}."
+        )
+    else:
+        advice = (
             f"{who} lacks a privilege this step needs: grant it (for example "
             f"GRANT CREATE ON SCHEMA public TO {role or 'that_role'}), or run "
             f"migrations as the role that owns the schema; then {where.resume}."
-        ),
+        )
+    return _failed(
+        error, verdict=f"{where.what} was refused: {said}", where=where, advice=advice
     )
+
+
+_MUST_BE_OWNER = re.compile(r"must be owner of (\w+ \S+)")
+"""PostgreSQL's "must be owner of table login_events": ownership, not a grant."""
 
 
 def _failed(
