@@ -19,6 +19,7 @@ from alembic import context, op
 from alembic.operations import MigrateOperation, Operations
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.ops.safety import safe_operation
 from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
 from migrationkit.runtime.journal import note_progress
@@ -58,6 +59,7 @@ def batch_options_from_x() -> tuple[int, float]:
     return size, pause
 
 
+@safe_operation("backfill_in_batches")
 @Operations.register_operation("backfill_in_batches")
 class BackfillOp(MigrateOperation):
     """``op.backfill_in_batches(...)``: a registered Alembic operation."""

@@ -244,9 +244,11 @@ def _run_on_connection(
         with env.begin_transaction():
             env.run_migrations()
         return
-    refuse_transaction_pooler(connection, target)
+    route = refuse_transaction_pooler(
+        connection, target, session_declared=guards.session_pooler
+    )
     with migration_lock(
-        connection, name=lock_name, timeout=guards.migration_lock_timeout
+        connection, name=lock_name, timeout=guards.migration_lock_timeout, route=route
     ):
         env.configure(connection=connection, target_metadata=target_metadata, **options)
         run_with_retries(env, guards)
