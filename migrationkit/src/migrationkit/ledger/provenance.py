@@ -51,10 +51,10 @@ class Provenance:
 
     @classmethod
     def collect(cls, connection: sa.Connection, *, folder: Path) -> Provenance:
+        commit, dirty = git_state(folder)  # before any transaction is opened
         row = connection.execute(
             sa.text("SELECT current_setting('application_name'), current_user")
         ).one()
-        commit, dirty = git_state(folder)
         return cls(
             os_user=_os_user(),
             application_name=row[0] or None,

@@ -48,6 +48,9 @@ def accepted_edits(x_arguments: Mapping[str, str]) -> frozenset[str]:
 
 @dataclass(kw_only=True)
 class LedgerRecorder:
+    """The ledger's writer for one run: it times each step, counts its lock
+    retries, and appends its row in the step's own transaction."""
+
     table: ledger.LedgerTable
     script: ScriptDirectory
     provenance: Provenance
@@ -70,6 +73,7 @@ class LedgerRecorder:
         if connection.in_transaction():
             connection.commit()
         config_table.ensure(connection)
+        connection.commit()  # git may take seconds: no transaction open meanwhile
         provenance = Provenance.collect(connection, folder=Path(script.dir))
         recorder = cls(table=config_table, script=script, provenance=provenance)
         entries = ledger.read_entries(connection, config_table)
