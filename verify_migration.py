@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from migrationkit.cli.main import verify_main
+from migrationkit import verify_main
 from migrationkit.pg import UNIQUE_VIOLATION
 from migrationkit.verify import ModelCheck
 from models import User

@@ -3,11 +3,9 @@ and the schema check behind start-up and ``/health``.
 
 The service connects with ``DATABASE_URL`` even when it goes through a transaction
 pooler (Neon's pooled string, PgBouncer): its transactions are short and hold
-no session state, which is what such a pooler is for. One thing must be turned
-off for it: psycopg prepares a statement on the server after its fifth run on a
-connection, and the pooler may run the next ``EXECUTE`` on another server
-process, which never saw the ``PREPARE`` (``prepared statement "_pg3_0" does
-not exist``). ``prepare_threshold=None`` keeps every statement unprepared.
+no session state, which is what such a pooler is for. Its engine is migrationkit's
+one engine factory with a pool (``migrationkit.database.create_engine``), which
+keeps psycopg from preparing statements on the server for that reason.
 
 The schema check compares the version table with the migration scripts' heads.
 The service refuses to start on a database that is not at head (it would serve
@@ -31,28 +29,25 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from migrationkit.command import load_config
-from migrationkit.database import (
+from migrationkit import (
+    ConnectionPool,
     DatabaseTarget,
-    attach_password,
+    MigrationKitError,
+    Settings,
+    create_engine,
+    load_config,
     mask_secrets,
     resolve_application_database,
+    wait_for_server,
 )
-from migrationkit.errors import MigrationKitError
-from migrationkit.hosted import wait_for_server
 from migrationkit.pg import server_message
-from migrationkit.settings import Settings
-from migrationkit.urls import with_driver
-from migrationkit.verify.revision import check_revision
+from migrationkit.verify import check_revision, ledger_findings
 
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "migration-learning"
-POOL_SIZE = 5
-"""Connections kept open per process; a pooler in front multiplexes them further."""
-MAX_OVERFLOW = 5
-POOL_TIMEOUT = 10.0
-"""Seconds a request waits for a free connection before it fails."""
+POOL = ConnectionPool(size=5, overflow=5, timeout=10.0)
+"""Five connections per process (five more at peak); a request waits 10 s at most."""
 
 
 class SchemaNotAtHeadError(MigrationKitError):
@@ -62,29 +57,10 @@ class SchemaNotAtHeadError(MigrationKitError):
 def create_application_engine(
     target: DatabaseTarget, *, settings: Settings
 ) -> sa.Engine:
-    """A pooled engine whose connections survive a transaction pooler and restarts.
-
-    ``pool_pre_ping`` replaces a connection the server or pooler closed while it
-    sat in the pool (a Neon compute that was suspended, a restarted PgBouncer)
-    before a request gets it.
-    """
-    url = with_driver(target.url)  # the driver the engine really uses, on 2.0 too
-    connect_args: dict[str, object] = {"application_name": APPLICATION_NAME}
-    if "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
-    if url.get_driver_name() == "psycopg":
-        connect_args["prepare_threshold"] = None
-    engine = sa.create_engine(
-        url,
-        pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-        pool_timeout=POOL_TIMEOUT,
-        pool_pre_ping=True,
-        hide_parameters=True,
-        connect_args=connect_args,
+    """The service's pooled engine, named ``migration-learning`` on the server."""
+    return create_engine(
+        target, settings=settings, application_name=APPLICATION_NAME, pool=POOL
     )
-    attach_password(engine, target)
-    return engine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,9 +102,14 @@ class ServiceDatabase:
                     MigrationContext.configure(connection).get_current_heads()
                 )
                 if set(current) == set(expected):
+                    # the ledger's findings (open review flags, edited revisions)
+                    # are news for operators, not a reason to stop serving
+                    _, findings = ledger_findings(
+                        connection, script=self.script, config=self.config
+                    )
                     return SchemaStatus(
                         status="ok",
-                        detail=f"at head {', '.join(expected)}",
+                        detail="; ".join([f"at head {', '.join(expected)}", *findings]),
                         current=current,
                         expected=expected,
                     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import compileall
+import sys
+import sysconfig
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -22,6 +25,21 @@ from migrationkit.testing.pgbouncer import (
 )
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, Project, Role, Service, copy_project
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the environment's packages to bytecode once, before any test.
+
+    The suite starts hundreds of Python processes (alembic, migrationkit, the
+    service), and each imports SQLAlchemy and Alembic. Where
+    PYTHONDONTWRITEBYTECODE is set, a package installed without .pyc files would
+    be compiled again by every one of them. Compiling here (the controller only;
+    a no-op when the files are current) replaces uv's ``compile-bytecode``
+    setting, which printed "Bytecode compiled ..." on every ``uv run``.
+    """
+    if hasattr(config, "workerinput") or not sys.flags.dont_write_bytecode:
+        return
+    compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
 
 
 @pytest.fixture(scope="session")

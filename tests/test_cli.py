@@ -7,7 +7,9 @@ command here can touch the project's shared embedded server.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +17,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from migrationkit.cli.main import build_parser, report_failures
+from migrationkit.cli.main import build_parser
 from migrationkit.errors import MigrationInterrupted
+from migrationkit.exits import report_failures
+from tests.helpers import Project, ok
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -208,3 +212,50 @@ def test_an_interrupted_migration_exits_130_with_its_own_line(
 
     assert report_failures(interrupted_migration, debug=False) == 130
     assert capsys.readouterr().err == f"FAILED: {line}\n"
+
+
+def test_alembic_progress_lines_only_with_verbose(project: Project) -> None:
+    quiet = project.run("-m", "migrationkit", "verify")
+    assert quiet.returncode == 1, quiet.stderr  # never migrated: a failed check
+    assert "never migrated" in quiet.stdout
+    for chatter in ("Context impl", "Will assume transactional DDL", "Detected added"):
+        assert chatter not in quiet.stderr, quiet.stderr
+    verbose = project.run("-m", "migrationkit", "-v", "verify")
+    assert verbose.returncode == 1, verbose.stderr
+    assert "Context impl PostgresqlImpl" in verbose.stderr
+    script = project.run("verify_migration.py")
+    assert "Context impl" not in script.stderr, script.stderr
+    assert "Context impl" in project.run("verify_migration.py", "-v").stderr
+
+
+def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
+    project: Project,
+) -> None:
+    secret = "Tr4ceback-pw"
+    env = project.env(DATABASE_URL=f"postgresql://app:{secret}@127.0.0.1:1/app")
+    plain = project.run("-m", "migrationkit", "verify", env=env)
+    assert plain.returncode == 1
+    assert "Traceback" not in plain.stderr
+    assert "FAIL  connectivity" in plain.stdout
+    debug = project.run("-m", "migrationkit", "--debug", "verify", env=env)
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "DatabaseConnectionError: Cannot reach PostgreSQL at 127.0.0.1:1" in (
+        debug.stderr
+    )
+    assert secret not in debug.stdout + debug.stderr
+
+
+def test_verify_without_model_checks_says_skipped_never_passed(
+    project: Project,
+) -> None:
+    ok(project.alembic("upgrade", "head"))
+    result = project.run("-m", "migrationkit", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SKIP  model functionality: not run" in result.stdout
+    assert "PASS  model functionality" not in result.stdout
+    assert re.search(r"OK: (\d+) of \d+ checks passed, 1 skipped", result.stdout)
+    document = json.loads(project.run("-m", "migrationkit", "verify", "--json").stdout)
+    by_name = {check["name"]: check for check in document["checks"]}
+    assert by_name["model_functionality"]["skipped"] is True
+    assert by_name["revision"]["skipped"] is False

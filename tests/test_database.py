@@ -306,11 +306,10 @@ def test_unreachable_server_fails_fast(repo_project: Project) -> None:
         MIGRATIONKIT_CONNECT_TIMEOUT="5",
         MIGRATIONKIT_CONNECT_WAIT="0",  # one attempt (retrying: test_hosted.py)
     )
-    started = time.monotonic()
+    # One attempt, refused at once: the message says so (no wall-clock bound,
+    # which a loaded machine would break; the retry loop is test_hosted.py's).
     result = repo_project.alembic("current", env=env)
-    elapsed = time.monotonic() - started
     failed(result, "Cannot reach PostgreSQL at 127.0.0.1:1", "DATABASE_URL")
-    assert elapsed < 10, f"took {elapsed:.1f}s to report a refused connection"
 
 
 def test_password_in_query_is_never_shown(repo_project: Project) -> None:
@@ -341,9 +340,10 @@ def test_connect_timeout_is_honoured(repo_project: Project, silent_server: int) 
     result = repo_project.alembic("current", env=env)
     elapsed = time.monotonic() - started
     failed(result, f"127.0.0.1:{silent_server}", "timeout")
-    # Two seconds of waiting plus interpreter start-up; libpq's default would
-    # have been to wait forever.
-    assert 1.5 < elapsed < 12, f"gave up after {elapsed:.1f}s"
+    # It waited the two seconds asked for, then gave up (libpq's default would
+    # have been to wait forever; the subprocess's own 120 s limit would end the
+    # test). Only the lower bound is asserted: a busy machine only adds time.
+    assert elapsed >= 1.5, f"gave up after {elapsed:.1f}s, before the timeout"
 
 
 def test_bad_connect_timeout_setting_is_explained(repo_project: Project) -> None:

@@ -19,6 +19,7 @@ import pytest
 from alembic.config import CommandLine
 
 from migrationkit.cli.main import build_parser
+from migrationkit.cli.reference import markdown_table
 from tests.helpers import REPO
 
 README = (REPO / "README.md").read_text()
@@ -111,3 +112,15 @@ def test_readme_alembic_lines_parse() -> None:
         except SystemExit:
             pytest.fail(f"the README's `{line}` does not parse")
     assert seen >= 10, "the README should show the guide's Alembic commands"
+
+
+def test_the_command_table_is_the_parsers_own_help() -> None:
+    """The README's table of commands is generated from ``--help``; a command
+    added, renamed or re-described without pasting it again fails here."""
+    start = README.index("<!-- made by `uv run python -m migrationkit.cli.reference`")
+    table = README[README.index("\n", start) + 1 : README.index("<!-- end of the")]
+    assert table == markdown_table(), (
+        "the README's command table differs from the parser's help; paste the "
+        "output of `uv run python -m migrationkit.cli.reference` between its "
+        "markers:\n" + markdown_table()
+    )

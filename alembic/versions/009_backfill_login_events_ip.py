@@ -27,9 +27,9 @@ Values that are not addresses
     in ``ip_address_inet``; afterwards their count and a few examples are
     logged as a warning. The text survives in ``ip_address`` (later
     ``ip_address_text``) until 011 drops it: that is the window to look at
-    them. The rows are also *flagged for review*: one ``alembic upgrade`` that
-    runs this revision and 011 together stops before 011 unless told
-    ``-x acknowledge=011`` (see 011).
+    them. The rows are also *flagged for review* (a row of the migration
+    ledger, written in this revision's transaction): every ``alembic upgrade``
+    stops before 011 until the flag is acknowledged (see 011).
 
 Locks and their length
     ROW EXCLUSIVE on ``login_events`` and row locks on one batch's rows, for

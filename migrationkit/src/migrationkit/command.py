@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from alembic.config import Config
@@ -21,21 +21,28 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from migrationkit.database import configured_url, pgdata_dir
-from migrationkit.devserver.server import (
-    DEFAULT_DATABASE,
-    DestroyReport,
-    EmbeddedPostgres,
-    ServerStatus,
-)
+from migrationkit import database
+from migrationkit.database import configured_url
 from migrationkit.errors import DatabaseConnectionError, MigrationKitError
-from migrationkit.lint import LintReport, Selection, lint_project
-from migrationkit.prove import DataHook, ProofReport
-from migrationkit.prove.runner import prove as prove_history
 from migrationkit.runtime.migrate import SETTINGS_ATTRIBUTE, settings_for
-from migrationkit.settings import Settings
+from migrationkit.settings import DEFAULT_DATABASE, Settings
 from migrationkit.verify.checks import ModelCheck, run_checks, unreachable_report
 from migrationkit.verify.result import VerificationReport
+
+if TYPE_CHECKING:
+    # The db, lint and prove verbs import their machinery when called: the
+    # service and verify_migration.py use this module for load_config and verify,
+    # and a production process should load only what it runs.
+    from datetime import datetime
+
+    from migrationkit.devserver.server import (
+        DestroyReport,
+        EmbeddedPostgres,
+        ServerStatus,
+    )
+    from migrationkit.ledger.table import LedgerEntry
+    from migrationkit.lint import LintReport, Selection
+    from migrationkit.prove import DataHook, ProofReport
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -58,7 +65,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def embedded_server(config: Config | None, *, settings: Settings) -> EmbeddedPostgres:
     """The project's embedded server (its files: MIGRATIONKIT_PGDATA or .pgdata/)."""
-    return EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
+    return database.embedded_server(settings=settings, config=config)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +145,7 @@ def verify(
     *,
     settings: Settings | None = None,
     model_checks: Sequence[ModelCheck] = (),
+    debug: bool = False,
 ) -> VerificationReport:
     """Check the project's database against its models and its migration history.
 
@@ -145,7 +153,9 @@ def verify(
     it is run as ``alembic current`` runs it (nothing is migrated, the version
     table is not created), and the checks use the connection and the
     ``target_metadata`` it configures. Works with any env.py, whether it calls
-    ``migrationkit.runtime.run_migrations`` or not.
+    ``migrationkit.runtime.run_migrations`` or not. An unreachable database is a
+    report with a failed connectivity check, unless ``debug`` asks for the
+    exception itself (and its traceback).
     """
     if settings is not None:
         config.attributes[SETTINGS_ATTRIBUTE] = settings
@@ -179,6 +189,8 @@ def verify(
         with EnvironmentContext(config, script, fn=inspect, dont_mutate=True):
             script.run_env()
     except DatabaseConnectionError as exc:
+        if debug:
+            raise
         return unreachable_report(
             exc, target=configured_url(settings=settings, config=config)
         )
@@ -207,6 +219,8 @@ def lint(
     Offline unless ``live`` or ``database_url``: then findings are graded by the
     real size of their table, and nothing in the database is changed.
     """
+    from migrationkit.lint import lint_project  # noqa: PLC0415
+
     return lint_project(
         config,
         settings=settings if settings is not None else settings_for(config),
@@ -236,10 +250,79 @@ def prove(
     on the server the project's rule names and dropped afterwards; the
     project's own database is never touched. See ``migrationkit.prove``.
     """
+    from migrationkit.prove.runner import prove as prove_history  # noqa: PLC0415
+
     return prove_history(
         config,
         settings=settings if settings is not None else settings_for(config),
         hooks=hooks,
         models=models,
         offline=offline,
+    )
+
+
+# ------------------------------------------------------------------ ledger
+
+
+def history(
+    config: Config,
+    *,
+    settings: Settings | None = None,
+    revision: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[LedgerEntry]:
+    """The ledger's rows, oldest first: what ran, when, how long, by whom.
+
+    ``revision`` keeps the rows about that revision; ``since`` and ``until``
+    bound the time the row was written. Reads only; an empty list when the
+    database has no ledger yet.
+    """
+    from migrationkit.ledger.access import on_project_database  # noqa: PLC0415
+    from migrationkit.ledger.table import read_entries  # noqa: PLC0415
+
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    entries = on_project_database(config, read_entries)
+    return [
+        entry
+        for entry in entries
+        if (revision is None or entry.revision == revision)
+        and (since is None or entry.finished_at >= since)
+        and (until is None or entry.finished_at <= until)
+    ]
+
+
+def flags(config: Config, *, settings: Settings | None = None) -> list[LedgerEntry]:
+    """The review flags no one has acknowledged yet, oldest first."""
+    from migrationkit.ledger.access import on_project_database  # noqa: PLC0415
+    from migrationkit.ledger.state import open_flags  # noqa: PLC0415
+    from migrationkit.ledger.table import read_entries  # noqa: PLC0415
+
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    return on_project_database(
+        config, lambda connection, table: open_flags(read_entries(connection, table))
+    )
+
+
+def acknowledge(
+    config: Config, *, revision: str, settings: Settings | None = None
+) -> LedgerEntry | None:
+    """Acknowledge the open flags that ``revision`` (a contract step) destroys,
+    recording who and when, so that runs go ahead through it. None when no flag
+    under its topics is open."""
+    from migrationkit.ledger.access import (  # noqa: PLC0415
+        acknowledge_flags,
+        on_project_database,
+    )
+
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    script = ScriptDirectory.from_config(config)
+    return on_project_database(
+        config,
+        lambda connection, table: acknowledge_flags(
+            connection, table, script=script, revision=revision
+        ),
     )

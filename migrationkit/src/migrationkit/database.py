@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
 
+    from migrationkit.devserver import EmbeddedPostgres
+
 APPLICATION_NAME = "migrationkit"
 
 # A refused connection carries no SQLSTATE in psycopg 3 (libpq reports the
@@ -144,9 +146,14 @@ def project_dir(config: Config | None) -> Path:
     return Path.cwd()
 
 
-def pgdata_dir(*, settings: Settings, config: Config | None) -> Path:
-    """Where the embedded server keeps its files: MIGRATIONKIT_PGDATA or .pgdata/."""
-    return settings.pgdata or project_dir(config) / ".pgdata"
+def pgdata_dir(
+    *, settings: Settings, config: Config | None, project: Path | None = None
+) -> Path:
+    """Where the embedded server keeps its files: MIGRATIONKIT_PGDATA, else
+    ``.pgdata/`` beside alembic.ini (or in ``project`` when there is no Config)."""
+    if settings.pgdata:
+        return settings.pgdata
+    return (project or project_dir(config)) / ".pgdata"
 
 
 def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTarget:
@@ -154,11 +161,41 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
     target = configured_url(settings=settings, config=config)
     if target is not None:
         return target
+    return embedded_database(settings=settings, config=config)
+
+
+def resolve_server(*, settings: Settings, config: Config | None) -> DatabaseTarget:
+    """The server the three rules name, for tools that make databases of their own.
+
+    The configured URL as it is (the tool connects there only to create and drop
+    its scratch databases), else the embedded server's ``postgres`` database. The
+    harness, the test fixtures and the benchmarks use this, so "the configured
+    URL, else the embedded server" is decided here and nowhere else.
+    """
+    target = configured_url(settings=settings, config=config)
+    if target is not None:
+        return target
+    return embedded_database(settings=settings, config=config, database="postgres")
+
+
+def embedded_server(*, settings: Settings, config: Config | None) -> EmbeddedPostgres:
+    """The project's embedded server (its files: MIGRATIONKIT_PGDATA or .pgdata/)."""
+    from migrationkit.devserver import EmbeddedPostgres  # noqa: PLC0415
+
+    return EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
+
+
+def embedded_database(
+    *, settings: Settings, config: Config | None, database: str | None = None
+) -> DatabaseTarget:
+    """A database on the project's embedded server, started (and, for the default
+    database, created) on first use: the one way in to that server.
+
+    ``database=None`` is the project's own database (``development``), created
+    when missing; a named one must exist (``postgres`` always does).
+    """
     # Imported late: offline runs and URL users never need the server code.
-    from migrationkit.devserver import (  # noqa: PLC0415
-        EmbeddedPostgres,
-        embedded_server_installed,
-    )
+    from migrationkit.devserver import embedded_server_installed  # noqa: PLC0415
 
     if not embedded_server_installed():  # a production install: say what is missing
         raise DatabaseUrlError(
@@ -167,10 +204,11 @@ def resolve_database(*, settings: Settings, config: Config | None) -> DatabaseTa
             "here. Set DATABASE_URL to the database to use, for example "
             "DATABASE_URL=postgresql://user:password@host:5432/dbname."
         )
-    url = EmbeddedPostgres(
-        pgdata_dir(settings=settings, config=config)
-    ).ensure_database()
-    return DatabaseTarget(url, UrlSource.EMBEDDED)
+    server = embedded_server(settings=settings, config=config)
+    if database is None:
+        return DatabaseTarget(server.ensure_database(), UrlSource.EMBEDDED)
+    server.ensure_running()
+    return DatabaseTarget(server.url(database), UrlSource.EMBEDDED)
 
 
 def resolve_application_database(
@@ -194,19 +232,53 @@ def offline_url(*, settings: Settings, config: Config | None) -> URL:
     return target.url if target is not None else make_url("postgresql://")
 
 
-def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
-    """An engine that fails fast and cannot leak: a bounded connect timeout, no
-    pooled sockets, statement parameters kept out of error messages and logs, and
-    the password given to the driver only while it connects."""
-    connect_args: dict[str, object] = {"application_name": APPLICATION_NAME}
-    if "connect_timeout" not in target.url.query:
+@dataclass(frozen=True, kw_only=True)
+class ConnectionPool:
+    """The pool of an application's engine (migrations use none: ``NullPool``)."""
+
+    size: int = 5
+    """Connections kept open; a pooler in front multiplexes them further."""
+    overflow: int = 5
+    timeout: float = 10.0
+    """Seconds a request waits for a free connection before it fails."""
+
+
+def create_engine(
+    target: DatabaseTarget,
+    *,
+    settings: Settings,
+    application_name: str = APPLICATION_NAME,
+    pool: ConnectionPool | None = None,
+) -> sa.Engine:
+    """An engine that fails fast and cannot leak: a bounded connect timeout,
+    statement parameters kept out of error messages and logs, and the password
+    given to the driver only while it connects.
+
+    Without ``pool`` no socket outlives its use (``NullPool``): what migrations,
+    verify and the tools want. With ``pool`` it is an application's engine, which
+    may sit behind a transaction pooler (Neon's pooled string, PgBouncer): a
+    pooled connection is checked before use (``pool_pre_ping`` replaces one a
+    suspended compute or a restarted pooler closed), and psycopg never prepares
+    statements on the server, since the pooler may run the next ``EXECUTE`` on a
+    server process that never saw the ``PREPARE``.
+    """
+    url = with_driver(target.url)  # the driver the engine really uses, on 2.0 too
+    connect_args: dict[str, object] = {"application_name": application_name}
+    if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = max(1, round(settings.connect_timeout))
+    pooling: dict[str, Any] = {"poolclass": NullPool}
+    if pool is not None:
+        pooling = {
+            "pool_size": pool.size,
+            "max_overflow": pool.overflow,
+            "pool_timeout": pool.timeout,
+            "pool_pre_ping": True,
+        }
+        if url.get_driver_name() == "psycopg":
+            connect_args["prepare_threshold"] = None
     try:
         engine = sa.create_engine(
-            with_driver(target.url),
-            poolclass=NullPool,
-            connect_args=connect_args,
-            hide_parameters=True,
+            url, connect_args=connect_args, hide_parameters=True, **pooling
         )
     except ImportError as exc:  # the URL's +driver is not installed
         raise DatabaseUrlError(
@@ -223,8 +295,7 @@ def create_engine(target: DatabaseTarget, *, settings: Settings) -> sa.Engine:
 def attach_password(engine: sa.Engine, target: DatabaseTarget) -> None:
     """Give ``target``'s password to ``engine``'s driver at connect time only.
 
-    For engines built elsewhere (an application's pooled engine) from
-    ``target.url``, which holds no password.
+    For engines built elsewhere from ``target.url``, which holds no password.
     """
     event.listen(engine, "do_connect", _connect_with(target.password))
 

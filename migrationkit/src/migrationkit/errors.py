@@ -4,7 +4,7 @@ Every error derives from Alembic's ``CommandError``: Alembic's command line alre
 renders those as ``FAILED: <message>`` (exit status 255) with no traceback, and
 ``alembic --raiseerr`` re-raises them for debugging. The ``migrationkit`` command
 line renders them the same way (exit status 1, ``--debug`` for the traceback; see
-``migrationkit.cli.main.report_failures``). Messages are written for people and
+``migrationkit.exits.report_failures``). Messages are written for people and
 never hold a password.
 """
 

@@ -49,10 +49,10 @@ from migrationkit.devserver.files import (
 from migrationkit.devserver.programs import binaries_dir, installed_binaries
 from migrationkit.devserver.state import ClusterState, load_state
 from migrationkit.errors import EmbeddedServerError
+from migrationkit.settings import DEFAULT_DATABASE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATABASE = "development"
 SUPERUSER = running.SUPERUSER
 PORT = running.PORT
 _LOCK = "lock"

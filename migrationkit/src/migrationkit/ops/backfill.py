@@ -40,8 +40,10 @@ from alembic import context, op
 from alembic.operations import MigrateOperation, Operations
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.ops.safety import safe_operation
 from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
+from migrationkit.runtime.journal import note_progress
 
 DEFAULT_BATCH_SIZE = 2_000
 """Rows in the first batch; later batches follow ``target_batch_seconds``."""
@@ -159,6 +161,7 @@ def strategy_from_x() -> Strategy:
     )
 
 
+@safe_operation("backfill_in_batches")
 @Operations.register_operation("backfill_in_batches")
 class BackfillOp(MigrateOperation):
     """``op.backfill_in_batches(...)``: a registered Alembic operation."""
@@ -437,6 +440,8 @@ class _Backfill:
                 params["last"] = last
             started = time.monotonic()
             row = connection.execute(first if last is None else after, params).one()
+            # the ledger's count commits with the batch (resumes say where)
+            note_progress(connection, label=self.label, rows=row.updated)
             if pacer.commit:
                 connection.commit()
             if row.picked == 0:
@@ -466,6 +471,7 @@ class _Backfill:
             updated = connection.execute(
                 statement, {"first": page, "stop": stop}
             ).rowcount
+            note_progress(connection, label=self.label, rows=updated)
             if pacer.commit:
                 connection.commit()
             page = stop

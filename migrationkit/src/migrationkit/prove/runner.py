@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import Script
 
-from migrationkit.database import DatabaseTarget, UrlSource, configured_url, pgdata_dir
+from migrationkit.database import resolve_server
 from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot, VersionTable
 from migrationkit.prove.history import History, describe, relative_path
@@ -35,14 +35,9 @@ def scratch_server(config: Config | None, *, settings: Settings) -> ScratchServe
     Only the server is used: the harness creates databases of its own there and
     never touches the configured database.
     """
-    target = configured_url(settings=settings, config=config)
-    if target is None:
-        from migrationkit.devserver.server import EmbeddedPostgres  # noqa: PLC0415
-
-        server = EmbeddedPostgres(pgdata_dir(settings=settings, config=config))
-        server.ensure_running()
-        target = DatabaseTarget(server.url("postgres"), UrlSource.EMBEDDED)
-    return ScratchServer(admin=target, settings=settings)
+    return ScratchServer(
+        admin=resolve_server(settings=settings, config=config), settings=settings
+    )
 
 
 class Prover:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,12 +23,11 @@ from sqlalchemy.engine import URL
 
 from migrationkit.database import (
     DatabaseTarget,
-    UrlSource,
-    configured_url,
     connect,
     create_engine,
+    pgdata_dir,
+    resolve_server,
 )
-from migrationkit.devserver.server import EmbeddedPostgres
 from migrationkit.settings import Settings
 
 
@@ -43,12 +42,14 @@ class TestServer:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, project_dir: Path) -> TestServer:
-        target = configured_url(settings=settings, config=None)
-        if target is None:
-            server = EmbeddedPostgres(settings.pgdata or project_dir / ".pgdata")
-            server.ensure_running()
-            target = DatabaseTarget(server.url("postgres"), UrlSource.EMBEDDED)
-        return cls(admin=target, settings=settings)
+        if settings.pgdata is None:
+            settings = replace(
+                settings,
+                pgdata=pgdata_dir(settings=settings, config=None, project=project_dir),
+            )
+        return cls(
+            admin=resolve_server(settings=settings, config=None), settings=settings
+        )
 
     def target(self, url: URL) -> DatabaseTarget:
         """``url`` on this server; without a password of its own, and as the admin
