@@ -151,8 +151,13 @@ def grant_search(folder: Path, *, uid: int) -> AclGrant:
 
 
 def revoke(grant: AclGrant, *, uid: int) -> bool:
-    """Undo ``grant``: the exact old ACL if nobody changed it since, else our entry.
+    """Undo ``grant``, removing this account's entry and no one else's.
 
+    Several clusters may have added entries to one folder, and they are destroyed
+    in any order. When nothing but our entry (and the mask it needed) differs
+    from the ACL before our grant, that ACL comes back exactly; when other
+    entries came or went since, only ours goes, and an ACL left with no named
+    entry becomes the plain mode again (no stray ``mask::--x``).
     Returns False when the folder is gone.
     """
     try:
@@ -163,20 +168,34 @@ def revoke(grant: AclGrant, *, uid: int) -> bool:
 
 
 def _revoke_locked(grant: AclGrant, *, uid: int) -> bool:
-    entries, current = _read(grant.folder)
-    if current == grant.after:
-        if grant.before is not None:
-            restored = grant.before
-        else:  # a minimal ACL is the plain mode again; the kernel drops the xattr
-            minimal = (USER_OBJ, GROUP_OBJ, OTHER)
-            restored = _encode(e for e in entries if e.tag in minimal)
-    else:
-        kept = [e for e in entries if (e.tag, e.ident) != (USER, uid)]
+    entries, _ = _read(grant.folder)
+    kept = [e for e in entries if (e.tag, e.ident) != (USER, uid)]
+    before = _read_raw(grant.folder, grant.before)
+    if _without_mask(kept) == _without_mask(before):
+        restored = _encode(before)
+    elif any(e.tag in (USER, GROUP) for e in kept):
         if len(kept) == len(entries):
             return True
         restored = _encode(kept)
+    else:  # a minimal ACL is the plain mode again; the kernel drops the xattr
+        restored = _encode(e for e in kept if e.tag in (USER_OBJ, GROUP_OBJ, OTHER))
     os.setxattr(grant.folder, _XATTR, restored)
     return True
+
+
+def _read_raw(folder: Path, raw: bytes | None) -> list[AclEntry]:
+    """The entries of a recorded ACL; None: the folder's mode at the time, which
+    the owner, group and other entries of today's ACL still hold."""
+    if raw is not None:
+        return _decode(raw)
+    entries, _ = _read(folder)
+    minimal = (USER_OBJ, OTHER)
+    group_obj = _group_obj(entries)
+    return sorted([*(e for e in entries if e.tag in minimal), group_obj])
+
+
+def _without_mask(entries: Iterable[AclEntry]) -> list[AclEntry]:
+    return sorted(e for e in entries if e.tag != MASK)
 
 
 @contextlib.contextmanager
