@@ -176,11 +176,35 @@ def _revoke_locked(grant: AclGrant, *, uid: int) -> bool:
     elif any(e.tag in (USER, GROUP) for e in kept):
         if len(kept) == len(entries):
             return True
-        restored = _encode(kept)
+        restored = _encode(_narrowed_mask(kept, before))
     else:  # a minimal ACL is the plain mode again; the kernel drops the xattr
         restored = _encode(e for e in kept if e.tag in (USER_OBJ, GROUP_OBJ, OTHER))
     os.setxattr(grant.folder, _XATTR, restored)
     return True
+
+
+def _narrowed_mask(kept: list[AclEntry], before: list[AclEntry]) -> list[AclEntry]:
+    """``kept`` with the mask's ``x`` taken back if only our kind of entry needed it.
+
+    A grant widens the mask by ``x`` only when no other entry has ``x`` (else it
+    is refused), and each of our entries is exactly ``--x``. So when the mask had
+    no ``x`` before this grant, or a ``--x`` entry of another cluster's that is
+    gone now gave it one, and nothing left holds ``x``, the ``x`` was ours to
+    take back: the folder shows its old group bits, whichever cluster went first.
+    """
+    mask = next((e for e in kept if e.tag == MASK), None)
+    if mask is None or not mask.perms & _SEARCH:
+        return kept
+    if any(e.perms & _SEARCH for e in kept if e.tag in _GROUP_CLASS):
+        return kept
+    before_mask = next((e for e in before if e.tag == MASK), None)
+    ours_gone = any(
+        e.tag == USER and e.perms == _SEARCH and e not in kept for e in before
+    )
+    if before_mask is not None and before_mask.perms & _SEARCH and not ours_gone:
+        return kept
+    narrowed = AclEntry(MASK, mask.perms & ~_SEARCH, _NO_ID)
+    return sorted([*(e for e in kept if e.tag != MASK), narrowed])
 
 
 def _read_raw(folder: Path, raw: bytes | None) -> list[AclEntry]:
