@@ -944,3 +944,36 @@ def test_a_cluster_an_earlier_version_made_as_a_normal_user_is_adopted(
         destroyed = user_db(root, "destroy")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not root.exists()
+
+
+def socket_folders_of(uid: int) -> set[Path]:
+    temp = Path(tempfile.gettempdir())
+    return {
+        p
+        for p in temp.glob("migrationkit-*")
+        if p.is_dir() and not p.is_symlink() and p.lstat().st_uid == uid
+    }
+
+
+@needs_root
+def test_a_failed_start_leaves_no_socket_folder(
+    holder: Path, other_user: pwd.struct_passwd, user_db: UserDb
+) -> None:
+    """Issue 15, item 6: a start that fails removed none of its socket folder."""
+    root = holder / LONG / "pgdata"  # long: the socket needs a folder of its own
+    try:
+        started = user_db(root, "start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert user_db(root, "stop").returncode == 0
+        assert socket_folders_of(other_user.pw_uid) == set()
+        with (root / "data" / "postgresql.auto.conf").open("a") as conf:
+            conf.write("shared_buffers = 'plenty'\n")
+        failed = user_db(root, "start")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "shared_buffers" in failed.stderr
+        assert socket_folders_of(other_user.pw_uid) == set()
+    finally:
+        destroyed = user_db(root, "destroy")
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert not root.exists()
+    assert not (holder / LONG).exists()  # made for the cluster, removed with it
