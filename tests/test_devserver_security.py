@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import pwd
 import secrets
@@ -37,6 +38,7 @@ from psycopg import sql
 
 import migrationkit
 from migrationkit.devserver import EmbeddedPostgres
+from migrationkit.devserver.accounts import ServerAccount
 from migrationkit.devserver.acl import (
     AclGrant,
     Grantee,
@@ -46,7 +48,7 @@ from migrationkit.devserver.acl import (
     revoke,
 )
 from migrationkit.devserver.files import read_owned_file
-from migrationkit.devserver.programs import binaries_dir
+from migrationkit.devserver.programs import binaries_dir, library_dir, spawn_server
 from migrationkit.errors import EmbeddedServerError
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
@@ -977,3 +979,119 @@ def test_a_failed_start_leaves_no_socket_folder(
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not root.exists()
     assert not (holder / LONG).exists()  # made for the cluster, removed with it
+
+
+@needs_root
+def test_a_root_cluster_an_earlier_version_made_is_moved_out_of_the_project(
+    holder: Path, clusters: Clusters
+) -> None:
+    """What the previous version left: data in ``.pgdata/data``, owned by an
+    account ``useradd --system`` numbered (perhaps a recycled uid), let through
+    the project's folders by ACL entries, its server running. The next start
+    moves it below /var/lib/migrationkit under a new account, its data intact,
+    and takes the old account and every ACL entry away."""
+    project = holder / "project"
+    project.mkdir(mode=0o700)
+    root = project / ".pgdata"
+    root.mkdir(mode=0o700)
+    acls_before = {f: acl_of(f) for f in (holder, project)}
+    name = f"mkpg_{secrets.token_hex(4)}"
+    admin(
+        "useradd",
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        name,
+    )
+    old = ServerAccount(
+        name=name, uid=pwd.getpwnam(name).pw_uid, gid=pwd.getpwnam(name).pw_gid
+    )
+    server = clusters(root)  # destroyed at the end, whatever happens
+    grantee = Grantee(uid=old.uid, gids=frozenset({old.gid}))
+    bin_dir = binaries_dir()
+    reach = [project, bin_dir, *filter(None, [library_dir(bin_dir)])]
+    grants = [grant_search(f, uid=old.uid) for f in blocking_folders(reach, grantee)]
+    assert project in [g.folder for g in grants]
+    os.chown(root, -1, old.gid)
+    root.chmod(0o710)
+    data = root / "data"
+    data.mkdir(mode=0o700)
+    os.chown(data, old.uid, old.gid)
+    password = secrets.token_urlsafe(16)
+    (root / "passfile").write_text(f"*:*:*:postgres:{password}\n")
+    (root / "passfile").chmod(0o600)
+    pwfile = root / "initdb.pw"
+    pwfile.write_text(f"{password}\n")
+    os.chown(pwfile, -1, old.gid)
+    pwfile.chmod(0o640)
+    argv = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8"]
+    argv += ["--locale=C", "--auth-local=scram-sha-256", f"--pwfile={pwfile}"]
+    initdb = subprocess.run(
+        argv,
+        user=old.uid,
+        group=old.gid,
+        extra_groups=[],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert initdb.returncode == 0, initdb.stderr
+    pwfile.unlink()
+    legacy = {
+        "format": 1,
+        "account": old.as_dict(),
+        "initialized": True,
+        "has_password": True,
+        "socket_dir": None,
+        "acl_grants": [g.as_dict() for g in grants],
+    }
+    (root / "cluster.json").write_text(json.dumps(legacy))
+    (root / "cluster.json").chmod(0o600)
+    log_fd = os.open(root / "server.log", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        spawn_server(
+            bin_dir,
+            account=old,
+            data_dir=data,
+            socket_dir=data,
+            port=5432,
+            log_fd=log_fd,
+        )
+    finally:
+        os.close(log_fd)
+    conninfo: dict[str, Any] = {"host": str(data), "user": "postgres"}
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(
+                autocommit=True, passfile=str(root / "passfile"), **conninfo
+            ) as conn:
+                conn.execute("CREATE TABLE kept AS SELECT 42 AS answer")
+            break
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, (root / "server.log").read_text()
+            time.sleep(0.1)
+
+    assert server.ensure_running()
+    status = server.status()
+    assert status.account not in (None, name)
+    assert server.data_dir.parent.parent == Path("/var/lib/migrationkit/clusters")
+    with connect(server) as conn:
+        assert conn.execute("SELECT answer FROM kept").fetchone() == (42,)
+    new_uid = pwd.getpwnam(str(status.account)).pw_uid
+    assert new_uid > old.uid
+    assert not data.exists()
+    owners = {p.lstat().st_uid for p in [server.data_dir, *server.data_dir.rglob("*")]}
+    assert owners == {new_uid}
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+    assert {f: acl_of(f) for f in (holder, project)} == acls_before
+    st = root.stat()
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0o700)
+    assert "Permission denied" in superuser_shell(server, f"cat {root}/passfile")

@@ -122,6 +122,12 @@ def make_cluster_folder(*, gid: int) -> Path:
     return folder
 
 
+def ensure_clusters_dev() -> int:
+    """The filesystem the clusters live on (a cluster moves there by rename only)."""
+    ensure_machine_dir()
+    return CLUSTERS.stat().st_dev
+
+
 def check_cluster_folder(folder: Path) -> Path:
     """A recorded cluster folder, refused unless it is one this module makes."""
     if folder.parent != CLUSTERS or not _CLUSTER_NAME.fullmatch(folder.name):

@@ -231,6 +231,10 @@ class EmbeddedPostgres:
 
     def _ensure_running(self, bin_dir: Path) -> bool:
         state = load_state(self.root)
+        if state is not None and state.legacy_root_mode:
+            if state.moving_from is None and self._status(state).pid is not None:
+                running.stop_server(bin_dir, self.root / "data", account=state.account)
+            state = cluster.move_legacy_cluster(self.root, state)
         if state is not None and state.initialized and self._status(state).running:
             return False
         if state is None:
@@ -341,18 +345,17 @@ class EmbeddedPostgres:
     def _preflight(self) -> Path:
         """What can be refused without changing anything, before the root is made.
 
-        No binaries (a production install), a root that is not private, or an old
-        cluster: each is refused with nothing created.
+        No binaries (a production install), a root that is not private, or an
+        unrecorded old cluster: each is refused with nothing created.
         """
         bin_dir = self._bin_dir()
         state = self._read_state()
-        if state is None:
-            if os.geteuid() == 0 and "PG_VERSION" in cluster.data_contents(
-                self.root / "data"
-            ):
-                raise self._foreign_cluster_error()
-        elif state.legacy_root_mode:
-            cluster.prepare(self.root, state, bin_dir=bin_dir)  # refuses, saying why
+        if (
+            state is None
+            and os.geteuid() == 0
+            and "PG_VERSION" in cluster.data_contents(self.root / "data")
+        ):
+            raise self._foreign_cluster_error()
         return bin_dir
 
     def _bin_dir(self) -> Path:

@@ -46,6 +46,10 @@ class ClusterState:
     """Root mode: the cluster's own folder below ``/var/lib/migrationkit/clusters``
     (its data and socket). None: the data is in ``<root>/data``, as a normal user's,
     or as an earlier migrationkit kept a root-mode cluster."""
+    moving_from: ServerAccount | None = None
+    """The account of an earlier version's root-mode cluster whose data is being
+    moved below /var/lib/migrationkit (to ``account``, a new one); the move
+    resumes, or ``destroy`` removes it too, if a command was interrupted."""
     made_parents: tuple[Path, ...] = field(default_factory=tuple)
     """Folders above the root that migrationkit created; ``destroy`` removes them
     again when empty."""
@@ -53,7 +57,9 @@ class ClusterState:
     @property
     def legacy_root_mode(self) -> bool:
         """A root-mode cluster whose data an earlier version kept in the project."""
-        return self.account is not None and self.cluster_dir is None
+        return self.account is not None and (
+            self.cluster_dir is None or self.moving_from is not None
+        )
 
 
 def load_state(root: Path) -> ClusterState | None:
@@ -71,6 +77,7 @@ def load_state(root: Path) -> ClusterState | None:
             socket_dir=None if socket_dir is None else Path(socket_dir),
             acl_grants=tuple(AclGrant.from_dict(g) for g in data["acl_grants"]),
             cluster_dir=_path_or_none(data.get("cluster_dir")),
+            moving_from=_account_or_none(data.get("moving_from")),
             made_parents=tuple(Path(p) for p in data.get("made_parents", [])),
         )
     except (ValueError, KeyError, TypeError):
@@ -89,9 +96,20 @@ def save_state(root: Path, state: ClusterState) -> None:
         "socket_dir": None if state.socket_dir is None else str(state.socket_dir),
         "acl_grants": [g.as_dict() for g in state.acl_grants],
         "cluster_dir": None if state.cluster_dir is None else str(state.cluster_dir),
+        "moving_from": None
+        if state.moving_from is None
+        else state.moving_from.as_dict(),
         "made_parents": [str(p) for p in state.made_parents],
     }
     write_private_file(root / STATE_FILE, json.dumps(data, indent=2).encode() + b"\n")
+
+
+def _account_or_none(raw: object) -> ServerAccount | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TypeError(raw)
+    return ServerAccount(**raw)
 
 
 def _path_or_none(raw: object) -> Path | None:
