@@ -43,8 +43,12 @@ _FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
 def ensure_machine_dir() -> Path:
     """``/var/lib/migrationkit`` and its subfolders, root's and checked every time."""
     for folder, mode in ((MACHINE_DIR, 0o711), (CLUSTERS, 0o711), (_BINARIES, 0o755)):
-        with contextlib.suppress(FileExistsError):
-            folder.mkdir(mode=mode)
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        else:
+            folder.chmod(mode)  # exactly: root's umask may be 077
         _check_root_owned(folder)
     return MACHINE_DIR
 
