@@ -648,6 +648,30 @@ def test_a_deleted_account_frees_no_uid_and_its_cluster_ends_cleanly(
 
 
 @needs_root
+def test_stop_and_destroy_work_when_the_account_vanished_under_a_running_server(
+    holder: Path, clusters: Clusters
+) -> None:
+    """Item 6: ``db stop`` and ``db destroy`` ended in tracebacks on a missing
+    account; the server is stopped and deleted by its recorded uid instead."""
+    root = holder / "pgdata"
+    server = clusters(root)
+    server.ensure_running()
+    name = server.status().account
+    assert name is not None
+    uid = pwd.getpwnam(name).pw_uid
+    admin("userdel", "--force", name)  # while its server runs
+    stopped = cli(root, "db", "stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert processes_of(uid) == []
+    destroyed = cli(root, "db", "destroy")
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert "Traceback" not in destroyed.stderr
+    assert f"system account {name!r} was already gone" in destroyed.stdout
+    assert not root.exists()
+
+
+@needs_root
 def test_destroy_keeps_an_account_that_took_the_name_with_another_uid(
     holder: Path, clusters: Clusters
 ) -> None:
