@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from migrationkit.devserver import cluster, running
+from migrationkit.devserver import cluster, legacy, running
 from migrationkit.devserver.accounts import ServerAccount
 from migrationkit.devserver.files import (
     check_private_root,
@@ -234,7 +234,7 @@ class EmbeddedPostgres:
         if state is not None and state.legacy_root_mode:
             if state.moving_from is None and self._status(state).pid is not None:
                 running.stop_server(bin_dir, self.root / "data", account=state.account)
-            state = cluster.move_legacy_cluster(self.root, state)
+            state = legacy.move_legacy_cluster(self.root, state)
         if state is not None and state.initialized and self._status(state).running:
             return False
         if state is None:
