@@ -23,7 +23,7 @@ from migrationkit.devserver.accounts import (
     remove_account,
 )
 from migrationkit.devserver.acl import revoke
-from migrationkit.devserver.files import open_folder, reset_access
+from migrationkit.devserver.files import open_folder, remove_owned_folder, reset_access
 from migrationkit.devserver.machine import (
     check_cluster_folder,
     ensure_clusters_dev,
@@ -77,6 +77,8 @@ def _finish_move(root: Path, state: ClusterState) -> ClusterState:
     assert folder is not None
     # first: nothing of the old account may run (or write) while its files move
     revoke_grants(state, uid=old.uid, name=old.name)
+    if state.socket_dir is not None:  # the old account's; root mode needs none now
+        remove_owned_folder(state.socket_dir, uid=old.uid)
     remove_account(old)
     root_fd = open_folder(root)
     folder_fd = open_folder(check_cluster_folder(folder))
@@ -90,7 +92,7 @@ def _finish_move(root: Path, state: ClusterState) -> ClusterState:
         os.close(root_fd)
     os.chown(root, -1, os.getegid(), follow_symlinks=False)
     reset_access(root, mode=0o700)
-    state = replace(state, moving_from=None, acl_grants=())
+    state = replace(state, moving_from=None, acl_grants=(), socket_dir=None)
     save_state(root, state)
     return state
 
