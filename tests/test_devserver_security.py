@@ -600,6 +600,10 @@ def test_a_setuid_copy_left_by_a_destroyed_cluster_gets_no_later_clusters_uid(
         b.ensure_running()
         b_uid = uid_of(b)
         assert b_uid > a_uid  # never below one ever issued
+        ids = Path("/var/lib/migrationkit/ids")
+        st = ids.lstat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+        assert json.loads(ids.read_text())["highest"] >= b_uid
         with pytest.raises(KeyError):
             pwd.getpwuid(planted.stat().st_uid)  # the shell's uid is nobody's
         # The other user runs the shell: it cannot read B's data.

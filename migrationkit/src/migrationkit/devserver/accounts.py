@@ -134,7 +134,11 @@ def _issue_id() -> int:
                 '{"highest": N} into it, N at least the largest uid of any mkpg_ '
                 "account ever made on this machine."
             ) from None
-        ident = max(highest + 1, FIRST_ID)
+        # Also above every account in the range, should the file have been lost.
+        in_range = [
+            u.pw_uid for u in pwd.getpwall() if FIRST_ID <= u.pw_uid <= _LAST_ID
+        ]
+        ident = max(highest + 1, FIRST_ID, *(uid + 1 for uid in in_range))
         while _uid_holder(ident) is not None or _gid_holder(ident, "") is not None:
             ident += 1
         if ident > _LAST_ID or not _mapped(ident):
