@@ -29,19 +29,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from migrationkit.command import load_config
-from migrationkit.database import (
+from migrationkit import (
     ConnectionPool,
     DatabaseTarget,
+    MigrationKitError,
+    Settings,
     create_engine,
+    load_config,
     mask_secrets,
     resolve_application_database,
+    wait_for_server,
 )
-from migrationkit.errors import MigrationKitError
-from migrationkit.hosted import wait_for_server
 from migrationkit.pg import server_message
-from migrationkit.settings import Settings
-from migrationkit.verify.revision import check_revision
+from migrationkit.verify import check_revision
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,12 @@
 
 from migrationkit.verify.checks import ModelCheck, run_checks
 from migrationkit.verify.result import CheckResult, VerificationReport
+from migrationkit.verify.revision import check_revision
 
 __all__ = [
     "CheckResult",
     "ModelCheck",
     "VerificationReport",
+    "check_revision",
     "run_checks",
 ]
