@@ -85,8 +85,8 @@ def _db_destroy(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Nothing to destroy: {report.root} does not exist")
         return EXIT_OK
     print(f"Embedded PostgreSQL destroyed: {report.root}")
-    if report.account:
-        print(f"system account {report.account!r} removed")
+    for line in report.done:
+        print(line)
     for folder in report.acl_folders:
         print(f"ACL entry removed from {folder}")
     if report.kept:
