@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from migrationkit.cli.main import build_parser
+from migrationkit.cli.main import build_parser, main
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
 from tests.helpers import Project, ok
@@ -259,3 +260,16 @@ def test_verify_without_model_checks_says_skipped_never_passed(
     by_name = {check["name"]: check for check in document["checks"]}
     assert by_name["model_functionality"]["skipped"] is True
     assert by_name["revision"]["skipped"] is False
+
+
+def test_a_command_run_in_process_leaves_alembics_logging_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hiding Alembic's chatter lasts the command only: a test run alongside in
+    the same process (tests/test_resume.py listens for "Running upgrade") must
+    still hear Alembic."""
+    monkeypatch.setenv("MIGRATIONKIT_PGDATA", str(tmp_path / "pgdata"))
+    migration_logger = logging.getLogger("alembic.runtime.migration")
+    before = list(migration_logger.filters)
+    assert main(["db", "status"]) == 3  # nothing there: stopped
+    assert migration_logger.filters == before

@@ -474,7 +474,8 @@ def test_interrupted_username_backfill_resumes_where_it_stopped(
     The test holds a row lock on the 550th user in key order, so batches of 100
     commit rows 1-500 and the sixth batch waits on that row (with no lock_timeout)
     until the interrupt: exactly five batches are kept, whatever the machine's
-    speed.
+    speed. Key order needs the keyset strategy, asked for by name (the default,
+    ctid ranges, batches by page: tests/test_backfill.py resumes that one).
     """
     command.upgrade(alembic_config, "001")
     load_users(engine)
@@ -490,7 +491,14 @@ def test_interrupted_username_backfill_resumes_where_it_stopped(
             )
         ).one()
         proc = project.popen_alembic(
-            "-x", "backfill_batch_size=100", "-x", "lock_timeout=0", "upgrade", "003"
+            "-x",
+            "backfill_batch_size=100",
+            "-x",
+            "backfill_strategy=keyset",
+            "-x",
+            "lock_timeout=0",
+            "upgrade",
+            "003",
         )
         try:
             waiting = False

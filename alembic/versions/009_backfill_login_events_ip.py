@@ -61,6 +61,7 @@ from migrationkit.ops.backfill import (
     backfill_in_batches,
     batch_options_from_x,
     strategy_from_x,
+    target_seconds_from_x,
 )
 
 # revision identifiers, used by Alembic.
@@ -87,6 +88,7 @@ def upgrade() -> None:
         batch_size=batch_size,
         pause_seconds=pause,
         strategy=strategy_from_x(),
+        target_batch_seconds=target_seconds_from_x(),
         label="login_events.ip_address_inet",
     )
     if not context.is_offline_mode():

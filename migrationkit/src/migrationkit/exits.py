@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
@@ -45,38 +46,46 @@ def report_failures(call: Callable[[], int], *, debug: bool) -> int:
         return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_FAILED
 
 
-def configure_logging(*, verbose: bool = False) -> None:
-    """Library code logs; a command shows INFO and up on stderr.
-
-    Alembic's own INFO lines ("Context impl PostgresqlImpl.", "Will assume
-    transactional DDL.", "Detected added table ...") are the machinery talking:
-    a verify prints them for every context it opens, and on a database that was
-    never migrated "Detected added table" reads like a finding. They are dropped
-    unless ``verbose``. A filter on Alembic's own loggers does it, because the
-    project's env.py may call ``logging.config.fileConfig`` afterwards, which
-    resets their levels and the root handlers but keeps their filters.
-    """
+def configure_logging() -> None:
+    """Library code logs; a command shows INFO and up on stderr."""
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s"
     )
-    if verbose:
+
+
+@contextmanager
+def alembic_chatter_hidden(*, hidden: bool = True) -> Iterator[None]:
+    """Drop Alembic's own INFO lines while a command runs (``-v`` keeps them).
+
+    "Context impl PostgresqlImpl.", "Will assume transactional DDL." and
+    "Detected added table ..." are the machinery talking: a verify prints them
+    for every context it opens, and on a database that was never migrated
+    "Detected added table" reads like a finding. A filter on Alembic's own
+    loggers does it, because the project's env.py may call
+    ``logging.config.fileConfig`` meanwhile, which resets their levels and the
+    root handlers but keeps their filters. The filters go when the command ends,
+    so a process that runs a command in-process (a test) keeps Alembic's logging.
+    """
+    if not hidden:
+        yield
         return
     # Importing them creates the loggers the filter goes on.
     import alembic.autogenerate  # noqa: PLC0415
     import alembic.runtime.migration  # noqa: PLC0415, F401
 
-    alembic_loggers = [
+    loggers = [
         logger
         for name, logger in list(logging.Logger.manager.loggerDict.items())
         if name.startswith("alembic.") and isinstance(logger, logging.Logger)
     ]
-    for logger in alembic_loggers:
-        if _QUIET not in logger.filters:
-            logger.addFilter(_QUIET)
+    for logger in loggers:
+        logger.addFilter(_warnings_and_up)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_warnings_and_up)
 
 
 def _warnings_and_up(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
-
-
-_QUIET = _warnings_and_up

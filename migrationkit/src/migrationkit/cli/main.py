@@ -25,6 +25,7 @@ from migrationkit.cli.prove import add_prove
 from migrationkit.exits import (
     EXIT_OK,
     EXIT_STOPPED,
+    alembic_chatter_hidden,
     configure_logging,
     report_failures,
 )
@@ -253,5 +254,6 @@ def run(handler: Handler, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(verbose=args.verbose)
-    return run(args.handler, args)
+    configure_logging()
+    with alembic_chatter_hidden(hidden=not args.verbose):
+        return run(args.handler, args)

@@ -32,12 +32,17 @@ from migrationkit.ledger.state import (
     open_flags,
     revision_file_sha256,
 )
+from migrationkit.pg import INSUFFICIENT_PRIVILEGE, server_message, sqlstate_of
 
 log = logging.getLogger(__name__)
 
 
 class EditedRevisionError(MigrationKitError):
     """An applied revision's file changed since it ran, and nobody accepted it."""
+
+
+class LedgerUnavailableError(MigrationKitError):
+    """The ledger is missing and the migration role may not create it."""
 
 
 def accepted_edits(x_arguments: Mapping[str, str]) -> frozenset[str]:
@@ -72,7 +77,22 @@ class LedgerRecorder:
         assert connection is not None
         if connection.in_transaction():
             connection.commit()
-        config_table.ensure(connection)
+        try:
+            config_table.ensure(connection)
+        except sa.exc.DBAPIError as exc:
+            if sqlstate_of(exc) != INSUFFICIENT_PRIVILEGE:
+                raise
+            connection.rollback()
+            role = connection.engine.url.username or "the role migrations run as"
+            raise LedgerUnavailableError(
+                f"The migration ledger {config_table.name} is missing and {role!r} "
+                f"may not create it: {server_message(exc)}. The ledger records what "
+                "ran and keeps review flags from one run to the next, so nothing is "
+                "migrated without it. Create it once by running the same command as "
+                f"the schema's owner, or GRANT CREATE ON SCHEMA "
+                f"{config_table.schema or 'public'} TO {role}; then run the same "
+                "command again. Nothing was changed."
+            ) from None
         connection.commit()  # git may take seconds: no transaction open meanwhile
         provenance = Provenance.collect(connection, folder=Path(script.dir))
         recorder = cls(table=config_table, script=script, provenance=provenance)

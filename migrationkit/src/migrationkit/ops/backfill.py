@@ -125,6 +125,8 @@ class BackfillReport:
     throttled: int = 0
     throttled_seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    swept: int = 0
+    """Rows a ctid pass left pending, found and done by the sweep after it."""
 
 
 def batch_options_from_x() -> tuple[int, float]:
@@ -148,6 +150,27 @@ def batch_options_from_x() -> tuple[int, float]:
             "example -x backfill_batch_size=5000 -x backfill_pause=0.1"
         )
     return size, pause
+
+
+def target_seconds_from_x() -> float | None:
+    """How long each batch should take: the default, unless the operator fixed
+    the size with ``-x backfill_batch_size=N`` (then every batch has N rows), or
+    set ``-x backfill_target_seconds=0.1`` (0: fixed size)."""
+    options = context.get_x_argument(as_dictionary=True)
+    raw = options.get("backfill_target_seconds")
+    if raw is None:
+        fixed = "backfill_batch_size" in options
+        return None if fixed else DEFAULT_TARGET_BATCH_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise MigrationKitError(
+            f"-x backfill_target_seconds={raw!r}: expected a number of seconds "
+            "(0 keeps every batch at backfill_batch_size rows)"
+        )
+    return seconds or None
 
 
 def strategy_from_x() -> Strategy:
@@ -282,7 +305,11 @@ def backfill_in_batches(
     interruption only changes what is left. The keyset walk never revisits a
     row whose ``set_sql`` leaves it pending; a ctid pass can (the row's new
     version may land on a page not yet passed), so such pairs want ``keyset``.
-    New rows written during the backfill must get the value from the
+    A ctid pass is followed by a sweep: rows the application moved to another
+    page (by updating them) or inserted while the pass ran, and that still
+    match ``pending_sql``, are found by one more scan and done by key, so the
+    backfill ends with nothing pending whatever the application did meanwhile.
+    New rows written after the backfill must get the value from the
     application or a trigger.
 
     ``batch_size`` is the first batch's rows; with ``target_batch_seconds``
@@ -404,6 +431,7 @@ class _Backfill:
         try:
             if strategy == "ctid":
                 self._ctid_pass(connection, progress, pacer)
+                self._sweep(connection, progress, pacer)
             else:
                 self._keyset_pass(connection, progress, pacer)
         except BaseException:
@@ -419,11 +447,66 @@ class _Backfill:
             if report.throttled
             else ""
         )
+        swept = (
+            f", {report.swept:,} moved or new during the pass swept after it"
+            if report.swept
+            else ""
+        )
         progress.finish(
             f"{progress.label}: {report.updated:,} rows updated in "
-            f"{progress.elapsed()} ({strategy}, {report.batches} batches{throttled})"
+            f"{progress.elapsed()} ({strategy}, {report.batches} batches"
+            f"{throttled}{swept})"
         )
         return report
+
+    def _sweep(
+        self,
+        connection: sa.Connection,
+        progress: Progress,
+        pacer: _Pacer,
+    ) -> None:
+        """Do the rows a ctid pass could not see, until none is pending.
+
+        An UPDATE by the application during the pass writes the row's new
+        version wherever there is room: on a page the pass has already done, or
+        past its last page; and rows inserted meanwhile are past it too. Those
+        still matching ``pending_sql`` are picked by a plain scan (no ORDER BY,
+        so it stops at ``LIMIT`` rows, and finds nothing in one sequential read
+        when the pass left nothing behind) and updated by key, a batch at a time.
+        """
+        table, key = self.qualified, quote_identifier(self.key)
+        statement = sa.text(
+            f"WITH picked AS (SELECT {key} FROM {table}"
+            f" WHERE ({self.pending_sql}) LIMIT :batch_size),"
+            f" updated AS (UPDATE {table} SET {self.set_sql}"
+            f" WHERE {key} = ANY(ARRAY(SELECT {key} FROM picked))"
+            f" AND ({self.pending_sql}) RETURNING 1)"
+            " SELECT (SELECT count(*) FROM updated) AS updated,"
+            " (SELECT count(*) FROM picked) AS picked"
+        )
+        # A set_sql that leaves rows pending would be found again and again:
+        # the sweep does at most as many rows as were pending when it began.
+        left = connection.execute(
+            sa.text(f"SELECT count(*) FROM {table} WHERE ({self.pending_sql})")
+        ).scalar_one()
+        if pacer.commit:
+            connection.commit()
+        size = max(1, min(self.batch_size, left))
+        while left > 0:
+            started = time.monotonic()
+            row = connection.execute(statement, {"batch_size": size}).one()
+            note_progress(connection, label=self.label, rows=row.updated)
+            if pacer.commit:
+                connection.commit()
+            pacer.report.updated += row.updated
+            pacer.report.swept += row.updated
+            progress.update(pacer.report.updated)
+            left -= row.picked
+            if row.picked < size or row.updated == 0:
+                pacer.record(time.monotonic() - started)
+                return
+            size = pacer.after_batch(connection, size, time.monotonic() - started)
+            size = max(1, min(size, left))
 
     def _keyset_pass(
         self,

@@ -17,6 +17,7 @@ from migrationkit.database import mask_secrets
 from migrationkit.exits import (
     EXIT_FAILED,
     EXIT_OK,
+    alembic_chatter_hidden,
     configure_logging,
     report_failures,
 )
@@ -127,7 +128,8 @@ def verify_main(
     add_verify_arguments(parser)
     args = parser.parse_args(argv)
     args.model_checks = tuple(model_checks)
-    configure_logging(verbose=args.verbose)
-    return report_failures(
-        lambda: run_verify(args, Settings.from_environ()), debug=args.debug
-    )
+    configure_logging()
+    with alembic_chatter_hidden(hidden=not args.verbose):
+        return report_failures(
+            lambda: run_verify(args, Settings.from_environ()), debug=args.debug
+        )
