@@ -38,7 +38,7 @@ class TransactionPoolerError(MigrationKitError):
 
 
 class HandedInConnectionError(MigrationKitError):
-    """``config.attributes["connection"]`` holds something no database can be got from."""
+    """``config.attributes["connection"]`` holds nothing a database comes from."""
 
 
 class MigrationFailed(MigrationKitError):  # noqa: N818 - reads as the verdict it is

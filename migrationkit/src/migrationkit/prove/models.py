@@ -17,19 +17,12 @@ views are a migration's business alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
 
-from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot
 from migrationkit.prove.diff import diff_snapshots
-from migrationkit.prove.history import History
 from migrationkit.prove.kinds import KINDS
-from migrationkit.prove.migrator import CONNECTION_ATTRIBUTE
 from migrationkit.prove.report import Block, Finding
 from migrationkit.prove.walk import Walk
 
@@ -43,40 +36,8 @@ _FIX_MODELS = (
 )
 
 
-def target_metadata(
-    config: Config, history: History, connection: sa.Connection
-) -> list[sa.MetaData]:
-    """The ``target_metadata`` the project's ``env.py`` configures.
-
-    env.py runs as ``alembic current`` runs it: nothing is migrated and the
-    version table is not created.
-    """
-    found: list[Any] = []
-
-    def capture(_heads: Any, context: MigrationContext) -> list[Any]:
-        found.append(context.opts.get("target_metadata"))
-        return []
-
-    config.attributes[CONNECTION_ATTRIBUTE] = connection
-    try:
-        with EnvironmentContext(config, history.script, fn=capture, dont_mutate=True):
-            history.script.run_env()
-    finally:
-        config.attributes.pop(CONNECTION_ATTRIBUTE, None)
-        if connection.in_transaction():
-            connection.rollback()
-    if not found or found[0] is None:
-        raise MigrationKitError(
-            "env.py sets no target_metadata, so there are no models to compare "
-            "with the head: set target_metadata = Base.metadata in env.py, or "
-            "leave the models check out."
-        )
-    metadata = found[0]
-    return [metadata] if isinstance(metadata, sa.MetaData) else list(metadata)
-
-
 def prove_models(
-    walk: Walk, *, head: CatalogSnapshot, at: str, config: Config
+    walk: Walk, *, head: CatalogSnapshot, at: str, metadatas: Sequence[sa.MetaData]
 ) -> list[Finding]:
     """Build the models where the head was, and compare the two catalogs.
 
@@ -85,7 +46,6 @@ def prove_models(
     CREATE and a DROP DATABASE cost more than the whole comparison).
     """
     connection = walk.empty_for_reuse()
-    metadatas = target_metadata(config, walk.migrator.history, connection)
     _build_models(connection, metadatas, head=head)
     models = walk.snapshot(connection)
     diff = diff_snapshots(_comparable(head), _comparable(models))
