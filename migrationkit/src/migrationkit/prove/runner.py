@@ -84,8 +84,8 @@ class Prover:
 
     def single_head(self) -> list[Finding]:
         heads = self.history.heads
-        if len(heads) == 1:
-            return []
+        if len(heads) <= 1:
+            return []  # one head, or an empty history
         scripts = [self.history.get(head) for head in heads]
         return [
             Finding(
@@ -203,7 +203,18 @@ class Prover:
         ]
 
     def offline(self, revision_id: str) -> list[Outcome]:
-        return list(prove_offline(self.migrator, self.history.get(revision_id)))
+        revision = self.history.get(revision_id)
+        if revision_id in self.declared.skip_revisions:
+            return [
+                Skip(
+                    code="offline",
+                    revision=revision_id,
+                    reason="declared in skip_revisions: never run",
+                    asked=True,
+                )
+            ]
+        irreversible = self._declared_irreversible(revision) is not None
+        return prove_offline(self.migrator, revision, downgrade=not irreversible)
 
     def models(self) -> list[Outcome]:
         env = self.environment()
