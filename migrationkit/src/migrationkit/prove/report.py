@@ -204,6 +204,8 @@ _NOISE = re.compile(
     r"|SELECT pg_try_advisory_lock|SELECT pg_advisory_unlock"
     r"|SELECT \w+\.version_num FROM|SELECT pg_catalog\.pg_class\.relname"
     r"|SELECT current_setting|SELECT set_config|SELECT pg_backend_pid"
+    r"|SELECT count\(\*\) FROM pg_locks|SELECT current_database\(\)"
+    r"|SELECT a\.pid, coalesce"  # migrationkit's own queries: lock, guards, blockers
     r"|BEGIN|COMMIT|ROLLBACK)",
     re.IGNORECASE,
 )

@@ -5,4 +5,6 @@ from models import Base
 
 from migrationkit.runtime import run_migrations
 
-run_migrations(context, target_metadata=Base.metadata, version_table_schema="version_table_schema")
+run_migrations(
+    context, target_metadata=Base.metadata, version_table_schema="version_table_schema"
+)
