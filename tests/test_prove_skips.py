@@ -18,7 +18,9 @@ import pytest
 from alembic.config import Config
 
 from migrationkit.prove import ProofReport, Prover
+from migrationkit.prove.report import Skip
 from migrationkit.prove.scratch import ScratchServer
+from migrationkit.testing.prove_tests import assert_proven
 from migrationkit.testing.server import TestServer
 
 SHARED = Path(__file__).resolve().parent / "examples" / "prove" / "shared"
@@ -223,3 +225,15 @@ def test_an_empty_history_passes_and_still_reports_drift(
     report = prove(config, scratch)
     assert [f.code for f in report.findings] == ["models"]
     assert "in the models, missing from the database" in report.render()
+
+
+def test_the_plugin_fails_a_skip_nobody_asked_for_and_skips_a_declared_one() -> None:
+    """pytest's skip is not a pass, and an unasked skip is not even a skip."""
+    unasked = Skip(code="models", reason="head cannot be reached")
+    with pytest.raises(pytest.fail.Exception, match="head cannot be reached"):
+        assert_proven([unasked])
+    declared = Skip(
+        code="round-trip", revision="003", reason="irreversible", asked=True
+    )
+    with pytest.raises(pytest.skip.Exception, match="irreversible"):
+        assert_proven([declared])
