@@ -21,7 +21,7 @@ from pathlib import Path
 
 import uvicorn
 
-from migrationkit.exits import report_failures
+from migrationkit import report_failures
 from service.app import create_app
 from service.database import open_database
 from service.settings import ServiceSettings, parse_port

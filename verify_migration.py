@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from migrationkit import verify_main
 from migrationkit.pg import UNIQUE_VIOLATION
 from migrationkit.verify import ModelCheck
-from migrationkit.verify.script import verify_main
 from models import User
 
 

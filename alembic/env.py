@@ -10,7 +10,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from migrationkit.runtime import run_migrations
+from migrationkit import run_migrations
 from models import Base
 
 config = context.config

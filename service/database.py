@@ -29,19 +29,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from migrationkit.command import load_config
-from migrationkit.database import (
+from migrationkit import (
     ConnectionPool,
     DatabaseTarget,
+    MigrationKitError,
+    Settings,
     create_engine,
+    load_config,
     mask_secrets,
     resolve_application_database,
+    wait_for_server,
 )
-from migrationkit.errors import MigrationKitError
-from migrationkit.hosted import wait_for_server
 from migrationkit.pg import server_message
-from migrationkit.settings import Settings
-from migrationkit.verify.revision import check_revision
+from migrationkit.verify import check_revision, ledger_findings
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,14 @@ class ServiceDatabase:
                     MigrationContext.configure(connection).get_current_heads()
                 )
                 if set(current) == set(expected):
+                    # the ledger's findings (open review flags, edited revisions)
+                    # are news for operators, not a reason to stop serving
+                    _, findings = ledger_findings(
+                        connection, script=self.script, config=self.config
+                    )
                     return SchemaStatus(
                         status="ok",
-                        detail=f"at head {', '.join(expected)}",
+                        detail="; ".join([f"at head {', '.join(expected)}", *findings]),
                         current=current,
                         expected=expected,
                     )

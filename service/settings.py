@@ -12,8 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from migrationkit.errors import MigrationKitError
-from migrationkit.settings import Settings
+from migrationkit import MigrationKitError, Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

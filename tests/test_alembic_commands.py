@@ -78,8 +78,12 @@ def versions(engine: sa.Engine) -> set[str]:
         )
 
 
+LEDGER_TABLES = {"alembic_version_ledger", "alembic_version_ledger_progress"}
+"""migrationkit's ledger (docs/ledger.md), kept beside the version table."""
+
+
 def tables(engine: sa.Engine) -> set[str]:
-    return set(sa.inspect(engine).get_table_names())
+    return set(sa.inspect(engine).get_table_names()) - LEDGER_TABLES
 
 
 def columns(engine: sa.Engine, table: str) -> set[str]:

@@ -7,14 +7,21 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
-from migrationkit.ops.backfill import backfill_in_batches
+from migrationkit.ops.backfill import (
+    BackfillReport,
+    Throttle,
+    backfill_in_batches,
+    run_backfill,
+)
 
 ROWS = 3_000
 
@@ -61,6 +68,8 @@ def test_backfill_updates_every_pending_row_in_committed_batches(
             set_sql=SET_LABEL,
             pending_sql="label IS NULL",
             batch_size=400,
+            strategy="keyset",
+            target_batch_seconds=None,
             connection=conn,
         )
         assert not conn.in_transaction()
@@ -101,6 +110,7 @@ def test_rows_left_pending_by_their_update_are_passed_over_not_looped_on(
             set_sql="touched = touched + 1",  # label stays NULL: still "pending"
             pending_sql="label IS NULL",
             batch_size=700,
+            strategy="keyset",
             connection=conn,
         )
         touched = conn.execute(
@@ -141,6 +151,8 @@ KILLABLE_BACKFILL = textwrap.dedent(
             pending_sql="label IS NULL",
             batch_size=200,
             pause_seconds=0.25,
+            strategy="keyset",
+            target_batch_seconds=None,
             connection=conn,
         )
     """
@@ -170,7 +182,7 @@ def test_a_killed_backfill_resumes_and_loses_no_rows(
             time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # no cleanup, no goodbye: a real crash
     _, stderr = process.communicate(timeout=30)
-    assert process.returncode == -signal.SIGKILL
+    assert process.returncode == -signal.SIGKILL, stderr
 
     with items.connect() as conn:
         survived = conn.execute(
@@ -221,3 +233,292 @@ def test_schema_names_the_table_whatever_the_search_path(items: sa.Engine) -> No
                 pending_sql="true",
                 connection=conn,
             )
+
+
+# ------------------------------------------------ ctid ranges, pace, throttle
+
+
+def backfill_report(engine: sa.Engine, **options: object) -> BackfillReport:
+    with engine.connect() as conn:
+        report = run_backfill(
+            conn,
+            table="items",
+            set_sql=SET_LABEL,
+            pending_sql="label IS NULL",
+            **options,
+        )
+        assert not conn.in_transaction()
+    return report
+
+
+def test_ctid_ranges_are_the_default_and_commit_each_batch(items: sa.Engine) -> None:
+    report = backfill_report(items, batch_size=300, target_batch_seconds=None)
+    assert report.strategy == "ctid"
+    assert report.updated == ROWS
+    check_all_done_once(items)
+    with items.connect() as conn:
+        transactions = conn.execute(
+            sa.text("SELECT count(DISTINCT xmin::text) FROM items")
+        ).scalar_one()
+    # Every batch that found rows committed on its own (ranges past the
+    # original rows find none and stamp nothing).
+    assert 1 < transactions <= report.batches
+
+
+def test_keyset_when_asked_and_where_ctid_ranges_cannot_serve(
+    items: sa.Engine,
+) -> None:
+    assert backfill_report(items, strategy="keyset").strategy == "keyset"
+    check_all_done_once(items)
+    with items.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE parted (id bigint, label text) PARTITION BY RANGE (id);"
+                " CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0)"
+                " TO (500); CREATE TABLE parted_high PARTITION OF parted"
+                " FOR VALUES FROM (500) TO (1000);"
+                " INSERT INTO parted SELECT g FROM generate_series(0, 999) g"
+            )
+        )
+    with items.connect() as conn:
+        options: dict[str, object] = {
+            "table": "parted",
+            "set_sql": "label = 'p' || id",
+            "pending_sql": "label IS NULL",
+        }
+        report = run_backfill(conn, **options)
+        assert (report.strategy, report.updated) == ("keyset", 1_000)
+        with pytest.raises(MigrationKitError, match="strategy='keyset'"):
+            run_backfill(conn, strategy="ctid", **options)
+
+
+class WritesDuringThePass:
+    """A checkpoint (the ledger seam) that also lets the application write rows
+    while the pass runs, on another connection, after the first batch."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.saved: list[tuple[int, int]] = []
+        self.cleared = False
+
+    def load(self, label: str) -> tuple[int, int] | None:
+        return None
+
+    def save(self, label: str, *, next_page: int, end_page: int) -> None:
+        if not self.saved:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO items (id) SELECT g FROM generate_series("
+                        "CAST(:a AS int), CAST(:b AS int)) g"
+                    ),
+                    {"a": ROWS + 1, "b": ROWS + 500},
+                )
+        self.saved.append((next_page, end_page))
+
+    def clear(self, label: str) -> None:
+        self.cleared = True
+
+
+def test_ctid_pass_visits_only_the_pages_that_existed_when_it_started(
+    items: sa.Engine,
+) -> None:
+    checkpoint = WritesDuringThePass(items)
+    report = backfill_report(
+        items, batch_size=200, target_batch_seconds=None, checkpoint=checkpoint
+    )
+    assert report.updated == ROWS
+    assert checkpoint.cleared
+    assert len({end for _, end in checkpoint.saved}) == 1  # the bound never moved
+    assert [page for page, _ in checkpoint.saved] == sorted(
+        page for page, _ in checkpoint.saved
+    )
+    with items.connect() as conn:
+        later = conn.execute(
+            sa.text("SELECT count(*) FROM items WHERE id > :n AND label IS NULL"),
+            {"n": ROWS},
+        ).scalar_one()
+    assert later == 500  # the application's rows: the trigger's job, not ours
+
+
+def test_batches_grow_towards_the_target_duration(items: sa.Engine) -> None:
+    fixed = backfill_report(items, batch_size=20, target_batch_seconds=None)
+    with items.begin() as conn:
+        conn.execute(sa.text("UPDATE items SET label = NULL, touched = 0"))
+    adapted = backfill_report(items, batch_size=20, target_batch_seconds=0.5)
+    assert adapted.updated == fixed.updated == ROWS
+    assert adapted.batches < fixed.batches / 2
+
+
+def test_a_slow_probe_throttles_the_backfill(items: sa.Engine) -> None:
+    patient = Throttle(probe_limit_seconds=10, lock_wait_limit_seconds=10)
+    fast = backfill_report(
+        items, batch_size=300, target_batch_seconds=None, throttle=patient
+    )
+    assert fast.throttled == 0
+    with items.begin() as conn:
+        conn.execute(sa.text("UPDATE items SET label = NULL, touched = 0"))
+    slow_probe = Throttle(
+        probe_sql="SELECT pg_sleep(0.03)",
+        probe_limit_seconds=0.02,
+        pause_seconds=0.02,
+        max_pause_seconds=0.1,
+    )
+    slow = backfill_report(
+        items, batch_size=300, target_batch_seconds=None, throttle=slow_probe
+    )
+    assert slow.updated == ROWS
+    assert slow.throttled >= slow.batches - 1 > 0
+    assert set(slow.reasons) == {"probe"}
+    assert slow.seconds >= slow.throttled_seconds > 0
+    assert slow.seconds > fast.seconds
+
+
+@pytest.fixture
+def waiting_writer(items: sa.Engine) -> Iterator[None]:
+    """Another session waits on a row lock of ``items`` for the whole test."""
+    holder = items.connect()
+    holder.execute(sa.text("UPDATE items SET touched = touched WHERE id = 1"))
+    waiter_done = threading.Event()
+
+    def wait() -> None:
+        with items.connect() as conn:
+            conn.execute(sa.text("UPDATE items SET touched = touched WHERE id = 1"))
+            conn.rollback()
+        waiter_done.set()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    with items.connect() as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                break
+            time.sleep(0.01)
+        assert waiting, "the second session never waited"
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(timeout=30)
+        assert waiter_done.is_set()
+
+
+def test_lock_waits_throttle_the_backfill(
+    items: sa.Engine, waiting_writer: None
+) -> None:
+    throttle = Throttle(
+        lock_wait_limit_seconds=0.001, pause_seconds=0.01, max_pause_seconds=0.02
+    )
+    with items.connect() as conn:
+        report = run_backfill(
+            conn,
+            table="items",
+            set_sql=SET_LABEL,
+            pending_sql="label IS NULL AND id > 1",  # leaves the locked row alone
+            batch_size=300,
+            target_batch_seconds=None,
+            throttle=throttle,
+        )
+    assert report.updated == ROWS - 1
+    assert report.reasons.get("lock-wait", 0) >= report.batches - 1 > 0
+
+
+KILLABLE_CTID_BACKFILL = textwrap.dedent(
+    """
+    import os
+    import sqlalchemy as sa
+    from migrationkit.ops.backfill import backfill_in_batches
+
+    engine = sa.create_engine(os.environ["BACKFILL_URL"])
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET application_name = 'killable_backfill'"))
+        conn.commit()
+        backfill_in_batches(
+            table="items",
+            set_sql="label = 'item-' || id, touched = touched + 1",
+            pending_sql="label IS NULL",
+            batch_size=200,
+            target_batch_seconds=None,
+            strategy="ctid",
+            connection=conn,
+        )
+    """
+)
+
+
+def test_a_killed_ctid_backfill_resumes_and_loses_no_rows(
+    items: sa.Engine, database: DatabaseTarget
+) -> None:
+    with items.connect() as conn:
+        page_of = {
+            row.id: int(row.page)
+            for row in conn.execute(
+                sa.text("SELECT id, (ctid::text::point)[0] AS page FROM items")
+            )
+        }
+    chosen = 2_000  # the row the held lock stops the backfill at
+    holder = items.connect()
+    holder.execute(
+        sa.text("SELECT 1 FROM items WHERE id = :id FOR UPDATE"), {"id": chosen}
+    )
+    env = dict(os.environ)
+    env["BACKFILL_URL"] = database.secret_url().reveal()
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE_CTID_BACKFILL],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with items.connect() as conn:
+            deadline = time.monotonic() + 60
+            stuck = False
+            while not stuck and time.monotonic() < deadline:
+                stuck = bool(
+                    conn.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE application_name = 'killable_backfill'"
+                            " AND wait_event_type = 'Lock'"
+                        )
+                    ).scalar_one()
+                )
+                conn.rollback()
+                time.sleep(0.01)
+            assert stuck, "the backfill never reached the locked row"
+        process.send_signal(signal.SIGKILL)  # a real crash, mid-batch
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL, stderr
+    finally:
+        holder.rollback()
+        holder.close()
+
+    with items.connect() as conn:
+        done = {
+            row.id
+            for row in conn.execute(
+                sa.text("SELECT id FROM items WHERE label IS NOT NULL")
+            )
+        }
+    # Whole batches of pages, in page order: every row on a page before the
+    # blocked batch is done, none on or after the chosen row's page.
+    assert done
+    assert max(page_of[i] for i in done) < page_of[chosen]
+    first_pending_page = min(page for i, page in page_of.items() if i not in done)
+    assert all(page_of[i] < first_pending_page for i in done)
+    with items.connect() as conn:
+        resumed = backfill_in_batches(
+            table="items",
+            set_sql=SET_LABEL,
+            pending_sql="label IS NULL",
+            strategy="ctid",
+            connection=conn,
+        )
+    assert resumed == ROWS - len(done)
+    check_all_done_once(items)

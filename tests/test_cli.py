@@ -7,7 +7,9 @@ command here can touch the project's shared embedded server.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 from migrationkit.cli.main import build_parser
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
-from tests.helpers import Project
+from tests.helpers import Project, ok
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -242,3 +244,18 @@ def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
         debug.stderr
     )
     assert secret not in debug.stdout + debug.stderr
+
+
+def test_verify_without_model_checks_says_skipped_never_passed(
+    project: Project,
+) -> None:
+    ok(project.alembic("upgrade", "head"))
+    result = project.run("-m", "migrationkit", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SKIP  model functionality: not run" in result.stdout
+    assert "PASS  model functionality" not in result.stdout
+    assert re.search(r"OK: (\d+) of \d+ checks passed, 1 skipped", result.stdout)
+    document = json.loads(project.run("-m", "migrationkit", "verify", "--json").stdout)
+    by_name = {check["name"]: check for check in document["checks"]}
+    assert by_name["model_functionality"]["skipped"] is True
+    assert by_name["revision"]["skipped"] is False

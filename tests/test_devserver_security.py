@@ -1,4 +1,4 @@
-"""The embedded server attacked as issue 6 (items 1-4) describes: every attack fails.
+"""The embedded server attacked as issues 6 and 15 describe: every attack fails.
 
 Root mode is what containers and CI get by default. These tests play a second
 local user and a database superuser (every embedded connection is one, and
@@ -8,7 +8,7 @@ gave them. They need root and ``useradd`` and are skipped otherwise, saying why;
 the checks of a private ``.pgdata`` run as anyone.
 
 Each test destroys the clusters it made (which removes their system accounts and
-the ACL entries they added) and deletes the throwaway user it created.
+their folders below /var/lib/migrationkit) and deletes the throwaway users it made.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import pwd
 import secrets
@@ -37,15 +38,17 @@ from psycopg import sql
 
 import migrationkit
 from migrationkit.devserver import EmbeddedPostgres
+from migrationkit.devserver.accounts import ServerAccount
 from migrationkit.devserver.acl import (
     AclGrant,
     Grantee,
     blocking_folders,
     grant_search,
+    may_search,
     revoke,
 )
 from migrationkit.devserver.files import read_owned_file
-from migrationkit.devserver.programs import binaries_dir
+from migrationkit.devserver.programs import binaries_dir, library_dir, spawn_server
 from migrationkit.errors import EmbeddedServerError
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
@@ -306,12 +309,14 @@ def test_files_the_server_controls_are_read_without_following_links(
 
 @needs_root
 @pytest.mark.parametrize("planted", ["open-folder", "symlink"])
-def test_long_path_socket_folder_is_fresh_and_private(
+def test_the_socket_is_in_the_clusters_own_folder_never_a_planted_one(
     holder: Path, clusters: Clusters, other_user: pwd.struct_passwd, planted: str
 ) -> None:
+    """Root mode keeps data and socket below /var/lib/migrationkit, short enough
+    for a socket name whatever the project's path: no folder in /tmp at all."""
     server = clusters(holder / LONG / "pgdata")
-    # What the old code used: /tmp/migrationkit-<sha256(data path)[:12]>, reused.
-    digest = hashlib.sha256(str(server.data_dir).encode()).hexdigest()[:12]
+    # What an old version used: /tmp/migrationkit-<sha256(data path)[:12]>, reused.
+    digest = hashlib.sha256(str(server.root / "data").encode()).hexdigest()[:12]
     predicted = Path("/tmp") / f"migrationkit-{digest}"
     victim = holder / "victim"
     victim.mkdir(mode=0o700)
@@ -326,12 +331,14 @@ def test_long_path_socket_folder_is_fresh_and_private(
         socket_dir = status.socket_dir
         assert socket_dir is not None
         assert status.account is not None
-        assert socket_dir != predicted
-        assert socket_dir.parent == Path(tempfile.gettempdir())
+        assert socket_dir == server.data_dir
+        assert socket_dir.parent.parent == Path("/var/lib/migrationkit/clusters")
         st = socket_dir.lstat()
         assert stat.S_ISDIR(st.st_mode)
         assert stat.S_IMODE(st.st_mode) == 0o700
         assert st.st_uid == pwd.getpwnam(status.account).pw_uid
+        own = socket_dir.parent.lstat()
+        assert (own.st_uid, stat.S_IMODE(own.st_mode)) == (0, 0o710)
 
         # The planted folder or link is left exactly as it was.
         if planted == "open-folder":
@@ -365,12 +372,6 @@ def test_long_path_socket_folder_is_fresh_and_private(
             )
             assert attempt.returncode != 0
             assert "Permission denied" in attempt.stderr
-
-        # Every start makes a new folder and the stop removes the old one.
-        assert server.stop()
-        assert not socket_dir.exists()
-        server.ensure_running()
-        assert server.status().socket_dir not in (None, socket_dir)
     finally:
         if predicted.is_symlink():
             predicted.unlink()
@@ -400,10 +401,11 @@ def test_superuser_cannot_make_root_write_or_show_a_root_only_file(
         server, f"ln -sf {secret} migrationkit.conf && ln -sf {secret} server.log"
     )
     assert planted.endswith("exit=0"), planted
-    for target in ("../server.log", "../passfile", "../cluster.json"):
-        out = superuser_shell(server, f"ln -sf {secret} {target}")
-        assert "Permission denied" in out, out
-    assert "Permission denied" in superuser_shell(server, "cat ../passfile")
+    for target in ("server.log", "passfile", "cluster.json"):
+        for folder in ("..", str(root)):
+            out = superuser_shell(server, f"ln -sf {secret} {folder}/{target}")
+            assert "Permission denied" in out, out
+    assert "Permission denied" in superuser_shell(server, f"cat {root}/passfile")
 
     outputs = [cli(root, "db", "stop"), cli(root, "db", "start")]
     for result in outputs:
@@ -473,11 +475,12 @@ def test_clusters_cannot_reach_each_other(holder: Path, clusters: Clusters) -> N
     with pytest.raises(KeyError):
         pwd.getpwnam(a_status.account)
     assert not a.root.exists()
-    assert acl_of(holder / "a") is None  # the grant on the 0700 holder is undone
+    assert not (holder / "a").exists()  # made for the cluster, so removed
+    assert acl_of(holder) is None  # never given an ACL entry
     assert b.status().running
 
 
-# -- 4. ACL grants never widen anyone's access -----------------------------------------
+# -- 4. ACLs: none added, and an earlier version's undone exactly ---------------------
 
 
 def folder_with_masked_group(
@@ -502,50 +505,313 @@ def folder_with_masked_group(
 
 
 @needs_root
-def test_a_grant_that_would_widen_a_group_is_refused(
+def test_no_acl_is_added_even_below_a_masked_folder(
     holder: Path, clusters: Clusters, other_user: pwd.struct_passwd
 ) -> None:
+    """The account never needs to enter the project's folders, so a folder whose
+    ACL mask keeps a group out is used as it is, and nobody gains a thing."""
     shared, before = folder_with_masked_group(holder, other_user, group_perms=0o7)
     enter = ("/bin/sh", "-c", f"cd {shared}")
     assert as_user(other_user, *enter).returncode != 0  # the mask keeps it out
-
-    root = shared / "pgdata"
-    with pytest.raises(EmbeddedServerError) as refused:
-        clusters(root).ensure_running()
-    message = str(refused.value)
-    for part in (
-        str(shared),
-        "mask::r--",
-        f"group:{other_user.pw_name}:rwx",
-        "Nothing was changed",
-        "non-root",
-        "DATABASE_URL",
-        f"setfacl -m m::r-x '{shared}'",
-    ):
-        assert part in message, message
+    server = clusters(shared / "pgdata")
+    server.ensure_running()
     assert acl_of(shared) == before
-    assert not root.exists()
-    assert accounts_for(root) == []
+    assert acl_of(holder) is None
     assert as_user(other_user, *enter).returncode != 0
+    server.destroy()
+    assert acl_of(shared) == before
+    assert accounts_for(shared / "pgdata") == []
 
 
 @needs_root
-def test_a_grant_adds_only_its_entry_and_destroy_undoes_it(
+@pytest.mark.parametrize("order", ["made", "reverse"])
+@pytest.mark.parametrize("start", ["plain", "named"])
+def test_acl_entries_of_an_earlier_version_are_undone_exactly_in_any_order(
+    holder: Path, other_user: pwd.struct_passwd, order: str, start: str
+) -> None:
+    """Two clusters of an earlier version both let their accounts through one
+    folder; destroying them in either order restores the folder's ACL exactly,
+    and neither removes the other's entry (issue 15, item 6: it was left
+    ``mask::--x``, shown ``drwx--x---``)."""
+    folder = holder / "shared"
+    folder.mkdir(mode=0o700)
+    if start == "named":
+        set_acl(
+            folder,
+            [
+                (USER_OBJ, 0o7, NO_ID),
+                (GROUP_OBJ, 0, NO_ID),
+                (GROUP, 0o4, other_user.pw_gid),
+                (MASK, 0o4, NO_ID),
+                (OTHER, 0, NO_ID),
+            ],
+        )
+    original = (acl_of(folder), stat.S_IMODE(folder.stat().st_mode))
+    first, second = 1_899_999_990, 1_899_999_991  # uids nobody has
+    grants = {uid: grant_search(folder, uid=uid) for uid in (first, second)}
+    sequence = (first, second) if order == "made" else (second, first)
+    for step, uid in enumerate(sequence):
+        assert revoke(grants[uid], uid=uid)
+        raw = acl_of(folder)
+        users = (
+            {ident for tag, _, ident in decode_acl(raw) if tag == USER}
+            if raw
+            else set()
+        )
+        assert uid not in users
+        if step == 0:  # the other cluster's entry stays, and still lets it through
+            assert sequence[1] in users
+            assert may_search(folder, Grantee(uid=sequence[1]))
+    assert (acl_of(folder), stat.S_IMODE(folder.stat().st_mode)) == original
+
+
+def decode_acl(raw: bytes) -> list[tuple[int, int, int]]:
+    count = (len(raw) - 4) // 8
+    return [struct.unpack_from("<HHI", raw, 4 + 8 * i) for i in range(count)]
+
+
+# -- 5. issue 15: a uid never passes to another cluster ------------------------------
+
+
+def uid_of(server: EmbeddedPostgres) -> int:
+    name = server.status().account
+    assert name is not None
+    return pwd.getpwnam(name).pw_uid
+
+
+@needs_root
+def test_a_setuid_copy_left_by_a_destroyed_cluster_gets_no_later_clusters_uid(
     holder: Path, clusters: Clusters, other_user: pwd.struct_passwd
 ) -> None:
-    narrow, before = folder_with_masked_group(holder, other_user, group_perms=0o4)
-    enter = ("/bin/sh", "-c", f"cd {narrow}")
-    server = clusters(narrow / "pgdata")
+    """Issue 15, item 1: A's superuser leaves a setuid shell in /tmp; A is
+    destroyed; B must not get A's uid, or the shell would open B's files."""
+    planted = Path("/tmp") / f"mk-setuid-{secrets.token_hex(4)}"
+    a = clusters(holder / "a" / "pgdata")
+    a.ensure_running()
+    a_uid = uid_of(a)
+    try:
+        out = superuser_shell(a, f"cp /bin/sh {planted} && chmod 6755 {planted}")
+        assert out.endswith("exit=0"), out
+        assert planted.stat().st_uid == a_uid
+        a.destroy()
+        with pytest.raises(KeyError):
+            pwd.getpwuid(a_uid)
+        b = clusters(holder / "b" / "pgdata")
+        b.ensure_running()
+        b_uid = uid_of(b)
+        assert b_uid > a_uid  # never below one ever issued
+        ids = Path("/var/lib/migrationkit/ids")
+        st = ids.lstat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+        assert json.loads(ids.read_text())["highest"] >= b_uid
+        with pytest.raises(KeyError):
+            pwd.getpwuid(planted.stat().st_uid)  # the shell's uid is nobody's
+        # The other user runs the shell: it cannot read B's data.
+        attempt = as_user(
+            other_user, str(planted), "-p", "-c", f"cat {b.data_dir}/PG_VERSION"
+        )
+        assert attempt.returncode != 0
+        assert "Permission denied" in attempt.stderr
+    finally:
+        planted.unlink(missing_ok=True)
+
+
+@needs_root
+def test_a_deleted_account_frees_no_uid_and_its_cluster_ends_cleanly(
+    holder: Path, clusters: Clusters
+) -> None:
+    """The second path of item 1, and item 6: stop A, userdel its account, start
+    B (a new uid); then A's stop and destroy say what happened, no traceback,
+    and leave B's cluster and account alone."""
+    a_root = holder / "a" / "pgdata"
+    a = clusters(a_root)
+    a.ensure_running()
+    a_name = a.status().account
+    assert a_name is not None
+    a_uid = pwd.getpwnam(a_name).pw_uid
+    assert cli(a_root, "db", "stop").returncode == 0
+    admin("userdel", a_name)
+    b = clusters(holder / "b" / "pgdata")
+    b.ensure_running()
+    assert uid_of(b) > a_uid
+    b_account = b.status().account
+
+    stopped = cli(a_root, "db", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "was not running" in stopped.stdout
+    destroyed = cli(a_root, "db", "destroy")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert "Traceback" not in destroyed.stderr
+    assert f"system account {a_name!r} was already gone" in destroyed.stdout
+    assert f"uid {a_uid}) removed" not in destroyed.stdout
+    assert not a_root.exists()
+    assert b.status().running
+    assert b.status().account == b_account
+    with connect(b) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@needs_root
+def test_stop_and_destroy_work_when_the_account_vanished_under_a_running_server(
+    holder: Path, clusters: Clusters
+) -> None:
+    """Item 6: ``db stop`` and ``db destroy`` ended in tracebacks on a missing
+    account; the server is stopped and deleted by its recorded uid instead."""
+    root = holder / "pgdata"
+    server = clusters(root)
     server.ensure_running()
-    account = server.status().account
-    assert account is not None
-    after = acl_of(narrow)
-    assert after is not None
-    assert after != before
-    assert as_user(other_user, *enter).returncode != 0  # still r-- only
-    server.destroy()
-    assert acl_of(narrow) == before
-    assert accounts_for(narrow / "pgdata") == []
+    name = server.status().account
+    assert name is not None
+    uid = pwd.getpwnam(name).pw_uid
+    admin("userdel", "--force", name)  # while its server runs
+    stopped = cli(root, "db", "stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert processes_of(uid) == []
+    destroyed = cli(root, "db", "destroy")
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert "Traceback" not in destroyed.stderr
+    assert f"system account {name!r} was already gone" in destroyed.stdout
+    assert not root.exists()
+
+
+@needs_root
+def test_destroy_keeps_an_account_that_took_the_name_with_another_uid(
+    holder: Path, clusters: Clusters
+) -> None:
+    """Item 6: destroy said the account was removed when it kept another uid's."""
+    root = holder / "pgdata"
+    server = clusters(root)
+    server.ensure_running()
+    name = server.status().account
+    assert name is not None
+    assert server.stop()
+    admin("userdel", name)
+    admin("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name)
+    try:
+        impostor = pwd.getpwnam(name).pw_uid
+        report = server.destroy()
+        assert report.account is None
+        assert any("kept" in line and name in line for line in report.done)
+        assert pwd.getpwnam(name).pw_uid == impostor
+    finally:
+        admin("userdel", name)
+
+
+@needs_root
+def test_starting_again_after_the_account_vanished_never_takes_anothers_uid(
+    holder: Path, clusters: Clusters
+) -> None:
+    """A vanished account is re-created with its own recorded uid, which no later
+    cluster was given: the two clusters stay apart."""
+    a = clusters(holder / "a" / "pgdata")
+    a.ensure_running()
+    a_uid = uid_of(a)
+    name = a.status().account
+    assert name is not None
+    assert a.stop()
+    admin("userdel", name)
+    b = clusters(holder / "b" / "pgdata")
+    b.ensure_running()
+    assert a.ensure_running()
+    assert uid_of(a) == a_uid != uid_of(b)
+    out = superuser_shell(a, f"cat {b.data_dir}/PG_VERSION")
+    assert "Permission denied" in out, out
+
+
+# -- 6. issue 15: root never deletes through a folder a local user controls -----------
+
+
+@needs_root
+def test_a_parent_owned_by_another_user_is_refused_whatever_its_mode(
+    holder: Path, other_user: pwd.struct_passwd
+) -> None:
+    """Item 2: ``mkdir -m 755 /tmp/u/own`` by a local user; root is asked to keep
+    a cluster in ``/tmp/u/own/.pgdata``. That user could swap ``.pgdata`` for a
+    link between two commands, so the path is refused, nothing made."""
+    holder.chmod(0o711)
+    users = holder / "u"
+    users.mkdir(mode=0o755)
+    os.chown(users, other_user.pw_uid, other_user.pw_gid)
+    made = as_user(other_user, "mkdir", "-m", "755", str(users / "own"))
+    assert made.returncode == 0, made.stderr
+    root = users / "own" / ".pgdata"
+    result = cli(root, "db", "start")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("FAILED: Cannot keep the embedded server below")
+    assert other_user.pw_name in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not root.exists()
+    assert accounts_for(root) == []
+    destroyed = cli(root, "db", "destroy")
+    assert destroyed.returncode == 1
+    assert "Traceback" not in destroyed.stderr
+
+
+@needs_root
+def test_destroy_deletes_a_planted_data_link_not_its_target(holder: Path) -> None:
+    """Files go through a descriptor of the checked root, never a path followed."""
+    root = holder / "pgdata"
+    root.mkdir(mode=0o700)
+    victim = holder / "victim"
+    (victim / "data").mkdir(parents=True)
+    (victim / "data" / "keep").write_text("keep\n")
+    (victim / "passfile").write_text("keep\n")
+    (root / "data").symlink_to(victim)
+    report = EmbeddedPostgres(root).destroy()
+    assert report.existed
+    assert not root.exists()
+    assert (victim / "data" / "keep").read_text() == "keep\n"
+    assert (victim / "passfile").read_text() == "keep\n"
+
+
+@needs_root
+def test_destroy_removes_the_folders_it_made_and_only_those(
+    holder: Path, clusters: Clusters
+) -> None:
+    made = holder / "new" / "deeper"
+    server = clusters(made / "pgdata")
+    server.ensure_running()
+    cluster_folder = server.data_dir.parent
+    report = server.destroy()
+    assert not (holder / "new").exists()
+    assert holder.is_dir()
+    assert not cluster_folder.exists()
+    assert any(str(holder / "new") in line for line in report.done)
+
+
+# -- 7. issue 15: the server's account reads nothing of the project's ----------------
+
+
+@needs_root
+def test_a_superuser_cannot_read_the_projects_files(
+    holder: Path, clusters: Clusters
+) -> None:
+    """Item 3: the account was let through the project's 0700 folders, so a
+    superuser read every world-readable file whose name it guessed. It now has
+    no way into any folder of the invoking user's, and no ACL entry anywhere."""
+    token = secrets.token_hex(8)
+    project = holder / "project"
+    project.mkdir(mode=0o700)
+    for name in (".npmrc", ".env"):
+        (project / name).write_text(f"token={token}\n")
+        (project / name).chmod(0o644)
+    server = clusters(project / ".pgdata")
+    server.ensure_running()
+    for command in (
+        f"cat {project}/.npmrc",
+        f"cat {project}/.env",
+        f"ls {project}",
+        f"ls {holder}",
+        f"cat {project}/.pgdata/server.log",
+    ):
+        out = superuser_shell(server, command)
+        assert token not in out
+        assert "Permission denied" in out, (command, out)
+    for folder in (holder, project, project / ".pgdata"):
+        assert acl_of(folder) is None
+        assert folder.stat().st_uid == 0
+    assert stat.S_IMODE((project / ".pgdata").stat().st_mode) == 0o700
 
 
 # -- old clusters, and the non-root mode -----------------------------------------------
@@ -708,3 +974,152 @@ def test_a_cluster_an_earlier_version_made_as_a_normal_user_is_adopted(
         destroyed = user_db(root, "destroy")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not root.exists()
+
+
+def socket_folders_of(uid: int) -> set[Path]:
+    temp = Path(tempfile.gettempdir())
+    return {
+        p
+        for p in temp.glob("migrationkit-*")
+        if p.is_dir() and not p.is_symlink() and p.lstat().st_uid == uid
+    }
+
+
+@needs_root
+def test_a_failed_start_leaves_no_socket_folder(
+    holder: Path, other_user: pwd.struct_passwd, user_db: UserDb
+) -> None:
+    """Issue 15, item 6: a start that fails removed none of its socket folder."""
+    root = holder / LONG / "pgdata"  # long: the socket needs a folder of its own
+    try:
+        started = user_db(root, "start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert user_db(root, "stop").returncode == 0
+        assert socket_folders_of(other_user.pw_uid) == set()
+        with (root / "data" / "postgresql.auto.conf").open("a") as conf:
+            conf.write("shared_buffers = 'plenty'\n")
+        failed = user_db(root, "start")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "shared_buffers" in failed.stderr
+        assert socket_folders_of(other_user.pw_uid) == set()
+    finally:
+        destroyed = user_db(root, "destroy")
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert not root.exists()
+    assert not (holder / LONG).exists()  # made for the cluster, removed with it
+
+
+@needs_root
+def test_a_root_cluster_an_earlier_version_made_is_moved_out_of_the_project(
+    holder: Path, clusters: Clusters
+) -> None:
+    """What the previous version left: data in ``.pgdata/data``, owned by an
+    account ``useradd --system`` numbered (perhaps a recycled uid), let through
+    the project's folders by ACL entries, its server running. The next start
+    moves it below /var/lib/migrationkit under a new account, its data intact,
+    and takes the old account and every ACL entry away."""
+    project = holder / "project"
+    project.mkdir(mode=0o700)
+    root = project / ".pgdata"
+    root.mkdir(mode=0o700)
+    acls_before = {f: acl_of(f) for f in (holder, project)}
+    name = f"mkpg_{secrets.token_hex(4)}"
+    admin(
+        "useradd",
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        name,
+    )
+    old = ServerAccount(
+        name=name, uid=pwd.getpwnam(name).pw_uid, gid=pwd.getpwnam(name).pw_gid
+    )
+    server = clusters(root)  # destroyed at the end, whatever happens
+    grantee = Grantee(uid=old.uid, gids=frozenset({old.gid}))
+    bin_dir = binaries_dir()
+    reach = [project, bin_dir, *filter(None, [library_dir(bin_dir)])]
+    grants = [grant_search(f, uid=old.uid) for f in blocking_folders(reach, grantee)]
+    assert project in [g.folder for g in grants]
+    os.chown(root, -1, old.gid)
+    root.chmod(0o710)
+    data = root / "data"
+    data.mkdir(mode=0o700)
+    os.chown(data, old.uid, old.gid)
+    password = secrets.token_urlsafe(16)
+    (root / "passfile").write_text(f"*:*:*:postgres:{password}\n")
+    (root / "passfile").chmod(0o600)
+    pwfile = root / "initdb.pw"
+    pwfile.write_text(f"{password}\n")
+    os.chown(pwfile, -1, old.gid)
+    pwfile.chmod(0o640)
+    argv = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8"]
+    argv += ["--locale=C", "--auth-local=scram-sha-256", f"--pwfile={pwfile}"]
+    initdb = subprocess.run(
+        argv,
+        user=old.uid,
+        group=old.gid,
+        extra_groups=[],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert initdb.returncode == 0, initdb.stderr
+    pwfile.unlink()
+    legacy = {
+        "format": 1,
+        "account": old.as_dict(),
+        "initialized": True,
+        "has_password": True,
+        "socket_dir": None,
+        "acl_grants": [g.as_dict() for g in grants],
+    }
+    (root / "cluster.json").write_text(json.dumps(legacy))
+    (root / "cluster.json").chmod(0o600)
+    log_fd = os.open(root / "server.log", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        spawn_server(
+            bin_dir,
+            account=old,
+            data_dir=data,
+            socket_dir=data,
+            port=5432,
+            log_fd=log_fd,
+        )
+    finally:
+        os.close(log_fd)
+    conninfo: dict[str, Any] = {"host": str(data), "user": "postgres"}
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(
+                autocommit=True, passfile=str(root / "passfile"), **conninfo
+            ) as conn:
+                conn.execute("CREATE TABLE kept AS SELECT 42 AS answer")
+            break
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, (root / "server.log").read_text()
+            time.sleep(0.1)
+
+    assert server.ensure_running()
+    status = server.status()
+    assert status.account not in (None, name)
+    assert server.data_dir.parent.parent == Path("/var/lib/migrationkit/clusters")
+    with connect(server) as conn:
+        assert conn.execute("SELECT answer FROM kept").fetchone() == (42,)
+    new_uid = pwd.getpwnam(str(status.account)).pw_uid
+    assert new_uid > old.uid
+    assert not data.exists()
+    owners = {p.lstat().st_uid for p in [server.data_dir, *server.data_dir.rglob("*")]}
+    assert owners == {new_uid}
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+    assert {f: acl_of(f) for f in (holder, project)} == acls_before
+    st = root.stat()
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0o700)
+    assert "Permission denied" in superuser_shell(server, f"cat {root}/passfile")

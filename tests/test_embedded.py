@@ -5,12 +5,14 @@ private, empty ``MIGRATIONKIT_PGDATA`` and no ``DATABASE_URL``, starts two
 migrations at once (so the start-up lock is exercised on a fresh cluster), then
 drives ``python -m migrationkit db ...`` up to ``db destroy``. The private cluster
 is always destroyed at the end, whatever happened (in root mode that removes its
-system account and ACL entries too); the shared server in the repo's ``.pgdata``
-is never touched. Security properties are tested in test_devserver_security.py.
+system account and its folder below /var/lib/migrationkit too); the shared
+server in the repo's ``.pgdata`` is never touched. Security properties are
+tested in test_devserver_security.py.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -33,11 +35,9 @@ INITIALIZING = "initializing a new PostgreSQL"
 def private_pgdata() -> Iterator[Path]:
     """A fresh folder for a private cluster, outside pytest's own temp tree.
 
-    Run as root, the server's account reaches its data through ACL entries on the
-    folders above it. Every pytest session (another engineer's, or a CI job)
-    resets ``/tmp/pytest-of-<user>`` to mode 0700, and on a folder with an ACL
-    that chmod clears the ACL mask, cutting the server off mid-``initdb``. A
-    folder directly in the world-searchable temp dir has no such neighbour.
+    Every pytest session (another engineer's, or a CI job) may clean
+    ``/tmp/pytest-of-<user>`` while this test runs; a folder of its own directly
+    in the temp dir has no such neighbour.
     """
     holder = Path(tempfile.mkdtemp(prefix="mk-embedded-"))
     pgdata = holder / "pgdata"
@@ -88,7 +88,11 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     creator = next(err for _, err in outputs if INITIALIZING in err)
     assert creator.index(INITIALIZING) < creator.index(STARTED)
     assert not (project.path / ".pgdata").exists(), "MIGRATIONKIT_PGDATA ignored"
-    assert (private_pgdata / "data" / "PG_VERSION").is_file()
+    # As a normal user the data is in the project; as root, below
+    # /var/lib/migrationkit, where the server's account needs no folder of ours.
+    data_dir = EmbeddedPostgres(private_pgdata).data_dir
+    assert (data_dir / "PG_VERSION").is_file()
+    assert (data_dir == private_pgdata / "data") == (os.geteuid() != 0)
 
     # Later commands reuse the running server silently.
     current = ok(alembic("current"))
@@ -98,7 +102,7 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     status = db("status")
     assert status.returncode == 0, status.stderr
     assert status.stdout.startswith("running")
-    assert str(private_pgdata / "data") in status.stdout
+    assert str(data_dir) in status.stdout
 
     url = ok(db("url")).stdout.strip()
     assert url.startswith("postgresql://postgres@/development?")
@@ -139,6 +143,7 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     destroyed = ok(db("destroy"))
     assert destroyed.stdout.startswith("Embedded PostgreSQL destroyed")
     assert not private_pgdata.exists()
+    assert not data_dir.exists()
     assert db("status").returncode == 3
     assert "Nothing to destroy" in ok(db("destroy")).stdout
 

@@ -26,6 +26,7 @@ from tests.helpers import (
     Role,
     failed_line,
     first_line,
+    ok,
     only_first_revision,
     revision_ids,
     revision_now,
@@ -144,6 +145,48 @@ def test_a_role_without_create_privilege_is_told_what_to_grant(
     )
     assert "the database is at revision base (no revision applied)" in output
     assert f"GRANT CREATE ON SCHEMA public TO {password_role.name}" in output
+
+
+def test_a_role_that_does_not_own_the_table_is_told_about_ownership(
+    project: Project,
+    server: TestServer,
+    database: DatabaseTarget,
+    password_role: Role,
+) -> None:
+    """ALTER and DROP belong to a table's owner: no GRANT on it helps, so the
+    advice must not suggest one (it used to say GRANT CREATE ON SCHEMA)."""
+    base_and_one(
+        project,
+        rev="900owned",
+        upgrade='op.execute("CREATE TABLE owned_here (id int)")',
+    )
+    ok(project.alembic("upgrade", "head"))  # as the superuser: it owns the table
+    here = server.engine(database)
+    try:
+        with here.begin() as conn:
+            conn.execute(
+                sa.text(
+                    f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {password_role.name}"
+                )
+            )
+    finally:
+        here.dispose()
+    write_revision(
+        project,
+        rev="901alter",
+        down="900owned",
+        upgrade='op.execute("ALTER TABLE owned_here ADD COLUMN note text")',
+    )
+    url = database.url.set(
+        username=password_role.name, password=password_role.password.reveal()
+    ).render_as_string(hide_password=False)
+    result = project.alembic("upgrade", "head", env=project.env(DATABASE_URL=url))
+    output = one_failure(result, status=ALEMBIC_FAILED)
+    assert "must be owner of table owned_here (SQLSTATE 42501)" in failed_line(result)
+    assert "only the owner of table owned_here" in output
+    assert f"make {password_role.name} a member of it" in output
+    assert "GRANT CREATE ON SCHEMA" not in output
+    assert password_role.password.reveal() not in output
 
 
 def first_doc(project: Project) -> str:

@@ -8,12 +8,16 @@ since this test process has imported everything already.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import migrationkit
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_FOR_PRODUCTION = ("migrationkit.cli", "migrationkit.lint", "migrationkit.prove")
@@ -48,3 +52,64 @@ def test_production_entry_points_load_no_cli_lint_prove_or_devserver(
         if name.startswith((*NOT_FOR_PRODUCTION, "migrationkit.devserver"))
     ]
     assert unwanted == [], f"importing {module} loads {unwanted}"
+
+
+def test_every_public_name_resolves_and_is_documented() -> None:
+    api = (ROOT / "docs" / "api.md").read_text()
+    for name in migrationkit.__all__:
+        assert getattr(migrationkit, name) is not None
+        assert f"`{name}`" in api, f"migrationkit.{name} is not in docs/api.md"
+    for package in ("runtime", "ops", "verify", "prove", "lint", "testing"):
+        module = importlib.import_module(f"migrationkit.{package}")
+        for name in module.__all__:
+            assert hasattr(module, name), f"migrationkit.{package}.{name}"
+        assert f"`migrationkit.{package}`" in api
+
+
+PUBLIC_MODULES = {
+    "migrationkit",
+    "migrationkit.runtime",
+    "migrationkit.ops",
+    "migrationkit.verify",
+    "migrationkit.prove",
+    "migrationkit.lint",
+    "migrationkit.testing",
+    "migrationkit.command",
+    "migrationkit.pg",
+    "migrationkit.errors",
+}
+APPLICATION_CODE = [
+    "alembic/env.py",
+    "main.py",
+    "verify_migration.py",
+    "models",
+    "service",
+]
+
+
+def test_the_application_imports_only_the_public_api() -> None:
+    files = [
+        path
+        for entry in APPLICATION_CODE
+        for path in (
+            sorted((ROOT / entry).rglob("*.py"))
+            if (ROOT / entry).is_dir()
+            else [ROOT / entry]
+        )
+    ]
+    private = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            private += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.startswith("migrationkit") and name not in PUBLIC_MODULES
+            ]
+    assert private == []

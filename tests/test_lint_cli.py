@@ -32,7 +32,10 @@ def test_bad_examples_fail_naming_rule_and_file(
         "migrations/versions/mk101_update_whole_table.py:16 (execute): error MK101"
         in out
     )
-    assert "instead: migrationkit.ops.backfill_in_batches" in out
+    assert (
+        'instead: op.backfill_in_batches(table="users", set_sql="is_active = true", '
+        'pending_sql="<true only for rows not updated yet>")'
+    ) in out
     assert "migrationkit lint: FAILED:" in out.splitlines()[-1]
 
 

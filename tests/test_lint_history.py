@@ -8,6 +8,7 @@ waited on a lock. Offline: no database is involved.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -89,3 +90,30 @@ def test_readme_text_documents_every_rule() -> None:
     text = (REPO / "docs" / "lint.md").read_text()
     for rule in all_rules():
         assert f"`{rule.code}`" in text, f"{rule.code} is not documented"
+
+
+def test_docs_count_of_allowed_findings_matches_the_output() -> None:
+    text = " ".join((REPO / "docs" / "lint.md").read_text().split())
+    match = re.search(
+        r"lints clean; (\d+) findings are allowed by written reasons", text
+    )
+    assert match, "docs/lint.md no longer states how many findings are allowed"
+    allowed = [f for f in lint_history().findings if not f.counts]
+    assert int(match.group(1)) == len(allowed)
+
+
+def test_docs_naive_table_matches_the_output(naive_report: LintReport) -> None:
+    """Each row of the naive table names exactly the errors the lint reports."""
+    text = (REPO / "docs" / "lint.md").read_text()
+    rows = re.findall(r"^\| (\d{3}) [^|]*\| (.*) \|$", text, flags=re.MULTILINE)
+    assert rows, "docs/lint.md lost its table of the naive history"
+    for number, cell in rows:
+        documented = set(re.findall(r"`([\w-]+)`", cell.split("(")[0]))
+        reported = {
+            f.code
+            for f in naive_report.findings
+            if f.path.name.startswith(number)
+            and f.counts
+            and f.severity is Severity.ERROR
+        }
+        assert documented == reported, f"naive {number}: docs {documented}"

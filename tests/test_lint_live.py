@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from migrationkit import command
 from migrationkit.database import DatabaseTarget
-from migrationkit.lint import LintReport, Severity
+from migrationkit.lint import LintConfig, LintReport, Severity, lint_project
 from migrationkit.lint.report import render_json, render_text
 from migrationkit.settings import Settings
 from tests.helpers import Role, lint_example_project
@@ -171,3 +171,63 @@ def test_revision_needing_its_own_writes_cannot_be_followed(
         )
     assert count == USERS
     assert comment is None
+
+
+def test_set_not_null_the_catalog_already_proves_is_a_note(
+    tmp_path: Path, database: DatabaseTarget, users: sa.Engine
+) -> None:
+    """Already NOT NULL, or a validated CHECK: no scan, so not an error even on a
+    table the thresholds call large; a column with neither stays an error."""
+    with users.begin() as connection:
+        connection.execute(
+            sa.text(
+                "ALTER TABLE users ADD COLUMN nickname text;"
+                " ALTER TABLE users ADD CONSTRAINT ck_users_first_name_nn"
+                " CHECK (first_name IS NOT NULL) NOT VALID"
+            )
+        )
+    project = lint_example_project(tmp_path / "p", examples="good")
+    versions = project / "migrations" / "versions"
+    for path in versions.glob("*.py"):
+        path.unlink()
+    (versions / "not_null.py").write_text(
+        '"""SET NOT NULL three times.\n\nRevision ID: not_null\n"""\n\n'
+        "from alembic import op\n\n"
+        'revision = "not_null"\ndown_revision = None\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.alter_column("users", "email", nullable=False)\n'
+        '    op.alter_column("users", "first_name", nullable=False)\n'
+        '    op.alter_column("users", "nickname", nullable=False)\n'
+    )
+    config = command.load_config(project / "alembic.ini")
+    everything_large = LintConfig(large_table_rows=0, large_table_pages=0)
+
+    def graded() -> dict[str | None, tuple[Severity, str | None]]:
+        report = lint_project(
+            config,
+            settings=SETTINGS,
+            database_url=database.secret_url().reveal(),
+            lint_config=everything_large,
+        )
+        return {
+            f.column: (f.severity, f.table_size)
+            for f in report.findings
+            if f.code == "adding-not-nullable-field"
+        }
+
+    before = graded()
+    assert before["email"][0] is Severity.NOTE
+    assert "already NOT NULL" in str(before["email"][1])
+    assert before["first_name"][0] is Severity.ERROR, "the CHECK is not validated yet"
+    assert before["nickname"][0] is Severity.ERROR
+    with users.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE users SET first_name = 'x' WHERE first_name IS NULL")
+        )
+        connection.execute(
+            sa.text("ALTER TABLE users VALIDATE CONSTRAINT ck_users_first_name_nn")
+        )
+    after = graded()
+    assert after["first_name"][0] is Severity.NOTE
+    assert "validated CHECK" in str(after["first_name"][1])
+    assert after["nickname"][0] is Severity.ERROR

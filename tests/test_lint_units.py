@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from migrationkit.lint.anatomy import anatomy
-from migrationkit.lint.column_types import narrowing
+from migrationkit.lint.column_types import catalog_only, narrowing
 from migrationkit.lint.sql import Kind, split_statements
 from migrationkit.lint.suppress import read_suppressions
 from migrationkit.lint.walk import timeout_is_off
@@ -133,10 +133,39 @@ def test_suppressions(tmp_path: Path) -> None:
     )
     found = read_suppressions(revision)
     assert found.reason_for("renaming-column", ()) == "the switch step"
-    assert found.reason_for("MK104", (5,)) == "contract step"
-    assert found.reason_for("ban-drop-column", (9, 5)) == "contract step"
+    whole = "contract step (more words about it)"  # the reason's next comment line
+    assert found.reason_for("MK104", (5,)) == whole
+    assert found.reason_for("ban-drop-column", (9, 5)) == whole
     assert found.reason_for("MK104", (9,)) is None
     assert found.reason_for("MK101", (6,)) is None
     problems = {problem.line: problem.problem for problem in found.problems}
     assert "gives no reason" in problems[7]
     assert "unknown rule code(s): NOPE" in problems[8]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("VARCHAR(100)", "VARCHAR(200)", True),
+        ("VARCHAR(100)", "TEXT", True),
+        ("TEXT", "VARCHAR", True),
+        ("character varying(5)", "VARCHAR(5)", True),
+        ("INTEGER", "INTEGER", True),
+        ("int4", "INTEGER", True),
+        ("NUMERIC(10, 2)", "NUMERIC(12, 2)", True),
+        ("NUMERIC(10, 2)", "NUMERIC", True),
+        ("TIMESTAMP(3) WITH TIME ZONE", "TIMESTAMP WITH TIME ZONE", True),
+        ("TIMESTAMP(3) WITHOUT TIME ZONE", "TIMESTAMP(6) WITHOUT TIME ZONE", True),
+        ("TEXT", "VARCHAR(100)", False),
+        ("VARCHAR(200)", "VARCHAR(100)", False),
+        ("NUMERIC(10, 2)", "NUMERIC(12, 3)", False),
+        ("INTEGER", "BIGINT", False),
+        ("CHAR(5)", "TEXT", False),
+        ("TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP WITH TIME ZONE", False),
+        (None, "TEXT", False),
+    ],
+)
+def test_catalog_only(old: str | None, new: str, expected: bool) -> None:
+    assert catalog_only(old, new) is expected
+    if expected:
+        assert narrowing(old, new) is None

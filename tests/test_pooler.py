@@ -1,9 +1,14 @@
 """Migrations and a connection pooler: a real PgBouncer in front of the test server.
 
-Through PgBouncer in transaction mode a migration is refused before it takes any
-lock, with a message naming DATABASE_URL_DIRECT; with DATABASE_URL_DIRECT set
-it runs on the server itself while DATABASE_URL stays the pooled string; through
-PgBouncer in session mode (one server session per client) it is allowed. The
+Through PgBouncer a migration is refused before it takes any lock, with a
+message naming DATABASE_URL_DIRECT and the session-pooler declaration, in every
+pool mode, since nothing it can observe proves that sessions are kept; with
+DATABASE_URL_DIRECT set it runs on the server itself while DATABASE_URL stays
+the pooled string; through PgBouncer in session mode declared as such
+(MIGRATIONKIT_POOLER=session) it is allowed. A wrong declaration is caught: by
+the behaviour probe, else by the check that every transaction runs in the lock
+holder's server process, which stops the run and releases the lock there. Under
+shared load no attempt gets through and no lock or timeout is left behind. The
 pooler's own tests skip, saying why, where pgbouncer is not installed.
 """
 
@@ -11,14 +16,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from benchmarks.pooler_safety.attempts import Load, run_attempts, write_project
 from migrationkit.database import DatabaseTarget, UrlSource
-from migrationkit.runtime.pooler import transaction_pooling_evidence
+from migrationkit.errors import TransactionPoolerError
+from migrationkit.runtime.guards import MigrationGuards
+from migrationkit.runtime.lock import migration_lock
+from migrationkit.runtime.pooler import Route, transaction_pooling_evidence
 from migrationkit.testing.pgbouncer import LoginRole, PgBouncer, pgbouncer_binary
 from migrationkit.testing.server import TestServer
 from tests.helpers import (
@@ -51,9 +61,10 @@ def test_migration_through_a_transaction_pooler_is_refused(
 ) -> None:
     env = project.env(DATABASE_URL=plain(bouncer.pooled_url))
     output = failed(project.alembic("upgrade", "head", env=env))
-    assert "Refusing to migrate through a transaction pooler" in output
-    assert "same server process" in output or "different server processes" in output
+    assert "Refusing to migrate through a pooler that may pool transactions" in output
+    assert "is not the database server itself" in output
     assert "DATABASE_URL_DIRECT" in output
+    assert "MIGRATIONKIT_POOLER=session" in output
     assert "no lock was taken and no migration ran" in output
     assert bouncer.role.password not in output
     assert database_heads(engine) is None, "something was migrated"
@@ -109,13 +120,16 @@ def test_session_pooler_is_allowed_and_a_late_server_is_waited_for(
 ) -> None:
     """A server that starts listening only after the migration began (a waking
     compute, a database container still starting) is waited for; a pooler that
-    keeps one server session per client does not trip the pooler check."""
+    keeps one server session per client, declared as such, does not trip the
+    pooler check."""
     if pgbouncer_binary() is None:
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
     late = PgBouncer(server=database.url, role=role, pool_mode="session")
     log = tmp_path / "migration.log"
     env = project.env(
-        DATABASE_URL=plain(late.pooled_url), MIGRATIONKIT_CONNECT_WAIT="60s"
+        DATABASE_URL=plain(late.pooled_url),
+        MIGRATIONKIT_CONNECT_WAIT="60s",
+        MIGRATIONKIT_POOLER="session",
     )
     try:
         with log.open("w") as out:
@@ -174,3 +188,164 @@ def test_sslmode_and_channel_binding_in_the_url_are_honoured(
         assert reason in output, output
         assert "Gave up after" not in output  # not retried
         assert bouncer.role.password not in output
+
+
+def test_session_pooler_not_declared_is_refused_naming_the_declaration(
+    project: Project, database: DatabaseTarget, role: LoginRole, engine: sa.Engine
+) -> None:
+    """PgBouncer announces a made-up server process id in every pool mode: in
+    session mode it looks like transaction mode at rest, so only a declaration
+    lets a migration through it."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    with PgBouncer(server=database.url, role=role, pool_mode="session") as pooler:
+        env = project.env(DATABASE_URL=plain(pooler.pooled_url))
+        output = failed(project.alembic("upgrade", "head", env=env))
+        assert "MIGRATIONKIT_POOLER=session" in output
+        assert "no lock was taken and no migration ran" in output
+        assert database_heads(engine) is None
+        declared = project.env(
+            DATABASE_URL=plain(pooler.pooled_url), MIGRATIONKIT_POOLER="session"
+        )
+        ok(project.alembic("upgrade", "head", env=declared))
+    assert database_heads(engine) == script_heads(project)
+    assert advisory_locks(engine) == 0
+
+
+def test_an_unknown_pooler_declaration_is_refused(project: Project) -> None:
+    env = project.env(MIGRATIONKIT_POOLER="transaction")
+    output = failed(project.alembic("upgrade", "head", env=env))
+    assert "MIGRATIONKIT_POOLER='transaction' is not understood" in output
+
+
+def stray_after_taking_the_lock(
+    connection: sa.Connection, other: sa.Connection, *, holder: list[int]
+) -> None:
+    """Take the lock through the pooler as a (wrongly) declared session pooler,
+    let ``other`` take the holder's server process, then run a statement."""
+    guards = MigrationGuards(lock_timeout=2.0, statement_timeout=0.0, lock_retries=0)
+    route = Route(direct=False, why="declared by this test")
+    with migration_lock(connection, name="pin", route=route):
+        guards.apply(connection)
+        pid, timeout = connection.execute(
+            sa.text("SELECT pg_backend_pid(), current_setting('lock_timeout')")
+        ).one()
+        connection.commit()
+        holder.append(pid)
+        assert timeout == "2s"  # set for the transaction by the pin
+        # PgBouncer hands out the most recently released server process:
+        # another client now holds the lock holder's process.
+        theirs, their_timeout = other.execute(
+            sa.text("SELECT pg_backend_pid(), current_setting('lock_timeout')")
+        ).one()
+        assert theirs == pid
+        assert their_timeout == "0"
+        # It lets go a moment later; the run's release waits for that.
+        threading.Timer(0.3, other.commit).start()
+        connection.execute(sa.text("CREATE TABLE must_not_exist (n int)"))
+
+
+def test_a_transaction_outside_the_lock_holders_process_stops_the_run(
+    server: TestServer, bouncer: PgBouncer, engine: sa.Engine
+) -> None:
+    """A pooler wrongly taken for a session pooler: the transaction that lands on
+    another server process is rolled back before it runs anything, the lock is
+    released in the process that holds it, and no timeout reached the client
+    that used that process meanwhile."""
+    pooled = server.engine(bouncer.pooled_url)
+    seen: list[int] = []
+    try:
+        with (
+            pooled.connect() as connection,
+            pooled.connect() as other,
+            pytest.raises(TransactionPoolerError) as caught,
+        ):
+            stray_after_taking_the_lock(connection, other, holder=seen)
+    finally:
+        pooled.dispose()
+    (holder,) = seen
+    message = str(caught.value)
+    assert "Stopped the migration run before a transaction" in message
+    assert f"held by server process {holder}" in message
+    assert "The migration lock was released in that process." in message
+    assert advisory_locks(engine) == 0
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT to_regclass('must_not_exist')")) is None
+
+
+def test_no_attempt_gets_through_a_loaded_transaction_pooler(
+    server: TestServer,
+    database: DatabaseTarget,
+    role: LoginRole,
+    engine: sa.Engine,
+    tmp_path: Path,
+) -> None:
+    """The acceptance check at a modest count (the benchmark runs 200+):
+    PgBouncer in transaction mode, pool of 3, 6 clients loading it."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    with PgBouncer(
+        server=database.url, role=role, pool_mode="transaction", pool_size=3
+    ) as pooler:
+        url = plain(pooler.pooled_url.set(drivername="postgresql"))
+        config_file = write_project(tmp_path / "mini")
+        load = Load(url=url, clients=6).start()
+        try:
+            plain_runs, declared_runs = (
+                run_attempts(
+                    config_file=config_file,
+                    pooled_url=url,
+                    server_engine=engine,
+                    attempts=8,
+                    declare_session=declared,
+                )
+                for declared in (False, True)
+            )
+        finally:
+            load.stop()
+    assert plain_runs.refused == plain_runs.attempts == 8, plain_runs
+    for outcome in (plain_runs, declared_runs):
+        assert not outcome.other_failures, outcome
+        assert outcome.leaked_locks == 0, outcome
+    assert declared_runs.refused + declared_runs.stopped + declared_runs.completed == 8
+    assert load.transactions > 0
+    assert load.foreign_settings == 0
+    assert not load.errors, load.errors
+
+
+def test_a_pinned_run_leaves_no_setting_on_its_session(
+    server: TestServer, database: DatabaseTarget, role: LoginRole
+) -> None:
+    """Through a session pooler (declared), the timeouts hold in every
+    transaction and in an autocommit block, and none is left on the session
+    once the run is over."""
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    guards = MigrationGuards(lock_timeout=2.0, statement_timeout=60.0, lock_retries=0)
+    route = Route(direct=False, why="declared by this test")
+    setting = sa.text("SELECT current_setting('lock_timeout')")
+    with PgBouncer(server=database.url, role=role, pool_mode="session") as pooler:
+        engine = server.engine(pooler.pooled_url)
+        try:
+            with engine.connect() as connection:
+                with migration_lock(connection, name="pin", route=route):
+                    guards.apply(connection)
+                    assert connection.scalar(setting) == "2s"
+                    connection.commit()
+                    autocommit = connection.execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
+                    with autocommit.begin():
+                        assert autocommit.scalar(setting) == "2s"
+                        assert autocommit.scalar(setting) == "2s"  # whole block
+                    connection.execution_options(isolation_level="READ COMMITTED")
+                after = connection.execute(
+                    sa.text(
+                        "SELECT current_setting('lock_timeout'),"
+                        " current_setting('statement_timeout')"
+                    )
+                ).one()
+                connection.commit()
+        finally:
+            engine.dispose()
+    assert tuple(after) == ("0", "0")

@@ -45,6 +45,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from migrationkit.errors import MigrationKitError, MigrationLockError
+from migrationkit.runtime.review import DESTROYS_FLAGGED
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO
 
@@ -58,15 +59,32 @@ IP_TEXTS = ["10.0.0.1", "2001:DB8::1", "not-an-ip", "", None, "192.168.0.0/16"]
 
 
 def project_config(**x: str) -> Config:
-    """The repository's Alembic project without alembic.ini: no logging setup."""
+    """The repository's Alembic project without alembic.ini: no logging setup.
+
+    Every revision that destroys flagged data is acknowledged: the flags are the
+    contract tests' subject (test_contract_acknowledgement.py), not this one's.
+    """
     config = Config()
     config.set_main_option("script_location", str(REPO / "alembic"))
     config.set_main_option("prepend_sys_path", str(REPO))
     config.set_main_option("path_separator", "os")
+    acknowledged = ",".join(_destroying_revisions(config))
     config.cmd_opts = argparse.Namespace(
-        x=[*X_ARGUMENTS, *(f"{key}={value}" for key, value in x.items())]
+        x=[
+            *X_ARGUMENTS,
+            *([f"acknowledge={acknowledged}"] if acknowledged else []),
+            *(f"{key}={value}" for key, value in x.items()),
+        ]
     )
     return config
+
+
+def _destroying_revisions(config: Config) -> list[str]:
+    return [
+        script.revision
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        if getattr(script.module, DESTROYS_FLAGGED, None)
+    ]
 
 
 def history() -> list[tuple[str, str]]:
@@ -325,7 +343,12 @@ def state_of(conn: sa.Connection) -> dict[str, Any]:
         ),
     }
     state: dict[str, Any] = {}
-    tables = sa.inspect(conn).get_table_names()
+    # The ledger records how each run went (times, retries): not part of the state.
+    tables = [
+        name
+        for name in sa.inspect(conn).get_table_names()
+        if not name.startswith("alembic_version_ledger")
+    ]
     for name, sql in queries.items():
         if name == "version" and "alembic_version" not in tables:
             state[name] = []

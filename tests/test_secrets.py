@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from migrationkit.database import DatabaseTarget
+from migrationkit.masking import mask_secrets
+from migrationkit.runtime.blockers import Blocker
 from migrationkit.testing.server import TestServer
 from tests.helpers import (
     REPO,
@@ -182,7 +184,7 @@ def test_right_password_under_debug_logging(
     assert password not in service.output()
 
 
-def test_a_blocking_session_setting_a_password_is_shown_masked(
+def test_a_blocking_session_setting_a_password_shows_only_the_statement_kind(
     project: Project, engine: sa.Engine, password_role: Role
 ) -> None:
     only_first_revision(project)
@@ -197,17 +199,104 @@ def test_a_blocking_session_setting_a_password_is_shown_masked(
     password = password_role.password.reveal()
     with engine.connect() as blocker:
         blocker.execute(sa.text("LOCK TABLE users IN ACCESS SHARE MODE"))
-        # Its last query, as pg_stat_activity shows it: the password (unchanged).
+        # Its last query, as pg_stat_activity shows it: a spelling of the
+        # password that no pattern for PASSWORD '...' catches.
         blocker.execute(
-            sa.text(f"ALTER ROLE {password_role.name} PASSWORD '{password}'")
+            sa.text(f"ALTER ROLE {password_role.name} PASSWORD/**/U&'{password}'")
         )
         result = project.alembic(
             "-x", "lock_timeout=200ms", "-x", "lock_retries=1", "upgrade", "head"
         )
         blocker.rollback()
     output = no_password(result, password, status=255)
-    assert f"ALTER ROLE {password_role.name} PASSWORD ***" in output
+    assert "ALTER ROLE ... (not shown: it mentions a password)" in output
     assert "Retry 1 of 1" in output
+
+
+@pytest.mark.parametrize(
+    ("query", "secret"),
+    [
+        ("ALTER ROLE app PASSWORD 'Plain-s3cret'", "Plain-s3cret"),
+        ("ALTER ROLE app PASSWORD U&'Uni\\0063ode-s3cret'", "ode-s3cret"),
+        ("ALTER ROLE app PASSWORD/**/'Comm-s3cret'", "Comm-s3cret"),
+        ("ALTER ROLE app PASSWORD E'Esc\\'aped-s3cret'", "aped-s3cret"),
+        ("alter role app password $$Dollar-s3cret$$", "Dollar-s3cret"),
+        ("/* x */ CREATE ROLE app LOGIN PASSWORD -- y\n'Line-s3cret'", "Line-s3cret"),
+    ],
+)
+def test_every_spelling_of_a_sql_password_is_masked(query: str, secret: str) -> None:
+    assert secret not in mask_secrets(query)
+    shown = Blocker(
+        pid=1,
+        application="app",
+        state="active",
+        query_start=None,
+        holds=None,
+        query=query,
+    ).describe()
+    assert secret not in shown
+    assert "ROLE ... (not shown: it mentions a password)" in shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:Qx9Le@k/p4ss?d@127.0.0.1:1/db",
+        "postgresql://u:Qx9Le@k/p4ss#d@127.0.0.1:1/db",
+        "postgresql://u:Qx9Le@k:p4ss@127.0.0.1:1/db",
+    ],
+)
+def test_an_at_then_a_question_mark_in_the_password_is_refused_unshown(
+    repo_project: Project, url: str
+) -> None:
+    """SQLAlchemy ends the password at the first '@' and the query at '?': the
+    rest of the password must not come out as a host, database or query."""
+    for entry in ("alembic current", "migrationkit verify", "main.py"):
+        args, _status = ENTRY_POINTS[entry]
+        result = repo_project.run(*args, env=repo_project.env(DATABASE_URL=url))
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "p4ss" not in output, f"{entry} showed the password's tail:\n{output}"
+        assert "Qx9Le" not in output
+        assert "'@' characters" in output, output
+
+
+def test_control_characters_from_the_database_reach_no_terminal(
+    project: Project, engine: sa.Engine
+) -> None:
+    """ESC and BEL in a lock holder's query and in the version table are shown
+    as escapes by the lock message, ``alembic current`` and ``verify``."""
+    only_first_revision(project)
+    base = revision_ids(project)[0]
+    write_revision(
+        project,
+        rev="900add",
+        down=base,
+        upgrade='op.add_column("users", sa.Column("nickname", sa.Text))',
+    )
+    assert project.alembic("upgrade", base).returncode == 0
+    with engine.connect() as blocker:
+        blocker.execute(sa.text("LOCK TABLE users IN ACCESS SHARE MODE"))
+        blocker.execute(sa.text("SELECT '\x1b]0;owned\x07\x1b[2J' AS title"))
+        locked = project.alembic(
+            "-x", "lock_timeout=200ms", "-x", "lock_retries=0", "upgrade", "head"
+        )
+        blocker.rollback()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE alembic_version SET version_num = :v"),
+            {"v": "\x1b[31mred\x07"},
+        )
+    current = project.alembic("current")
+    verified = project.run("-m", "migrationkit", "verify")
+    for result in (locked, current, verified):
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "\x1b" not in output, repr(output)
+        assert "\x07" not in output, repr(output)
+    assert "\\x1b]0;owned\\x07" in locked.stdout + locked.stderr
+    for result in (current, verified):
+        assert "\\x1b[31mred\\x07" in result.stdout + result.stderr
 
 
 FAILING_TESTS = """

@@ -31,6 +31,7 @@ CHECK_NAMES = [
     "indexes_and_constraints",
     "model_functionality",
     "revision",
+    "ledger",
 ]
 
 
@@ -111,10 +112,10 @@ def test_at_head_every_check_passes(project: Project) -> None:
     verdicts = [
         line for line in human.stdout.splitlines() if line[:4] in {"PASS", "FAIL"}
     ]
-    assert [line[:4] for line in verdicts] == ["PASS"] * 5
+    assert [line[:4] for line in verdicts] == ["PASS"] * len(CHECK_NAMES)
     for title in ["connectivity", "table structure", "indexes and constraints"]:
         assert any(title in line for line in verdicts), title
-    assert human.stdout.rstrip().endswith("OK: all 5 checks passed.")
+    assert human.stdout.rstrip().endswith(f"OK: all {len(CHECK_NAMES)} checks passed.")
 
     machine = project.run("verify_migration.py", "--json")
     assert machine.returncode == 0, machine.stderr
@@ -158,7 +159,7 @@ def test_after_downgrade_base_it_fails_and_lists_pending(project: Project) -> No
     assert "FAIL  revision: the database is behind: at base" in done.stdout
     assert "pending: 001 (create users table)" in done.stdout
     assert "table users (" in done.stdout  # the table is reported missing
-    assert done.stdout.rstrip().splitlines()[-1].startswith("FAILED: 4 of 5 checks")
+    assert done.stdout.rstrip().splitlines()[-1].startswith("FAILED: 4 of 6 checks")
 
 
 @pytest.mark.parametrize(

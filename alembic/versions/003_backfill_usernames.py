@@ -18,10 +18,12 @@ How it stays lean at 10M rows
     1. One read of ``users`` (ACCESS SHARE, nobody waits) lists the local parts
        that occur more than once, with their winner, into a small temporary
        table indexed by local part. Most local parts are unique, so it is small.
-    2. ``backfill_in_batches`` sets ``username`` for 2,000 rows at a time,
-       each batch committed on its own. A row's value needs only its own email
-       and id plus one index probe into the temporary table, so a batch costs
-       about what the same rows cost inside one whole-table UPDATE.
+    2. ``backfill_in_batches`` sets ``username`` a range of pages at a time
+       (ctid ranges, sized to about 40 ms; ``-x backfill_strategy=keyset``
+       walks the key instead), each batch committed on its own. A row's
+       value needs only its own email and id plus one index probe into the
+       temporary table, so a batch costs about what the same rows cost
+       inside one whole-table UPDATE.
     3. One more read checks that the result is unique. Users created or renamed
        while the backfill ran can collide with it; only those rows are renamed,
        with a longer id suffix, before 004 has to fail on them.
@@ -60,7 +62,11 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from migrationkit.errors import MigrationKitError
-from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
+from migrationkit.ops.backfill import (
+    backfill_in_batches,
+    batch_options_from_x,
+    strategy_from_x,
+)
 
 # revision identifiers, used by Alembic.
 revision: str = "003"
@@ -111,6 +117,7 @@ def upgrade() -> None:
         pending_sql="username IS NULL",
         batch_size=batch_size,
         pause_seconds=pause,
+        strategy=strategy_from_x(),
         label="users.username from email",
     )
     if not context.is_offline_mode():

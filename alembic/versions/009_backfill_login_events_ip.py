@@ -10,9 +10,11 @@ and let bad data be counted, not fatal.
 What it shows
     Rows written before 008 still have ``ip_address_inet`` NULL. They are
     converted with ``backfill_in_batches``: ``ip_address_inet =
-    ip_address::inet`` for the rows still pending, a batch of 2,000 at a time,
-    each batch committed (``-x backfill_batch_size`` / ``-x backfill_pause``
-    tune it). Rows written meanwhile are converted by 008's trigger.
+    ip_address::inet`` for the rows still pending, a range of pages at a time
+    (ctid ranges sized to about 40 ms each; ``-x backfill_strategy=keyset``
+    walks the key instead), each batch committed (``-x backfill_batch_size``
+    / ``-x backfill_pause`` tune it). Rows written meanwhile land on later
+    pages, which the pass does not visit: 008's trigger converts them.
 
 Values that are not addresses
     Years of TEXT hold some garbage ("unknown", "", "10.0.0.300"). One bad
@@ -25,9 +27,9 @@ Values that are not addresses
     in ``ip_address_inet``; afterwards their count and a few examples are
     logged as a warning. The text survives in ``ip_address`` (later
     ``ip_address_text``) until 011 drops it: that is the window to look at
-    them. The rows are also *flagged for review*: one ``alembic upgrade`` that
-    runs this revision and 011 together stops before 011 unless told
-    ``-x acknowledge=011`` (see 011).
+    them. The rows are also *flagged for review* (a row of the migration
+    ledger, written in this revision's transaction): every ``alembic upgrade``
+    stops before 011 until the flag is acknowledged (see 011).
 
 Locks and their length
     ROW EXCLUSIVE on ``login_events`` and row locks on one batch's rows, for
@@ -55,7 +57,11 @@ import sqlalchemy as sa
 from alembic import context
 
 from migrationkit.ops import flag_for_review
-from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
+from migrationkit.ops.backfill import (
+    backfill_in_batches,
+    batch_options_from_x,
+    strategy_from_x,
+)
 
 # revision identifiers, used by Alembic.
 revision: str = "009"
@@ -80,6 +86,7 @@ def upgrade() -> None:
         ),
         batch_size=batch_size,
         pause_seconds=pause,
+        strategy=strategy_from_x(),
         label="login_events.ip_address_inet",
     )
     if not context.is_offline_mode():

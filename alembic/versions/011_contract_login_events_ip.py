@@ -18,11 +18,12 @@ What it shows
 
 Acknowledgement
     009 flags those rows for review, and this module declares
-    ``destroys_flagged``. When one ``alembic upgrade`` runs 009 *and* this
-    revision and 009 found such rows, the run stops before 011 (everything up
-    to 010 committed) and says how many rows and how to list them; after a
-    look, ``alembic -x acknowledge=011 upgrade head`` lets it go on. A run that
-    starts at 009 or 010 needs no acknowledgement: whoever ran 009 was told.
+    ``destroys_flagged``. While that flag is open in the migration ledger,
+    every ``alembic upgrade`` stops before 011 (everything up to 010
+    committed) and says how many rows and how to list them, whatever runs or
+    machines came between; after a look, ``alembic -x acknowledge=011 upgrade
+    head`` (or ``migrationkit acknowledge 011``) lets it go on, and the
+    ledger records who acknowledged and when.
 
 Why it is safe on a busy table
     ``DROP COLUMN`` only marks the column dropped in the catalog (the space is

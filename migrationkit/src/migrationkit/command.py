@@ -33,11 +33,14 @@ if TYPE_CHECKING:
     # The db, lint and prove verbs import their machinery when called: the
     # service and verify_migration.py use this module for load_config and verify,
     # and a production process should load only what it runs.
+    from datetime import datetime
+
     from migrationkit.devserver.server import (
         DestroyReport,
         EmbeddedPostgres,
         ServerStatus,
     )
+    from migrationkit.ledger.table import LedgerEntry
     from migrationkit.lint import LintReport, Selection
     from migrationkit.prove import DataHook, ProofReport
 
@@ -255,4 +258,71 @@ def prove(
         hooks=hooks,
         models=models,
         offline=offline,
+    )
+
+
+# ------------------------------------------------------------------ ledger
+
+
+def history(
+    config: Config,
+    *,
+    settings: Settings | None = None,
+    revision: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[LedgerEntry]:
+    """The ledger's rows, oldest first: what ran, when, how long, by whom.
+
+    ``revision`` keeps the rows about that revision; ``since`` and ``until``
+    bound the time the row was written. Reads only; an empty list when the
+    database has no ledger yet.
+    """
+    from migrationkit.ledger.access import on_project_database  # noqa: PLC0415
+    from migrationkit.ledger.table import read_entries  # noqa: PLC0415
+
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    entries = on_project_database(config, read_entries)
+    return [
+        entry
+        for entry in entries
+        if (revision is None or entry.revision == revision)
+        and (since is None or entry.finished_at >= since)
+        and (until is None or entry.finished_at <= until)
+    ]
+
+
+def flags(config: Config, *, settings: Settings | None = None) -> list[LedgerEntry]:
+    """The review flags no one has acknowledged yet, oldest first."""
+    from migrationkit.ledger.access import on_project_database  # noqa: PLC0415
+    from migrationkit.ledger.state import open_flags  # noqa: PLC0415
+    from migrationkit.ledger.table import read_entries  # noqa: PLC0415
+
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    return on_project_database(
+        config, lambda connection, table: open_flags(read_entries(connection, table))
+    )
+
+
+def acknowledge(
+    config: Config, *, revision: str, settings: Settings | None = None
+) -> LedgerEntry | None:
+    """Acknowledge the open flags that ``revision`` (a contract step) destroys,
+    recording who and when, so that runs go ahead through it. None when no flag
+    under its topics is open."""
+    from migrationkit.ledger.access import (  # noqa: PLC0415
+        acknowledge_flags,
+        on_project_database,
+    )
+
+    if settings is not None:
+        config.attributes[SETTINGS_ATTRIBUTE] = settings
+    script = ScriptDirectory.from_config(config)
+    return on_project_database(
+        config,
+        lambda connection, table: acknowledge_flags(
+            connection, table, script=script, revision=revision
+        ),
     )

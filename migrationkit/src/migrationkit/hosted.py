@@ -14,7 +14,10 @@ alongside the application) shape how anything connects to it:
 * The pooled connection string of some platforms says what it is in its host
   name (``POOLER_HOSTS``): Neon's ends its first label in ``-pooler``. Knowing
   that before connecting lets a migration refuse it without waking anything (see
-  ``migrationkit.runtime.pooler``).
+  ``migrationkit.runtime.pooler``). The opposite is known by name too
+  (``SESSION_HOSTS``): Neon's direct endpoint is a proxy that announces a made-up
+  server process id, as every proxy does, yet keeps one compute session per
+  client for the client's whole life.
 
 ``sslmode`` and ``channel_binding`` in a URL reach libpq unchanged, as every
 other query parameter does: ``?sslmode=require&channel_binding=require`` (what
@@ -85,6 +88,46 @@ POOLER_HOSTS: Final = (
     ),
 )
 """Pooled endpoints recognised by name: rules as data, one line each."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionHost:
+    """A platform endpoint known by name to keep one server session per client."""
+
+    provider: str
+    sign: str
+    """Why the endpoint may be trusted to keep sessions, for logs."""
+    matches: Callable[[str, int | None], bool]
+
+
+SESSION_HOSTS: Final = (
+    SessionHost(
+        provider="Neon",
+        sign=(
+            "Neon's direct endpoint (a proxy that keeps one compute session per client)"
+        ),
+        matches=lambda host, _port: (
+            host.endswith(".neon.tech")
+            and not host.split(".", 1)[0].endswith("-pooler")
+        ),
+    ),
+    SessionHost(
+        provider="Supabase",
+        sign="Supabase's pooler in session mode (port 5432)",
+        matches=lambda host, port: (
+            host.endswith(".pooler.supabase.com") and port in (None, 5432)
+        ),
+    ),
+)
+"""Endpoints that sit between client and server yet keep sessions, by name."""
+
+
+def session_host(url: URL) -> SessionHost | None:
+    """The platform endpoint ``url`` names that is known to keep sessions, if any."""
+    host = (url.host or "").lower().rstrip(".")
+    if not host or pooler_host(url) is not None:
+        return None
+    return next((rule for rule in SESSION_HOSTS if rule.matches(host, url.port)), None)
 
 
 def pooler_host(url: URL) -> PoolerHost | None:

@@ -39,13 +39,25 @@ _KEY_PASSWORD = re.compile(
     (?P<value>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s&,;)}\]]+)
     """
 )
-# SQL: ``CREATE/ALTER ROLE ... [ENCRYPTED] PASSWORD 'x'`` or ``$$x$$``; the text may
-# be cut short (pg_stat_activity truncates queries), so the closing quote is optional.
+# SQL: ``CREATE/ALTER ROLE ... [ENCRYPTED] PASSWORD 'x'``, with any comments or
+# spaces before the value and any of PostgreSQL's string forms (``E'..\'..'``,
+# ``U&'...'``, ``$$x$$``). The text may be cut short (pg_stat_activity truncates
+# queries), so the closing quote is optional.
 _SQL_PASSWORD = re.compile(
     r"""(?ix)
-    (?P<head>\bpassword\s+)
-    (?P<value>E?'(?:[^']|'')*'?|\$(?P<tag>\w*)\$.*?(?:\$(?P=tag)\$|$))
+    (?P<head>\bpassword(?:\s|/\*.*?\*/|--[^\n]*\n)+)
+    (?P<value>
+        E'(?:[^'\\]|\\.|'')*'?
+      | (?:U&)?'(?:[^']|'')*'?
+      | \$(?P<tag>\w*)\$.*?(?:\$(?P=tag)\$|$)
+    )
     """
+)
+# Characters that steer a terminal (ESC, BEL, the C1 controls, bidirectional
+# overrides) and must not reach one from a database's text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_LINES = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 )
 
 _remembered: set[str] = set()
@@ -128,3 +140,20 @@ def mask_secrets(text: str, *secrets: str | Secret | None) -> str:
         if value:
             masked = masked.replace(value, MASK)
     return masked
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` with control characters written as escapes (ESC as ``\\x1b``).
+
+    For everything read from a database and shown to people (a lock holder's
+    query, a revision id in the version table): such text must not ring the
+    terminal, move its cursor or rewrite what was printed before. ``lines=True``
+    keeps newlines and tabs, for a message of several lines.
+    """
+    pattern = _CONTROL_BUT_LINES if lines else _CONTROL
+    return pattern.sub(lambda m: _escape(m[0]), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -37,6 +37,8 @@ class Progress:
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
+        self.note = ""
+        """Shown at the end of the line (a backfill's throttling, say)."""
         self.started = time.monotonic()
         self._live = self.stream.isatty()
         self._every = _TERMINAL_EVERY if self._live else log_every
@@ -77,6 +79,8 @@ class Progress:
         text += f"  {rate:,.0f} {self.unit}/s"
         if self.total > self.done and rate > 0:
             text += f"  ETA {_duration((self.total - self.done) / rate)}"
+        if self.note:
+            text += f"  {self.note}"
         return text
 
     def _write(self, text: str, *, final: bool) -> None:

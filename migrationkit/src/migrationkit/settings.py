@@ -140,6 +140,12 @@ class Settings:
     the longest a run waits for another run's migration lock, as ``10min`` (the
     default); 0 waits as long as it takes."""
 
+    pooler: str = ""
+    """``MIGRATIONKIT_POOLER`` (``-x pooler=`` wins): ``session`` declares that the
+    migration's URL goes through a pooler in session mode (one server session per
+    client), which migrationkit cannot tell from a transaction pooler by itself;
+    see docs/hosting.md. Empty (default): only the server itself is trusted."""
+
     lock_retries: int = 5
     """``MIGRATIONKIT_LOCK_RETRIES`` (``-x lock_retries=`` wins): how many times a
     migration that timed out waiting for a lock is retried, with backoff."""
@@ -171,6 +177,7 @@ class Settings:
             migration_lock_timeout=_duration_setting(
                 env, "MIGRATIONKIT_MIGRATION_LOCK_TIMEOUT", 600.0
             ),
+            pooler=env.get("MIGRATIONKIT_POOLER", ""),
             lock_retries=parse_count(
                 env.get("MIGRATIONKIT_LOCK_RETRIES") or "5",
                 name="MIGRATIONKIT_LOCK_RETRIES",

@@ -76,16 +76,15 @@ def parse_database_url(raw: str, *, origin: str) -> URL:
     if text.startswith(("postgres://", "postgres+")):
         text = "postgresql" + text[len("postgres") :]
     rest = text[text.index("://") + 3 :]
+    if rest.count("@") > 1:
+        # SQLAlchemy ends the password at the first "@"; the rest of it would be
+        # taken for the host, the database name or the query (an "@" then a "?"
+        # in the password), and shown as such later.
+        raise _more_than_one_at(origin, rest)
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
-        if rest.count("@") > 1:
-            raise _more_than_one_at(origin, rest) from None
         raise _unparsable(origin, _describe_authority(rest)) from None
-    if any("@" in str(part or "") for part in (url.host, url.port, url.database)):
-        # SQLAlchemy ends the password at the first "@"; the rest of it would be
-        # taken for the host or the database name, and shown as such later.
-        raise _more_than_one_at(origin, rest)
     if url.get_backend_name() != "postgresql":
         raise DatabaseUrlError(
             f"{origin} names a {url.get_backend_name()!r} database "

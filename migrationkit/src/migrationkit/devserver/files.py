@@ -80,9 +80,14 @@ def check_private_root(root: Path) -> bool:
     return True
 
 
-def create_private_root(root: Path) -> None:
-    """Create the root with mode 0700 and no inherited ACL (parents as 0755)."""
+def create_private_root(root: Path) -> tuple[Path, ...]:
+    """Create the root with mode 0700 and no inherited ACL (parents as 0755).
+
+    Returns the parents this call created, outermost first, so that ``destroy``
+    can remove them again (if they are still empty).
+    """
     missing = [p for p in [root, *root.parents] if not p.exists()]
+    made: list[Path] = []
     for folder in reversed(missing):
         try:
             folder.mkdir(mode=0o700 if folder == root else 0o755)
@@ -95,7 +100,56 @@ def create_private_root(root: Path) -> None:
             ) from None
         if folder == root:
             reset_access(root, mode=0o700)
+        else:
+            made.append(folder)
     check_private_root(root)
+    return tuple(made)
+
+
+def open_folder(folder: Path, *, dir_fd: int | None = None) -> int:
+    """A descriptor of ``folder`` itself: a link in its place is refused, not followed.
+
+    Deleting through it (``dir_fd=``) acts on the folder that was checked, even
+    if its path is made to point elsewhere afterwards.
+    """
+    return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | _OPEN_FLAGS, dir_fd=dir_fd)
+
+
+def remove_tree_at(parent_fd: int, name: str, *, uid: int) -> bool:
+    """Delete the folder ``name`` in ``parent_fd`` if it is ``uid``'s; True if gone.
+
+    ``shutil.rmtree`` with ``dir_fd`` opens each level without following links and
+    checks it is the folder it listed, so nothing outside the tree is touched.
+    """
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+        return False
+    shutil.rmtree(name, dir_fd=parent_fd)
+    return True
+
+
+def remove_empty_parents(folders: tuple[Path, ...]) -> list[Path]:
+    """Remove the folders ``create_private_root`` made, innermost first, if empty."""
+    removed: list[Path] = []
+    for folder in reversed(folders):
+        try:
+            fd = open_folder(folder.parent)
+        except OSError:
+            break
+        try:
+            st = os.stat(folder.name, dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                break
+            os.rmdir(folder.name, dir_fd=fd)
+        except OSError:  # gone, not empty, or not ours: keep it and what is above
+            break
+        finally:
+            os.close(fd)
+        removed.append(folder)
+    return removed
 
 
 def reset_access(folder: Path, *, mode: int) -> None:
@@ -121,13 +175,29 @@ def reset_access(folder: Path, *, mode: int) -> None:
 
 
 def _check_ancestors(folder: Path) -> None:
+    """Every folder above must be one only root or we can change.
+
+    Mode bits are not enough: the owner of a folder may rename or replace what it
+    holds whatever its mode, so a parent owned by another user (``mkdir -m 755
+    /tmp/u/own``) could have our root swapped for a link to a folder of their
+    choosing between two commands. A folder others may write in is allowed only
+    when it is sticky and root's (``/tmp``): there nobody can rename our entry.
+    """
+    trusted = {0, os.geteuid()}
     for parent in [folder, *folder.parents]:
         try:
-            st = parent.stat()
+            st = parent.stat()  # the caller resolved the path: no links above
         except FileNotFoundError:
             continue  # created by us later, as 0755
+        if st.st_uid not in trusted:
+            raise EmbeddedServerError(
+                f"Cannot keep the embedded server below {parent}: that folder "
+                f"belongs to {_user_name(st.st_uid)}, who could rename or replace "
+                "what it holds, and so redirect what migrationkit deletes or "
+                "writes. Nothing was changed. " + _WAYS_OUT
+            )
         writable_by_others = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if writable_by_others and not st.st_mode & stat.S_ISVTX:
+        if writable_by_others and not (st.st_mode & stat.S_ISVTX and st.st_uid == 0):
             raise EmbeddedServerError(
                 f"Cannot keep the embedded server below {parent}: others may write "
                 f"in that folder (mode {stat.filemode(st.st_mode)}, not sticky), so "
@@ -234,11 +304,13 @@ def make_socket_folder(*, uid: int, gid: int) -> Path:
 def remove_owned_folder(folder: Path, *, uid: int) -> None:
     """Remove a folder we made (owned by ``uid``); anything else there is left alone."""
     try:
-        st = folder.lstat()
+        fd = open_folder(folder.parent)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == uid:
-        shutil.rmtree(folder, ignore_errors=True)  # never follows links
+    try:
+        remove_tree_at(fd, folder.name, uid=uid)
+    finally:
+        os.close(fd)
 
 
 def tail_lines(data: bytes, lines: int) -> str:

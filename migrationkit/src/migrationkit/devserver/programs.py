@@ -87,6 +87,11 @@ def run_program(
         raise EmbeddedServerError(
             f"Could not {what}: `{argv[0]}` did not finish in {_TIMEOUT_S} s."
         ) from None
+    except OSError as exc:  # the account cannot run it (gone, or no access)
+        raise EmbeddedServerError(
+            f"Could not {what}: `{argv[0]}` could not be run"
+            f"{'' if account is None else f' as {account.name!r}'}: {exc.strerror}."
+        ) from None
 
 
 def spawn_server(
@@ -117,14 +122,20 @@ def spawn_server(
     argv = [str(bin_dir / "postgres"), "-D", str(data_dir)]
     for name, value in settings.items():
         argv += ["-c", f"{name}={value}"]
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log_fd,
-        stderr=log_fd,
-        start_new_session=True,  # Ctrl-C in the terminal does not reach it
-        **_as_account(account),
-    )
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,  # Ctrl-C in the terminal does not reach it
+            **_as_account(account),
+        )
+    except OSError as exc:
+        raise EmbeddedServerError(
+            f"Could not start the embedded server ({bin_dir / 'postgres'}): "
+            f"{exc.strerror}."
+        ) from None
 
 
 def _as_account(account: ServerAccount | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import psycopg
 from migrationkit.devserver.accounts import ServerAccount
 from migrationkit.devserver.files import open_private_log, read_private_tail, tail_lines
 from migrationkit.devserver.programs import run_program, spawn_server
-from migrationkit.devserver.state import ClusterState
+from migrationkit.devserver.state import ClusterState, data_dir_of
 from migrationkit.errors import EmbeddedServerError
 
 SUPERUSER = "postgres"
@@ -47,8 +47,8 @@ def start_server(root: Path, state: ClusterState, *, bin_dir: Path) -> None:
         process = spawn_server(
             bin_dir,
             account=state.account,
-            data_dir=root / "data",
-            socket_dir=state.socket_dir or root / "data",
+            data_dir=data_dir_of(root, state),
+            socket_dir=state.socket_dir or data_dir_of(root, state),
             port=PORT,
             log_fd=log_fd,
         )
@@ -109,7 +109,7 @@ def connect(
 ) -> psycopg.Connection[Any]:
     """A superuser connection over the socket, with the password from ``passfile``."""
     options: dict[str, Any] = {
-        "host": str(state.socket_dir or root / "data"),
+        "host": str(state.socket_dir or data_dir_of(root, state)),
         "port": PORT,
         "user": SUPERUSER,
         "dbname": dbname,

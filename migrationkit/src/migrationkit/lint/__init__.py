@@ -8,13 +8,16 @@ the revision file that wrote the statement. Live mode grades findings by the
 real size of their table.
 """
 
+from migrationkit.lint.checks import Check
 from migrationkit.lint.config import LintConfig, load_lint_config
 from migrationkit.lint.engine import lint_project
 from migrationkit.lint.findings import Finding, LintReport, RevisionResult
 from migrationkit.lint.rules import Rule, Severity, all_rules
 from migrationkit.lint.selection import Selection
+from migrationkit.lint.walk import Step
 
 __all__ = [
+    "Check",
     "Finding",
     "LintConfig",
     "LintReport",
@@ -22,6 +25,7 @@ __all__ = [
     "Rule",
     "Selection",
     "Severity",
+    "Step",
     "all_rules",
     "lint_project",
     "load_lint_config",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from migrationkit.lint.column_types import normalize_type
 from migrationkit.lint.sql import Kind, Statement, Token, top_level_parts
 
 TRANSACTION_START = {("begin",), ("start", "transaction")}
@@ -336,3 +337,19 @@ _HANDLERS: dict[str, Callable[[Statement], Anatomy]] = {
 def action_words(action: tuple[Token, ...], count: int) -> tuple[str, ...]:
     """The first ``count`` values of an ALTER TABLE action."""
     return tuple(token.value for token in action[:count])
+
+
+def type_change(action: tuple[Token, ...]) -> tuple[str, str] | None:
+    """(column, new type) of ``ALTER [COLUMN] col [SET DATA] TYPE t [USING ...]``."""
+    words = [token.value for token in action]
+    if not words or words[0] != "alter" or "type" not in words:
+        return None
+    position = 2 if words[1:2] == ["column"] else 1
+    column = words[position] if position < len(words) else "?"
+    start = words.index("type") + 1
+    new_type: list[str] = []
+    for token in action[start:]:
+        if token.depth == 0 and token.is_word("using", "collate"):
+            break
+        new_type.append(token.value)
+    return column, normalize_type(" ".join(new_type))

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from migrationkit.lint import rules
-from migrationkit.lint.anatomy import action_words
-from migrationkit.lint.column_types import narrowing, normalize_type
+from migrationkit.lint.anatomy import action_words, type_change
+from migrationkit.lint.column_types import narrowing
 from migrationkit.lint.sql import Kind, Token
 from migrationkit.lint.walk import Step
 
@@ -131,29 +131,13 @@ def _destructive(step: Step) -> str | None:  # noqa: PLR0911 - one answer per ki
             if column == "if":
                 column = action_words(action, 6)[-1]
             return f"drops column {item.table}.{column} and its data"
-        change = _type_change(action)
+        change = type_change(action)
         if change is not None:
             column, new_type = change
             why = narrowing(step.origin.old_type, new_type)
             if why is not None:
                 return f"changes the type of {item.table}.{column} to {new_type}: {why}"
     return None
-
-
-def _type_change(action: tuple[Token, ...]) -> tuple[str, str] | None:
-    """(column, new type) of ``ALTER [COLUMN] col [SET DATA] TYPE t [USING ...]``."""
-    words = [token.value for token in action]
-    if not words or words[0] != "alter" or "type" not in words:
-        return None
-    position = 2 if words[1:2] == ["column"] else 1
-    column = words[position] if position < len(words) else "?"
-    start = words.index("type") + 1
-    new_type: list[str] = []
-    for token in action[start:]:
-        if token.depth == 0 and token.is_word("using", "collate"):
-            break
-        new_type.append(token.value)
-    return column, normalize_type(" ".join(new_type))
 
 
 def _opaque(step: Step) -> str | None:
@@ -190,14 +174,26 @@ def _foreign_key_in_create_table(step: Step) -> str | None:
     )
 
 
-CHECKS: tuple[tuple[rules.Rule, Callable[[Step], str | None]], ...] = (
-    (rules.UNBATCHED_UPDATE, _unbatched_update),
-    (rules.CONCURRENTLY_IN_TRANSACTION, _concurrently_in_transaction),
-    (rules.NO_LOCK_TIMEOUT, _lock_without_timeout),
-    (rules.DESTRUCTIVE, _destructive),
-    (rules.OPAQUE_SQL, _opaque),
-    (rules.INVALID_INDEX_KEPT, _invalid_index_kept),
-    (rules.FOREIGN_KEY_IN_CREATE_TABLE, _foreign_key_in_create_table),
+@dataclass(frozen=True)
+class Check:
+    """A rule and the function that checks one statement for it.
+
+    The function returns the message when the rule applies to the statement,
+    else None. Plugins add their own (``migrationkit.lint.plugins``).
+    """
+
+    rule: rules.Rule
+    check: Callable[[Step], str | None]
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(rules.UNBATCHED_UPDATE, _unbatched_update),
+    Check(rules.CONCURRENTLY_IN_TRANSACTION, _concurrently_in_transaction),
+    Check(rules.NO_LOCK_TIMEOUT, _lock_without_timeout),
+    Check(rules.DESTRUCTIVE, _destructive),
+    Check(rules.OPAQUE_SQL, _opaque),
+    Check(rules.INVALID_INDEX_KEPT, _invalid_index_kept),
+    Check(rules.FOREIGN_KEY_IN_CREATE_TABLE, _foreign_key_in_create_table),
 )
 """Each extra rule and the function that checks one statement for it."""
 
@@ -205,13 +201,13 @@ STILL_CHECKED_IN_SAFE_OPERATIONS = {rules.NO_LOCK_TIMEOUT.code}
 """A safe operation still waits for its brief locks: lock_timeout must be on."""
 
 
-def run_checks(steps: list[Step]) -> list[Hit]:
+def run_checks(steps: list[Step], *, checks: tuple[Check, ...] = CHECKS) -> list[Hit]:
     """Every extra rule over every statement the revision itself wrote."""
     hits: list[Hit] = []
     for step in steps:
         if not step.origin.from_revision:
             continue
-        for rule, check in CHECKS:
+        for rule, check in ((item.rule, item.check) for item in checks):
             if (
                 step.origin.safe_operation is not None
                 and rule.code not in STILL_CHECKED_IN_SAFE_OPERATIONS

@@ -6,6 +6,14 @@ the new type: ``varchar(50)`` to ``varchar(100)`` or ``text``, ``integer`` to
 another family such as ``text`` to ``inet``) can fail on, or drop, existing
 values. The old type comes from ``op.alter_column(existing_type=...)``; without it
 only a change to an unbounded text type is known to be safe.
+
+Separately, ``catalog_only`` says when PostgreSQL changes only the catalog: no
+rewrite, no scan (ALTER TABLE's notes: the old type binary-coercible to the new one
+and no USING that changes the values; since 9.2 also a longer or removed length
+limit of ``varchar``/``varbit``, a higher precision of ``numeric`` at the same scale
+or no limit at all, and a higher or removed precision of ``timestamp``,
+``timestamptz``, ``time`` and ``interval``). squawk's ``changing-column-type`` does
+not know the old type, so such a change would otherwise be reported as a rewrite.
 """
 
 from __future__ import annotations
@@ -49,11 +57,13 @@ def parse_type(text: str) -> ColumnType:
     return ColumnType(base.strip(), params)
 
 
-def narrowing(old: str | None, new: str) -> str | None:  # noqa: PLR0911 - one answer per type family
+def narrowing(old: str | None, new: str) -> str | None:  # noqa: PLR0911, PLR0912 - one answer per type family
     """Why ``old`` -> ``new`` can lose or reject values, or None when it cannot."""
     target = parse_type(new)
     if target.base in _UNBOUNDED_TEXT and not target.params:
         return None
+    if catalog_only(old, new):
+        return None  # the stored values are kept as they are
     if old is None:
         return (
             "the old type is not known (give op.alter_column an existing_type), so "
@@ -95,3 +105,68 @@ def _fits_numeric(source: tuple[int, ...], target: tuple[int, ...]) -> bool:
         target[0] - target_scale >= source[0] - source_scale
         and target_scale >= source_scale
     )
+
+
+_ALIASES = {
+    "character varying": "varchar",
+    "character": "bpchar",
+    "char": "bpchar",
+    "decimal": "numeric",
+    "int": "integer",
+    "int4": "integer",
+    "int2": "smallint",
+    "int8": "bigint",
+    "float8": "double precision",
+    "float4": "real",
+    "bool": "boolean",
+    "bit varying": "varbit",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "time without time zone": "time",
+}
+_ZONE = re.compile(r"^(timestamp|time)(\(\d+\))? ?with(out)? time zone$")
+_VARYING = {"varchar", "text"}
+_PRECISION = {"timestamp", "timestamptz", "time", "timetz", "interval", "varbit"}
+
+
+def canonical_type(text: str) -> ColumnType:
+    """``character varying(50)`` and ``VARCHAR(50)`` alike: base name, parameters."""
+    normal = normalize_type(text)
+    zone = _ZONE.match(normal)
+    if zone is not None:
+        base = zone.group(1) + ("" if zone.group(3) else "tz")
+        normal = base + (zone.group(2) or "")
+    parsed = parse_type(normal)
+    return ColumnType(_ALIASES.get(parsed.base, parsed.base), parsed.params)
+
+
+def catalog_only(old: str | None, new: str) -> bool:  # noqa: PLR0911 - one answer per family
+    """Whether ``ALTER COLUMN TYPE`` from ``old`` to ``new`` skips the rewrite."""
+    if old is None:
+        return False
+    source, target = canonical_type(old), canonical_type(new)
+    if source == target:
+        return True
+    if source.base in _VARYING and target.base in _VARYING:
+        if not target.params:
+            return True  # varchar(n) or text -> text or varchar: binary coercible
+        return bool(source.params) and target.params[0] >= source.params[0]
+    if source.base != target.base:
+        return False
+    if source.base == "numeric":
+        if not target.params:
+            return True
+        return (
+            len(source.params) >= 1
+            and _scale(source.params) == _scale(target.params)
+            and target.params[0] >= source.params[0]
+        )
+    if source.base in _PRECISION:
+        if not target.params:
+            return True
+        return bool(source.params) and target.params[0] >= source.params[0]
+    return False
+
+
+def _scale(params: tuple[int, ...]) -> int:
+    return params[1] if len(params) > 1 else 0

@@ -8,9 +8,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from migrationkit.database import project_dir as project_folder
+from migrationkit.lint.checks import CHECKS
 from migrationkit.lint.config import LintConfig, load_lint_config
 from migrationkit.lint.findings import LintReport
-from migrationkit.lint.render import render_offline
+from migrationkit.lint.history import History
+from migrationkit.lint.plugins import plugin_checks
+from migrationkit.lint.render import EnvFailedError, env_failure_message, render_offline
 from migrationkit.lint.review import ReviewOptions, review
 from migrationkit.lint.selection import Selection, select_revisions
 from migrationkit.lint.squawk import find_squawk, squawk_version
@@ -64,12 +67,16 @@ def lint_project(
             squawk_config=lint_config.squawk_config,
             lock_timeout_seconds=settings.lock_timeout,
             disabled=lint_config.disabled,
+            checks=CHECKS + plugin_checks(),
         )
+        history = History()
         for revision in revisions:
             rendered = render_offline(config, revision)
+            if rendered.env_failed:
+                raise EnvFailedError(env_failure_message(rendered))
             if rendered.error is not None and database is not None:
                 rendered = database.follow(config, revision, offline=rendered)
-            result = review(rendered, options=options)
+            result = review(rendered, options=options, history=history)
             if database is not None:
                 result.findings = database.grade(result.findings)
             report.revisions.append(result)

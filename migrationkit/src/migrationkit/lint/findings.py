@@ -30,16 +30,27 @@ class Finding:
     sql_line: int | None = None
     """Its line in the rendered SQL of the revision."""
     table: str | None = None
+    column: str | None = None
+    """The column a SET NOT NULL finding is about (live mode asks the catalog)."""
     also: tuple[str, ...] = ()
     """squawk rules that flagged the same statement for the same reason."""
     suppressed: str | None = None
     """The reason written in the revision (or pyproject.toml) when allowed."""
     table_size: str | None = None
     """Live mode: the table's size as the grading read it."""
+    advice: str | None = None
+    """The call that fixes it, with its arguments read from the statement."""
+    table_origin: str | None = None
+    """Offline: the earlier revision of the linted history that created the table."""
 
     @property
     def code(self) -> str:
         return self.rule.code
+
+    @property
+    def instead(self) -> str:
+        """What to write instead: the concrete call when known, else the rule's."""
+        return self.advice or self.rule.alternative
 
     @property
     def counts(self) -> bool:

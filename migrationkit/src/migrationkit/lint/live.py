@@ -54,6 +54,8 @@ READ_ONLY_SESSION = (
 )
 """Every transaction of the following session is read-only; no read queues."""
 DOES_NOTHING = "SELECT 1 WHERE false"
+NOT_NULL_FROM_CHECK_SINCE = 12
+"""The PostgreSQL release whose SET NOT NULL trusts a validated CHECK (no scan)."""
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
 
 
@@ -143,6 +145,10 @@ class LiveDatabase:
             if not finding.rule.scales_with_table or finding.table is None:
                 graded.append(finding)
                 continue
+            proof = self.not_null_proof(finding)
+            if proof is not None:
+                graded.append(finding.graded(Severity.NOTE, table_size=proof))
+                continue
             size = self.size(finding.table)
             if size is None:
                 graded.append(
@@ -168,6 +174,39 @@ class LiveDatabase:
                 )
             )
         return graded
+
+    def not_null_proof(self, finding: Finding) -> str | None:
+        """Why a SET NOT NULL finding scans nothing on this database, or None.
+
+        The column is NOT NULL already, or a validated ``CHECK (col IS NOT
+        NULL)`` proves it (PostgreSQL 12+ then sets NOT NULL without a scan).
+        """
+        if finding.column is None or finding.table is None:
+            return None
+        row = self.connection.execute(
+            sa.text(
+                "SELECT a.attnotnull AS not_null, EXISTS (SELECT 1 FROM pg_constraint c"
+                " WHERE c.conrelid = a.attrelid AND c.contype = 'c' AND c.convalidated"
+                " AND pg_get_constraintdef(c.oid) ="
+                " format('CHECK ((%I IS NOT NULL))', a.attname)) AS proven"
+                " FROM pg_attribute a WHERE a.attrelid = to_regclass(:table)"
+                " AND a.attname = :column AND NOT a.attisdropped"
+            ),
+            {"table": finding.table, "column": finding.column},
+        ).first()
+        self.connection.rollback()
+        where = f"{finding.table}.{finding.column} in {self.describe()}"
+        if row is None:
+            return None
+        if row.not_null:
+            return f"{where} is already NOT NULL: nothing to scan"
+        if row.proven and self.server_version_major >= NOT_NULL_FROM_CHECK_SINCE:
+            return f"{where} is proven by a validated CHECK: no scan on PostgreSQL 12+"
+        return None
+
+    @property
+    def server_version_major(self) -> int:
+        return int(self.server_version.split(".", 1)[0] or 0)
 
     # ----------------------------------------------------------- follow
 

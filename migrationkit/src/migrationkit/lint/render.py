@@ -3,11 +3,13 @@
 ``alembic upgrade <down>:<rev> --sql`` runs in-process through the project's own
 ``env.py``, with Alembic's output buffer replaced by a recorder. Each time Alembic
 writes SQL the recorder looks at the Python stack: the innermost frame in the
-revision file is the ``op.`` call (or helper) that produced it; a frame of one of
-migrationkit's safe operations marks the statement as theirs; a frame of
+revision file is the ``op.`` call (or helper) that produced it; an operation
+registered as safe (``migrationkit.ops.safety``) being invoked marks the statement
+as its own, whichever form called it; a frame of
 ``run_migrations`` shows that env.py runs through migrationkit (so the session has
-migrationkit's ``lock_timeout``); an ``AlterColumnOp`` on the stack gives the
-column's old type. Nothing connects to a database.
+migrationkit's ``lock_timeout``); Alembic's ``alter_column`` on the stack gives the
+column's old type and nullability (``existing_type``, ``existing_nullable``), in
+``batch_alter_table`` too. Nothing connects to a database.
 """
 
 from __future__ import annotations
@@ -21,30 +23,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, FrameType
+from types import FrameType
 
 from alembic import command
 from alembic.config import Config
-from alembic.operations.ops import AlterColumnOp
+from alembic.ddl.impl import DefaultImpl
 from alembic.script import Script
 
-from migrationkit import ops
+from migrationkit import ops  # noqa: F401 - registers the safe operations
+from migrationkit.errors import MigrationKitError
+from migrationkit.ops.safety import safe_operation_name
 from migrationkit.runtime import migrate
-
-SAFE_OPERATIONS: dict[CodeType, str] = {
-    function.__code__: function.__name__
-    for function in (
-        ops.create_index_concurrently,
-        ops.drop_index_concurrently,
-        ops.add_unique_constraint_using_index,
-        ops.add_not_null,
-        ops.add_not_null_column,
-        ops.add_foreign_key_not_valid,
-        ops.validate_constraint,
-        ops.backfill_in_batches,
-    )
-}
-"""migrationkit's safe operations: their statements are the safe alternative."""
 
 _RUN_MIGRATIONS = migrate.run_migrations.__code__
 """On the stack while env.py runs migrations through migrationkit."""
@@ -63,7 +52,9 @@ class Origin:
     safe_operation: str | None = None
     """The migrationkit safe operation that wrote it, if one did."""
     old_type: str | None = None
-    """For ALTER COLUMN TYPE through op.alter_column: its ``existing_type``."""
+    """For ALTER COLUMN through op.alter_column: its ``existing_type``, as SQL."""
+    existing_nullable: bool | None = None
+    """For ALTER COLUMN through op.alter_column: its ``existing_nullable``."""
 
     @property
     def line(self) -> int | None:
@@ -88,6 +79,11 @@ class RenderedRevision:
     error: str | None = None
     """Why rendering stopped, when it did."""
     error_line: int | None = None
+    env_failed: bool = False
+    """The error came from env.py (or Alembic) before any code of the revision
+    ran: every revision would fail alike, so it is not the revision's finding."""
+    env_where: str | None = None
+    """``file:line`` of the innermost frame of env.py in the error's traceback."""
     uses_run_migrations: bool = False
 
     def origin_at(self, offset: int) -> Origin:
@@ -127,7 +123,7 @@ class Recorder(io.StringIO):
         lines: list[int] = []
         call: str | None = None
         safe: str | None = None
-        old_type: str | None = None
+        column: tuple[str | None, bool | None] | None = None
         callee: FrameType | None = None
         while frame is not None:
             code = frame.f_code
@@ -138,23 +134,37 @@ class Recorder(io.StringIO):
                     call = callee.f_code.co_name if callee is not None else None
                 lines.append(frame.f_lineno)
             elif not lines:
-                safe = SAFE_OPERATIONS.get(code, safe)
-                old_type = old_type or _old_type(frame)
+                safe = safe_operation_name(frame.f_locals.get("operation")) or safe
+                column = column or _existing_column(frame)
             callee = frame
             frame = frame.f_back
+        old_type, existing_nullable = column or (None, None)
         return Origin(
-            lines=tuple(lines), call=call, safe_operation=safe, old_type=old_type
+            lines=tuple(lines),
+            call=call,
+            safe_operation=safe,
+            old_type=old_type,
+            existing_nullable=existing_nullable,
         )
 
 
-def _old_type(frame: FrameType) -> str | None:
-    """``existing_type`` of the ``AlterColumnOp`` Alembic is carrying out, as SQL."""
-    operation = frame.f_locals.get("operation")
-    if not isinstance(operation, AlterColumnOp) or operation.existing_type is None:
+def _existing_column(frame: FrameType) -> tuple[str | None, bool | None] | None:
+    """``existing_type`` (as SQL) and ``existing_nullable`` of Alembic's alter_column.
+
+    Read from the dialect implementation's ``alter_column`` frame, which both
+    ``op.alter_column`` and ``batch_alter_table``'s deferred calls go through.
+    """
+    if frame.f_code.co_name != "alter_column":
         return None
-    operations = frame.f_locals.get("operations")
-    dialect = getattr(getattr(operations, "migration_context", None), "dialect", None)
-    return str(operation.existing_type.compile(dialect=dialect))
+    impl = frame.f_locals.get("self")
+    if not isinstance(impl, DefaultImpl):
+        return None
+    existing = frame.f_locals.get("existing_type")
+    old_type = (
+        str(existing.compile(dialect=impl.dialect)) if existing is not None else None
+    )
+    nullable = frame.f_locals.get("existing_nullable")
+    return old_type, nullable if isinstance(nullable, bool) else None
 
 
 def upgrade_range(script: Script) -> str:
@@ -194,9 +204,32 @@ def render_offline(config: Config, script: Script) -> RenderedRevision:
     except Exception as exc:  # noqa: BLE001 - any failure of the revision is a finding
         rendered.error = f"{type(exc).__name__}: {exc}"
         rendered.error_line = failing_line(exc, recorder)
+        rendered.env_failed = not _ran_revision_code(exc, recorder)
+        rendered.env_where = _env_frame(exc, config)
     finally:
         config.output_buffer = saved
     return rendered
+
+
+def _ran_revision_code(exc: BaseException, recorder: Recorder) -> bool:
+    """Whether the revision's own code was running when ``exc`` was raised."""
+    return any(
+        recorder.is_revision_file(frame.f_code.co_filename)
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
+def _env_frame(exc: BaseException, config: Config) -> str | None:
+    """``env.py:<line>`` of the project's env.py in ``exc``'s traceback."""
+    env = Path(config.get_main_option("script_location") or ".") / "env.py"
+    where: str | None = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if Path(filename).name == "env.py" and (
+            os.path.realpath(filename) == os.path.realpath(env) or where is None
+        ):
+            where = f"{filename}:{lineno}"
+    return where
 
 
 def failing_line(exc: BaseException, recorder: Recorder) -> int | None:
@@ -205,3 +238,43 @@ def failing_line(exc: BaseException, recorder: Recorder) -> int | None:
         if recorder.is_revision_file(frame.f_code.co_filename):
             line = lineno
     return line
+
+
+class EnvFailedError(MigrationKitError):
+    """The project's env.py failed before any revision's code ran."""
+
+
+_HINTS = (
+    (
+        "Connection, url, or dialect_name is required",
+        (
+            "env.py's offline branch gets no database URL (sqlalchemy.url is "
+            "empty and nothing else gives one). Offline rendering needs none: call "
+            "migrationkit's run_migrations in env.py (it renders for PostgreSQL "
+            "without a URL), or pass dialect_name='postgresql' to context.configure"
+        ),
+    ),
+    (
+        "No module named",
+        (
+            "env.py imports a module Python cannot find from where Alembic runs: "
+            "with a src layout install the project (uv pip install -e .), or add "
+            "its folder to prepend_sys_path in alembic.ini"
+        ),
+    ),
+)
+
+
+def env_failure_message(rendered: RenderedRevision) -> str:
+    """One message for an env.py that fails: its error, where, and what to do."""
+    where = f" at {rendered.env_where}" if rendered.env_where else ""
+    hint = next(
+        (text for marker, text in _HINTS if marker in str(rendered.error)), None
+    )
+    return (
+        f"The project's env.py failed{where} while rendering revision "
+        f"{rendered.script.revision} offline, before any code of the revision ran: "
+        f"{str(rendered.error).rstrip('.')}. Every revision is rendered through "
+        "env.py, so none was linted."
+        + (f" {hint}." if hint else " Fix env.py and run the lint again.")
+    )

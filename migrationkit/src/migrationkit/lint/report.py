@@ -28,11 +28,13 @@ def render_text(report: LintReport, *, show_suppressed: bool = False) -> str:
             lines.append(f"    sql (line {finding.sql_line}): {finding.statement}")
         if finding.table_size:
             lines.append(f"    table: {finding.table_size}")
+        elif finding.table_origin:
+            lines.append(f"    new table: {finding.table_origin}")
         if finding.also:
             lines.append(f"    also reported by squawk: {', '.join(finding.also)}")
         if finding.counts:
             lines.append(f"    blocks: {finding.rule.lock}")
-            lines.append(f"    instead: {finding.rule.alternative}")
+            lines.append(f"    instead: {finding.instead}")
         else:
             lines.append(f"    allowed because: {finding.suppressed}")
         lines.append("")
@@ -71,10 +73,12 @@ def finding_as_dict(finding: Finding) -> dict[str, Any]:
         "sql_line": finding.sql_line,
         "table": finding.table,
         "table_size": finding.table_size,
+        "table_origin": finding.table_origin,
         "also": list(finding.also),
         "suppressed": finding.suppressed,
         "lock": finding.rule.lock,
         "alternative": finding.rule.alternative,
+        "instead": finding.instead,
         "source": finding.rule.source,
     }
 
@@ -131,7 +135,7 @@ def render_github(report: LintReport) -> str:
         properties += (
             f",title={_escape_property(f'{finding.code} {finding.rule.title}')}"
         )
-        message = f"{finding.message}\nInstead: {finding.rule.alternative}"
+        message = f"{finding.message}\nInstead: {finding.instead}"
         lines.append(
             f"::{_GITHUB_LEVEL[finding.severity]} {properties}::{_escape_data(message)}"
         )

@@ -23,8 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrationkit.lint import rules
-from migrationkit.lint.checks import Hit, run_checks
+from migrationkit.lint.advice import advice_for
+from migrationkit.lint.checks import CHECKS, Check, Hit, run_checks
 from migrationkit.lint.findings import Finding, RevisionResult
+from migrationkit.lint.history import History, set_not_null_column
 from migrationkit.lint.render import RenderedRevision
 from migrationkit.lint.squawk import SquawkFinding, run_squawk
 from migrationkit.lint.suppress import Suppressions, read_suppressions
@@ -34,6 +36,10 @@ ABOUT_EXISTING_TABLES = frozenset(
     {"ban-drop-table", "ban-drop-column", "renaming-column", "renaming-table"}
 )
 """squawk rules about a table other sessions use: moot on one this revision made."""
+MOOT_WHEN_CATALOG_ONLY = frozenset(
+    {"changing-column-type", "prefer-text-field", "adding-not-nullable-field"}
+)
+"""squawk rules about a rewrite or a scan: moot on a catalog-only statement."""
 SUPERSEDED_ALWAYS = frozenset({"require-lock-timeout"})
 SUPERSEDED_WITH_RUN_MIGRATIONS = frozenset({"require-statement-timeout"})
 _STATEMENT_SHOWN = 160
@@ -48,16 +54,27 @@ class ReviewOptions:
     lock_timeout_seconds: float
     """What run_migrations sets for the session (MIGRATIONKIT_LOCK_TIMEOUT)."""
     disabled: dict[str, str]
+    checks: tuple[Check, ...] = CHECKS
+    """migrationkit's checks, and those of installed lint plugins."""
 
 
-def review(rendered: RenderedRevision, *, options: ReviewOptions) -> RevisionResult:
-    """Every finding on one revision, suppressions applied."""
+def review(
+    rendered: RenderedRevision,
+    *,
+    options: ReviewOptions,
+    history: History | None = None,
+) -> RevisionResult:
+    """Every finding on one revision, suppressions applied.
+
+    ``history`` carries what the revisions reviewed before did (tables created,
+    columns made NOT NULL) into this one, and learns from it.
+    """
     display = _display_path(rendered.path, options.project_dir)
     session = session_lock_timeout(
         rendered, configured_seconds=options.lock_timeout_seconds
     )
-    steps = walk(rendered, session=session)
-    hits = run_checks(steps)
+    steps = walk(rendered, session=session, history=history)
+    hits = run_checks(steps, checks=options.checks)
     result = RevisionResult(
         revision=rendered.script.revision,
         path=display,
@@ -81,10 +98,20 @@ def review(rendered: RenderedRevision, *, options: ReviewOptions) -> RevisionRes
         SUPERSEDED_WITH_RUN_MIGRATIONS if rendered.uses_run_migrations else frozenset()
     )
     seen: set[tuple[str, int]] = set()
+    on_step: dict[int, set[str]] = {}
+    for found in squawk_findings:
+        step = _step_at(steps, found.line)
+        if step is not None and _squawk_applies(found, step, superseded):
+            on_step.setdefault(step.index, set()).add(found.rule)
     for found in squawk_findings:
         step = _step_at(steps, found.line)
         if step is None or not _squawk_applies(found, step, superseded):
             continue
+        others = on_step.get(step.index, set()) - {found.rule}
+        if any(
+            found.rule in rules.rule_for(other).also_reported_by for other in others
+        ):
+            continue  # folded into the other squawk rule's finding
         if any(
             found.rule in codes
             for (index, _), codes in also.items()
@@ -96,7 +123,9 @@ def review(rendered: RenderedRevision, *, options: ReviewOptions) -> RevisionRes
         seen.add((found.rule, step.index))
         rule = rules.rule_for(found.rule, help_text=found.help)
         message = found.message + (f" ({found.help})" if found.help else "")
-        result.findings.append(_finding(rule, step, message, rendered, display))
+        finding = _finding(rule, step, message, rendered, display)
+        folded_here = tuple(sorted(others & set(rule.also_reported_by)))
+        result.findings.append(replace(finding, also=folded_here))
     for hit in hits:
         folded = tuple(sorted(also.get((hit.step.index, hit.rule.code), set())))
         finding = _finding(hit.rule, hit.step, hit.message, rendered, display)
@@ -146,6 +175,8 @@ def _squawk_applies(
         return False
     if found.rule in superseded:
         return False
+    if step.catalog_only is not None and found.rule in MOOT_WHEN_CATALOG_ONLY:
+        return False
     rule = rules.rule_for(found.rule)
     about_existing = rule.scales_with_table or rule.code in ABOUT_EXISTING_TABLES
     return not (about_existing and step.is_new_table(step.anatomy.table))
@@ -191,6 +222,15 @@ def _finding(
         statement=text,
         sql_line=step.sql_line,
         table=table,
+        column=set_not_null_column(step.anatomy.actions),
+        advice=advice_for(rule, step),
+        table_origin=(
+            f"{table} is created by revision {step.created_by}, earlier in the "
+            "linted history: harmless if that revision is not deployed yet, a "
+            "real hazard once the table holds rows"
+            if step.created_by is not None and rule.scales_with_table
+            else None
+        ),
     )
 
 

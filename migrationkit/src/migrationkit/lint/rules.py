@@ -194,6 +194,7 @@ def _squawk(
     alternative: str,
     severity: Severity = Severity.ERROR,
     scales_with_table: bool = True,
+    also_reported_by: tuple[str, ...] = (),
 ) -> Rule:
     return Rule(
         code=code,
@@ -203,7 +204,13 @@ def _squawk(
         severity=severity,
         scales_with_table=scales_with_table,
         source="squawk",
+        also_reported_by=also_reported_by,
     )
+
+
+_NOT_VALID = ("constraint-missing-not-valid",)
+"""squawk adds it to every constraint it flags; NOT VALID exists only for CHECK
+and FOREIGN KEY, so on the others it is folded into the rule that applies."""
 
 
 _WRITES_BLOCKED = "SHARE (blocks INSERT/UPDATE/DELETE) for the whole index build"
@@ -241,12 +248,14 @@ SQUAWK_RULES = (
             "SHARE ROW EXCLUSIVE on both tables (no writes) while every row is checked"
         ),
         alternative="migrationkit.ops.add_foreign_key_not_valid",
+        also_reported_by=_NOT_VALID,
     ),
     _squawk(
         "disallowed-unique-constraint",
         title="UNIQUE constraint that builds its own index",
         lock=f"{_ALL_BLOCKED} for the whole index build",
         alternative="migrationkit.ops.add_unique_constraint_using_index",
+        also_reported_by=_NOT_VALID,
     ),
     _squawk(
         "adding-not-nullable-field",
@@ -290,6 +299,7 @@ SQUAWK_RULES = (
             "create_index_concurrently(..., unique=True), then ADD CONSTRAINT ... "
             "PRIMARY KEY USING INDEX"
         ),
+        also_reported_by=_NOT_VALID,
     ),
     _squawk(
         "ban-concurrent-index-creation-in-transaction",
@@ -361,6 +371,13 @@ SQUAWK_RULES = (
 _BY_CODE = {rule.code: rule for rule in (*MIGRATIONKIT_RULES, *SQUAWK_RULES)}
 
 
+def _known() -> dict[str, Rule]:
+    """migrationkit's and squawk's rules, and those of installed lint plugins."""
+    from migrationkit.lint.plugins import plugin_checks  # noqa: PLC0415 - plugins import the checks, which import this module
+
+    return _BY_CODE | {check.rule.code: check.rule for check in plugin_checks()}
+
+
 def rule_for(code: str, *, help_text: str | None = None) -> Rule:
     """The rule of ``code``; an uncatalogued squawk rule gets squawk's own help."""
     known = _BY_CODE.get(code)
@@ -378,8 +395,14 @@ def rule_for(code: str, *, help_text: str | None = None) -> Rule:
 
 def is_known(code: str) -> bool:
     """Whether ``code`` names a catalogued rule or looks like a squawk rule name."""
-    return code in _BY_CODE or (code.islower() and "-" in code and " " not in code)
+    if code in _BY_CODE or (code.islower() and "-" in code and " " not in code):
+        return True
+    return code in _known()
 
 
 def all_rules() -> tuple[Rule, ...]:
-    return (*MIGRATIONKIT_RULES, *SQUAWK_RULES)
+    """Every rule ``lint --rules`` lists: migrationkit's, squawk's, the plugins'."""
+    builtin = (*MIGRATIONKIT_RULES, *SQUAWK_RULES)
+    return builtin + tuple(
+        rule for code, rule in _known().items() if code not in _BY_CODE
+    )

@@ -11,8 +11,10 @@
 its own line, as a trailing comment), including those a helper function of the
 revision writes when called from there. ``allow-revision`` covers the whole
 revision. The reason after ``--`` is required: a suppression without one, or with
-an unknown rule code, is itself a finding (MK000). Comments are read with Python's
-own tokenizer, so a ``#`` inside a string is never taken for one.
+an unknown rule code, is itself a finding (MK000). A reason may go on over the
+comment lines right below it (each alone on its line): they are part of it, and
+``--show-allowed`` prints it whole. Comments are read with Python's own
+tokenizer, so a ``#`` inside a string is never taken for one.
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ def read_suppressions(path: Path) -> Suppressions:
         elif token.type not in skip:
             code_lines.add(token.start[0])
     ordered_code = sorted(code_lines)
-    for line, text, trailing in comments:
+    for position, (line, text, trailing) in enumerate(comments):
         body = text.lstrip("#").strip()
         if not body.startswith(PREFIX):
             continue
+        body += _continuation(comments[position + 1 :], after=line)
         parsed = _parse(body[len(PREFIX) :].strip(), line=line)
         if isinstance(parsed, BadSuppression):
             problems.append(parsed)
@@ -102,6 +105,19 @@ def read_suppressions(path: Path) -> Suppressions:
                 continue
         items.append(Suppression(codes, reason, line, target))
     return Suppressions(tuple(items), tuple(problems))
+
+
+def _continuation(following: list[tuple[int, str, bool]], *, after: int) -> str:
+    """The reason's next lines: comments right below it, each alone on its line."""
+    text = ""
+    expected = after + 1
+    for line, comment, trailing in following:
+        body = comment.lstrip("#").strip()
+        if line != expected or trailing or not body or body.startswith(PREFIX):
+            break
+        text += " " + body
+        expected += 1
+    return text
 
 
 def _parse(text: str, *, line: int) -> tuple[str, frozenset[str], str] | BadSuppression:

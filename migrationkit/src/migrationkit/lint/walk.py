@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from migrationkit.lint.anatomy import Anatomy, Setting, anatomy
+from migrationkit.lint.history import History
 from migrationkit.lint.render import Origin, RenderedRevision
 from migrationkit.lint.sql import Statement, split_statements
 from migrationkit.pg import format_duration
@@ -43,6 +44,10 @@ class Step:
     """Tables created earlier in this revision (regular or temporary)."""
     temporary_tables: frozenset[str]
     """Tables this revision creates TEMPORARY (anywhere in it)."""
+    catalog_only: str | None = None
+    """Why the statement changes only the catalog (no scan, no rewrite), if it does."""
+    created_by: str | None = None
+    """The earlier revision of the linted history that created its table."""
 
     def is_new_table(self, name: str | None) -> bool:
         """Whether ``name`` is a table nobody else can be using yet."""
@@ -90,8 +95,16 @@ def session_lock_timeout(
     )
 
 
-def walk(rendered: RenderedRevision, *, session: LockTimeout) -> list[Step]:
-    """The revision's statements with transaction, timeout and new-table state."""
+def walk(
+    rendered: RenderedRevision, *, session: LockTimeout, history: History | None = None
+) -> list[Step]:
+    """The revision's statements with transaction, timeout and new-table state.
+
+    ``history`` (what the revisions linted before this one did) answers which
+    statements are catalog-only, and learns from this revision's statements.
+    """
+    history = history if history is not None else History()
+    revision = rendered.script.revision
     statements = split_statements(rendered.sql)
     anatomies = [anatomy(statement) for statement in statements]
     temporary = frozenset(
@@ -133,11 +146,20 @@ def walk(rendered: RenderedRevision, *, session: LockTimeout) -> list[Step]:
                 lock_timeout=in_force,
                 created_before=frozenset(created),
                 temporary_tables=temporary,
+                catalog_only=history.catalog_only(item, origin),
+                created_by=_earlier_creator(history, item, revision),
             )
         )
+        if origin.from_revision:
+            history.learn(statement, item, revision=revision)
         if item.kind == "create_table" and item.table:
             created.add(_short(item.table))
     return steps
+
+
+def _earlier_creator(history: History, item: Anatomy, revision: str) -> str | None:
+    creator = history.creator(item.table)
+    return creator if creator not in (None, revision) else None
 
 
 def _short(name: str) -> str:

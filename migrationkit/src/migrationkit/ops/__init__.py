@@ -20,6 +20,7 @@ from migrationkit.ops.constraints import (
     validate_constraint,
 )
 from migrationkit.ops.indexes import create_index_concurrently, drop_index_concurrently
+from migrationkit.ops.safety import safe_operation
 from migrationkit.runtime.review import flag_for_review
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "drop_index_concurrently",
     "flag_for_review",
     "require_server_version",
+    "safe_operation",
     "validate_constraint",
 ]

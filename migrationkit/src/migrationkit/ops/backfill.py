@@ -6,32 +6,125 @@ it, replicas lag, and a crash at 99% throws all the work away. ``backfill_in_bat
 walks the table in key order (keyset pagination, no OFFSET) and commits every
 batch on its own, so each row lock lasts one batch and an interrupted run keeps
 everything it committed: a rerun only touches rows that still need the change.
+
+Two ways to cut the table into batches:
+
+``ctid`` (the default on PostgreSQL 14+)
+    Page ranges, ``WHERE ctid >= '(p,0)' AND ctid < '(q,0)'``: a TID range scan
+    reads exactly those pages, in physical order, with no index probe per row,
+    so the batches together cost about what one whole-table UPDATE costs. The
+    last page is the relation's size when the backfill starts: rows written
+    later (on new pages) are left to the trigger or the application. Rows the
+    application *moves* by updating them during the pass can land on a page
+    already passed; the pending predicate finds them on a rerun.
+``keyset``
+    Key order (``WHERE key > :last ORDER BY key LIMIT n``): one index probe per
+    row, slower, but it serves where ctid ranges cannot (PostgreSQL before 14,
+    partitioned tables) and never visits a row twice even if ``set_sql``
+    leaves it pending.
+
+Either way the batch grows or shrinks towards a target duration (a batch's
+row locks last as long as the batch), and between batches a cheap probe query
+is timed, lock waits and replication lag are read: when the application would
+feel the backfill, it pauses and shrinks its batches.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from alembic import context, op
 from alembic.operations import MigrateOperation, Operations
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.ops.safety import safe_operation
 from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
+from migrationkit.runtime.journal import note_progress
 
 DEFAULT_BATCH_SIZE = 2_000
-"""Rows per batch. A concurrent write to a row of the batch in flight waits for
-that batch to commit, so the batch's duration is the worst stall a backfill can
-cause: on the benchmark machine 10,000 rows took ~130 ms, 2,000 stay well under
-the 50 ms goal while costing little throughput."""
+"""Rows in the first batch; later batches follow ``target_batch_seconds``."""
+
+DEFAULT_TARGET_BATCH_SECONDS = 0.04
+"""A concurrent write to a row of the batch in flight waits for that batch to
+commit, so the batch's duration is the worst stall a backfill can cause: 40 ms
+keeps it under the 50 ms goal while each commit's cost stays small."""
 
 EXACT_COUNT_BELOW = 1_000_000
 """Tables estimated smaller than this get an exact count of pending rows for the
 progress display; bigger ones use the planner's estimate (``pg_class.reltuples``)
 rather than a full scan before the work even starts."""
+
+Strategy = Literal["auto", "ctid", "keyset"]
+STRATEGIES: tuple[Strategy, ...] = ("auto", "ctid", "keyset")
+TID_RANGE_SCAN_SINCE = 140_000
+"""``server_version_num`` from which ``ctid`` ranges are read by a TID range scan."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Throttle:
+    """When the backfill backs off: what the application would feel.
+
+    Between batches ``probe_sql`` (a cheap query; pass one your application
+    runs) is timed, and one catalog read finds the longest current lock wait
+    in this database and the standbys' replay lag (``pg_stat_replication``,
+    NULL without a standby or without ``pg_monitor``). Over any limit, the
+    backfill sleeps (doubling from ``pause_seconds`` up to ``max_pause_seconds``)
+    and halves its next batch.
+    """
+
+    probe_sql: str | None = None
+    """None: the catalog read itself is the probe (one statement per batch)."""
+    probe_limit_seconds: float = 0.05
+    lock_wait_limit_seconds: float = 0.05
+    replay_lag_limit_seconds: float = 5.0
+    pause_seconds: float = 0.05
+    max_pause_seconds: float = 2.0
+
+
+class Checkpoint(Protocol):
+    """Where a ctid pass records how far it got (the seam for a ledger table).
+
+    The default records nothing: the rows themselves are the record (the
+    pending predicate), so a rerun walks the pages again and skips done rows.
+    """
+
+    def load(self, label: str) -> tuple[int, int] | None:
+        """(next page, last page + 1) of an interrupted pass, or None."""
+
+    def save(self, label: str, *, next_page: int, end_page: int) -> None: ...
+
+    def clear(self, label: str) -> None: ...
+
+
+class PendingRowsAreTheRecord:
+    """The default :class:`Checkpoint`: nothing stored, the data says what is left."""
+
+    def load(self, label: str) -> tuple[int, int] | None:
+        return None
+
+    def save(self, label: str, *, next_page: int, end_page: int) -> None:
+        return None
+
+    def clear(self, label: str) -> None:
+        return None
+
+
+@dataclass(kw_only=True)
+class BackfillReport:
+    """What a backfill did, for benchmarks and logs."""
+
+    strategy: Literal["ctid", "keyset"]
+    updated: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    longest_batch_seconds: float = 0.0
+    throttled: int = 0
+    throttled_seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 def batch_options_from_x() -> tuple[int, float]:
@@ -57,6 +150,18 @@ def batch_options_from_x() -> tuple[int, float]:
     return size, pause
 
 
+def strategy_from_x() -> Strategy:
+    """``-x backfill_strategy=keyset`` (or ``ctid``; default ``auto``)."""
+    raw = context.get_x_argument(as_dictionary=True).get("backfill_strategy", "auto")
+    for strategy in STRATEGIES:
+        if raw == strategy:
+            return strategy
+    raise MigrationKitError(
+        f"-x backfill_strategy={raw!r}: expected one of {', '.join(STRATEGIES)}"
+    )
+
+
+@safe_operation("backfill_in_batches")
 @Operations.register_operation("backfill_in_batches")
 class BackfillOp(MigrateOperation):
     """``op.backfill_in_batches(...)``: a registered Alembic operation."""
@@ -72,12 +177,20 @@ class BackfillOp(MigrateOperation):
         pause_seconds: float = 0.0,
         label: str | None = None,
         schema: str | None = None,
+        strategy: Strategy = "auto",
+        target_batch_seconds: float | None = DEFAULT_TARGET_BATCH_SECONDS,
+        throttle: Throttle | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         if batch_size < 1:
             raise MigrationKitError(f"batch_size must be at least 1, got {batch_size}.")
         if pause_seconds < 0:
             raise MigrationKitError(
                 f"pause_seconds must not be negative: {pause_seconds}"
+            )
+        if strategy not in STRATEGIES:
+            raise MigrationKitError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}."
             )
         self.job = _Backfill(
             table=table,
@@ -88,6 +201,10 @@ class BackfillOp(MigrateOperation):
             batch_size=batch_size,
             pause_seconds=pause_seconds,
             label=label or table,
+            strategy=strategy,
+            target_batch_seconds=target_batch_seconds,
+            throttle=throttle or Throttle(),
+            checkpoint=checkpoint or PendingRowsAreTheRecord(),
         )
 
     @classmethod
@@ -103,10 +220,11 @@ class BackfillOp(MigrateOperation):
         pause_seconds: float = 0.0,
         label: str | None = None,
         schema: str | None = None,
+        strategy: Strategy = "auto",
     ) -> int:
         """UPDATE in committed batches (row locks for one batch only); see
         ``migrationkit.ops.backfill_in_batches``."""
-        updated: int = operations.invoke(
+        report: BackfillReport = operations.invoke(
             cls(
                 table=table,
                 set_sql=set_sql,
@@ -116,9 +234,10 @@ class BackfillOp(MigrateOperation):
                 pause_seconds=pause_seconds,
                 label=label,
                 schema=schema,
+                strategy=strategy,
             )
         )
-        return updated
+        return report.updated
 
 
 def backfill_in_batches(
@@ -132,35 +251,49 @@ def backfill_in_batches(
     label: str | None = None,
     schema: str | None = None,
     connection: sa.Connection | None = None,
+    strategy: Strategy = "auto",
+    target_batch_seconds: float | None = DEFAULT_TARGET_BATCH_SECONDS,
+    throttle: Throttle | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> int:
     """Apply ``SET <set_sql>`` to every row matching ``pending_sql``, a batch at a time.
 
-    Each batch is one statement::
+    Each batch is one statement, committed on its own: with ``strategy="ctid"``
+    (``auto`` picks it on PostgreSQL 14+ for plain tables) ::
+
+        UPDATE <table> SET <set_sql>
+         WHERE ctid >= '(p,0)' AND ctid < '(q,0)' AND (<pending_sql>)
+
+    over the pages the table had when the backfill started; with ``keyset`` ::
 
         UPDATE <table> SET <set_sql>
          WHERE <key> = ANY(ARRAY(SELECT <key> FROM <table>
                                  WHERE <key> > :last AND (<pending_sql>)
                                  ORDER BY <key> LIMIT :batch_size))
 
-    committed on its own. Locks: ROW EXCLUSIVE on the table (the lock every
-    INSERT/UPDATE takes, so reads and writes go on) and row locks on at most
-    ``batch_size`` rows, held for one batch only. Avoided: the whole-table row
-    locking, the long transaction (bloat, replication lag) and the all-or-nothing
-    crash risk of one big ``UPDATE``.
+    Locks: ROW EXCLUSIVE on the table (the lock every INSERT/UPDATE takes, so
+    reads and writes go on) and row locks on one batch's rows, held for one
+    batch only. Avoided: the whole-table row locking, the long transaction
+    (bloat, replication lag) and the all-or-nothing crash risk of one big
+    ``UPDATE``.
 
     Resumable: ``pending_sql`` must become false once a row is done (for example
     ``username IS NULL`` with ``set_sql`` ``username = ...``), so a rerun after an
-    interruption only finds what is left. Rows are walked by ``key``, so a row
-    whose ``set_sql`` leaves it pending is passed over, never retried forever.
-    New rows written during the backfill must get the value from the application
-    (or a default); otherwise rerun the backfill afterwards.
+    interruption only changes what is left. The keyset walk never revisits a
+    row whose ``set_sql`` leaves it pending; a ctid pass can (the row's new
+    version may land on a page not yet passed), so such pairs want ``keyset``.
+    New rows written during the backfill must get the value from the
+    application or a trigger.
 
-    Inside a revision (no ``connection``) the batches run in Alembic's
-    ``autocommit_block``: whatever the revision did before is committed first.
-    With ``connection``, each batch is committed on that connection.
-    ``pause_seconds`` sleeps between batches to leave the server room for its
-    regular load; ``schema=None`` means the search path. Progress goes to stderr.
-    Returns the number of rows updated.
+    ``batch_size`` is the first batch's rows; with ``target_batch_seconds``
+    (None: fixed size) each next batch is sized to last about that long.
+    ``throttle`` says when to back off (:class:`Throttle`); ``pause_seconds``
+    sleeps between all batches. ``checkpoint`` stores a ctid pass's position
+    (default: nowhere). Inside a revision (no ``connection``) the batches run
+    in Alembic's ``autocommit_block``: whatever the revision did before is
+    committed first. With ``connection``, each batch is committed on it.
+    Progress (rows/s, ETA) goes to stderr. Returns the number of rows updated;
+    :func:`run_backfill` returns the whole :class:`BackfillReport`.
     """
     operation = BackfillOp(
         table=table,
@@ -171,19 +304,30 @@ def backfill_in_batches(
         pause_seconds=pause_seconds,
         label=label,
         schema=schema,
+        strategy=strategy,
+        target_batch_seconds=target_batch_seconds,
+        throttle=throttle,
+        checkpoint=checkpoint,
     )
     if connection is not None:
-        return operation.job.run(connection, commit_each_batch=True)
-    updated: int = op.invoke(operation)
-    return updated
+        return operation.job.run(connection, commit_each_batch=True).updated
+    report: BackfillReport = op.invoke(operation)
+    return report.updated
+
+
+def run_backfill(connection: sa.Connection, **options: Any) -> BackfillReport:
+    """``backfill_in_batches(connection=..., ...)``, returning the full report."""
+    return BackfillOp(**options).job.run(connection, commit_each_batch=True)
 
 
 @Operations.implementation_for(BackfillOp)
-def _backfill_in_batches(operations: Operations, operation: BackfillOp) -> int:
+def _backfill_in_batches(
+    operations: Operations, operation: BackfillOp
+) -> BackfillReport:
     migration = operations.get_context()
     if migration.as_sql:
         operation.job.emit_offline(operations)
-        return 0
+        return BackfillReport(strategy="keyset")
     with migration.autocommit_block():
         return operation.job.run(operations.get_bind(), commit_each_batch=False)
 
@@ -198,10 +342,18 @@ class _Backfill:
     batch_size: int
     pause_seconds: float
     label: str
+    strategy: Strategy
+    target_batch_seconds: float | None
+    throttle: Throttle
+    checkpoint: Checkpoint
 
-    def statements(self) -> tuple[sa.TextClause, sa.TextClause]:
+    @property
+    def qualified(self) -> str:
+        return qualified_name(self.table, schema=self.schema)
+
+    def keyset_statements(self) -> tuple[sa.TextClause, sa.TextClause]:
         """The first batch's statement and the one for every batch after it."""
-        table = qualified_name(self.table, schema=self.schema)
+        table = self.qualified
         key = quote_identifier(self.key)
 
         def batch(after_last: str) -> sa.TextClause:
@@ -225,9 +377,20 @@ class _Backfill:
 
         return batch(""), batch(f"{key} > :last AND ")
 
-    def run(self, connection: sa.Connection, *, commit_each_batch: bool) -> int:
-        first, after = self.statements()
-        total, exact = self.estimate_pending(connection)
+    def ctid_statement(self) -> sa.TextClause:
+        return sa.text(
+            f"UPDATE {self.qualified} SET {self.set_sql}"
+            " WHERE ctid >= format('(%s,0)', CAST(:first AS bigint))::tid"
+            " AND ctid < format('(%s,0)', CAST(:stop AS bigint))::tid"
+            f" AND ({self.pending_sql})"
+        )
+
+    def run(
+        self, connection: sa.Connection, *, commit_each_batch: bool
+    ) -> BackfillReport:
+        layout = self.layout(connection)
+        strategy = self.choose(layout)
+        total, exact = self.estimate_pending(connection, layout)
         progress = Progress(
             label=f"migrationkit: backfill {self.label}",
             total=total,
@@ -236,54 +399,139 @@ class _Backfill:
         )
         if commit_each_batch:
             connection.commit()
-        done = 0
-        last: Any = None
+        report = BackfillReport(strategy=strategy)
+        pacer = _Pacer(job=self, report=report, layout=layout, commit=commit_each_batch)
         try:
-            while True:
-                params: dict[str, Any] = {"batch_size": self.batch_size}
-                if last is not None:
-                    params["last"] = last
-                row = connection.execute(first if last is None else after, params).one()
-                if commit_each_batch:
-                    connection.commit()
-                if row.picked == 0:
-                    break
-                done += row.updated
-                last = row.last_key
-                progress.update(done)
-                if row.picked < self.batch_size:
-                    break
-                if self.pause_seconds:
-                    time.sleep(self.pause_seconds)
+            if strategy == "ctid":
+                self._ctid_pass(connection, progress, pacer)
+            else:
+                self._keyset_pass(connection, progress, pacer)
         except BaseException:
             progress.finish(
-                f"migrationkit: backfill {self.label} interrupted after {done:,} "
-                "rows (every finished batch is committed; run it again to resume)"
+                f"migrationkit: backfill {self.label} interrupted after "
+                f"{report.updated:,} rows (every finished batch is committed; run it "
+                "again to resume)"
             )
             raise
-        progress.finish(
-            f"{progress.label}: {done:,} rows updated in {progress.elapsed()}"
+        report.seconds = time.monotonic() - progress.started
+        throttled = (
+            f", throttled {report.throttled}x ({report.throttled_seconds:.1f}s)"
+            if report.throttled
+            else ""
         )
-        return done
+        progress.finish(
+            f"{progress.label}: {report.updated:,} rows updated in "
+            f"{progress.elapsed()} ({strategy}, {report.batches} batches{throttled})"
+        )
+        return report
 
-    def estimate_pending(self, connection: sa.Connection) -> tuple[int, bool]:
-        """(rows, exact): an exact count on small tables, the planner's guess else."""
-        table = qualified_name(self.table, schema=self.schema)
-        reltuples = connection.execute(
-            sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table)"),
-            {"table": table},
-        ).scalar()
-        if reltuples is None:
+    def _keyset_pass(
+        self,
+        connection: sa.Connection,
+        progress: Progress,
+        pacer: _Pacer,
+    ) -> None:
+        first, after = self.keyset_statements()
+        last: Any = None
+        size = self.batch_size
+        while True:
+            params: dict[str, Any] = {"batch_size": size}
+            if last is not None:
+                params["last"] = last
+            started = time.monotonic()
+            row = connection.execute(first if last is None else after, params).one()
+            # the ledger's count commits with the batch (resumes say where)
+            note_progress(connection, label=self.label, rows=row.updated)
+            if pacer.commit:
+                connection.commit()
+            if row.picked == 0:
+                return
+            pacer.report.updated += row.updated
+            progress.update(pacer.report.updated)
+            last = row.last_key
+            if row.picked < size:
+                pacer.record(time.monotonic() - started)
+                return
+            size = pacer.after_batch(connection, size, time.monotonic() - started)
+            progress.note = pacer.note()
+
+    def _ctid_pass(
+        self,
+        connection: sa.Connection,
+        progress: Progress,
+        pacer: _Pacer,
+    ) -> None:
+        statement = self.ctid_statement()
+        stored = self.checkpoint.load(self.label)
+        page, end = stored if stored is not None else (0, pacer.layout.pages)
+        pages = max(1, round(self.batch_size / pacer.layout.rows_per_page))
+        while page < end:
+            stop = min(page + pages, end)
+            started = time.monotonic()
+            updated = connection.execute(
+                statement, {"first": page, "stop": stop}
+            ).rowcount
+            note_progress(connection, label=self.label, rows=updated)
+            if pacer.commit:
+                connection.commit()
+            page = stop
+            self.checkpoint.save(self.label, next_page=page, end_page=end)
+            pacer.report.updated += updated
+            progress.update(pacer.report.updated)
+            pages = pacer.after_batch(connection, pages, time.monotonic() - started)
+            progress.note = pacer.note()
+        self.checkpoint.clear(self.label)
+
+    def layout(self, connection: sa.Connection) -> _Layout:
+        """The table's size now (the ctid pass's last page) and kind."""
+        row = connection.execute(
+            sa.text(
+                "SELECT c.reltuples, c.relkind,"
+                " pg_relation_size(c.oid) / current_setting('block_size')::bigint"
+                " AS pages, current_setting('server_version_num')::int AS version"
+                " FROM pg_class c WHERE c.oid = to_regclass(:table)"
+            ),
+            {"table": self.qualified},
+        ).one_or_none()
+        if row is None:
             where = (
                 f"in schema {self.schema!r}" if self.schema else "in the search_path"
             )
             raise MigrationKitError(
                 f"Cannot backfill {self.table!r}: no such table {where}."
             )
-        if reltuples >= EXACT_COUNT_BELOW:
-            return int(reltuples), False
+        tuples = max(float(row.reltuples), 0.0)
+        pages = int(row.pages)
+        return _Layout(
+            reltuples=tuples,
+            pages=pages,
+            rows_per_page=max(tuples / pages, 1.0) if pages and tuples else 100.0,
+            plain_table=row.relkind in ("r", "m", "t"),
+            version=int(row.version),
+        )
+
+    def choose(self, layout: _Layout) -> Literal["ctid", "keyset"]:
+        """``auto``: ctid ranges where a TID range scan serves them, keyset else."""
+        ctid_serves = layout.plain_table and layout.version >= TID_RANGE_SCAN_SINCE
+        if self.strategy == "keyset" or (self.strategy == "auto" and not ctid_serves):
+            return "keyset"
+        if not ctid_serves:
+            raise MigrationKitError(
+                f"Cannot backfill {self.table!r} by ctid ranges: they need a plain "
+                "table on PostgreSQL 14 or later (this is "
+                f"{layout.version // 10_000}, relkind check failed: partitioned?). "
+                "Use strategy='keyset' (or -x backfill_strategy=keyset)."
+            )
+        return "ctid"
+
+    def estimate_pending(
+        self, connection: sa.Connection, layout: _Layout
+    ) -> tuple[int, bool]:
+        """(rows, exact): an exact count on small tables, the planner's guess else."""
+        if layout.reltuples >= EXACT_COUNT_BELOW:
+            return int(layout.reltuples), False
         count = connection.execute(
-            sa.text(f"SELECT count(*) FROM {table} WHERE ({self.pending_sql})")
+            sa.text(f"SELECT count(*) FROM {self.qualified} WHERE ({self.pending_sql})")
         ).scalar_one()
         return int(count), True
 
@@ -293,7 +541,97 @@ class _Backfill:
             f"-- migrationkit: backfill {self.label} runs in batches of "
             f"{self.batch_size} when migrating online; shown here as one UPDATE."
         )
-        table = qualified_name(self.table, schema=self.schema)
         operations.execute(
-            f"UPDATE {table} SET {self.set_sql} WHERE ({self.pending_sql})"
+            f"UPDATE {self.qualified} SET {self.set_sql} WHERE ({self.pending_sql})"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Layout:
+    reltuples: float
+    pages: int
+    rows_per_page: float
+    plain_table: bool
+    version: int
+
+
+_PRESSURE = sa.text(
+    "SELECT (SELECT extract(epoch FROM max(clock_timestamp() - waitstart))"
+    "   FROM pg_locks WHERE NOT granted AND waitstart IS NOT NULL"
+    "   AND pid <> pg_backend_pid()) AS lock_wait,"
+    " (SELECT extract(epoch FROM max(replay_lag)) FROM pg_stat_replication) AS lag"
+)
+_PRESSURE_BEFORE_14 = sa.text(
+    "SELECT NULL::float AS lock_wait,"
+    " (SELECT extract(epoch FROM max(replay_lag)) FROM pg_stat_replication) AS lag"
+)
+
+
+@dataclass(kw_only=True)
+class _Pacer:
+    """Sizes the next batch and decides whether to back off first."""
+
+    job: _Backfill
+    report: BackfillReport
+    layout: _Layout
+    commit: bool
+    backoff: float = 0.0
+    last_reason: str = ""
+
+    def record(self, seconds: float) -> None:
+        self.report.batches += 1
+        self.report.longest_batch_seconds = max(
+            self.report.longest_batch_seconds, seconds
+        )
+
+    def after_batch(self, connection: sa.Connection, size: int, seconds: float) -> int:
+        """The next batch's size, after sleeping if the application is hurting."""
+        self.record(seconds)
+        target = self.job.target_batch_seconds
+        if target:
+            factor = min(max(target / max(seconds, 1e-4), 0.5), 2.0)
+            size = max(1, round(size * factor))
+        reason = self.pressure(connection)
+        if reason is None:
+            self.backoff = 0.0
+            if self.job.pause_seconds:
+                time.sleep(self.job.pause_seconds)
+            return size
+        throttle = self.job.throttle
+        self.backoff = min(
+            max(self.backoff * 2, throttle.pause_seconds), throttle.max_pause_seconds
+        )
+        self.report.throttled += 1
+        self.report.throttled_seconds += self.backoff
+        kind = reason.split(" ", 1)[0]
+        self.report.reasons[kind] = self.report.reasons.get(kind, 0) + 1
+        self.last_reason = reason
+        time.sleep(max(self.backoff, self.job.pause_seconds))
+        return max(1, size // 2)
+
+    def pressure(self, connection: sa.Connection) -> str | None:
+        """Why the application would feel the next batch now, or None."""
+        throttle = self.job.throttle
+        started = time.monotonic()
+        if throttle.probe_sql is not None:
+            connection.execute(sa.text(throttle.probe_sql)).all()
+        modern = self.layout.version >= TID_RANGE_SCAN_SINCE
+        row = connection.execute(_PRESSURE if modern else _PRESSURE_BEFORE_14).one()
+        probe = time.monotonic() - started
+        if self.commit:
+            connection.commit()
+        if probe > throttle.probe_limit_seconds:
+            return f"probe {probe * 1000:.0f} ms"
+        if (
+            row.lock_wait is not None
+            and row.lock_wait > throttle.lock_wait_limit_seconds
+        ):
+            return f"lock-wait {float(row.lock_wait) * 1000:.0f} ms"
+        if row.lag is not None and row.lag > throttle.replay_lag_limit_seconds:
+            return f"replay-lag {float(row.lag):.1f} s"
+        return None
+
+    def note(self) -> str:
+        if not self.report.throttled:
+            return ""
+        return f"throttled {self.report.throttled}x (last: {self.last_reason})"

@@ -28,6 +28,7 @@ from migrationkit.ops.catalog import (
     table_sql,
 )
 from migrationkit.ops.constraints import validate
+from migrationkit.ops.safety import safe_operation
 from migrationkit.pg import (
     CHECK_VIOLATION,
     MAX_IDENTIFIER_BYTES,
@@ -38,6 +39,7 @@ from migrationkit.pg import (
 log = logging.getLogger(__name__)
 
 
+@safe_operation("add_not_null")
 @Operations.register_operation("add_not_null")
 class AddNotNullOp(MigrateOperation):
     """``op.add_not_null(...)``: a registered Alembic operation."""
@@ -63,6 +65,7 @@ class AddNotNullOp(MigrateOperation):
         operations.invoke(cls(table_name, column_name, schema=schema))
 
 
+@safe_operation("add_not_null_column")
 @Operations.register_operation("add_not_null_column")
 class AddNotNullColumnOp(MigrateOperation):
     """``op.add_not_null_column(...)``: a registered Alembic operation."""

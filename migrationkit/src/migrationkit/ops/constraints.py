@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from migrationkit.errors import MigrationKitError
 from migrationkit.ops.catalog import constraint_state, online, table_sql
 from migrationkit.ops.indexes import CreateIndexConcurrentlyOp
+from migrationkit.ops.safety import safe_operation
 from migrationkit.pg import (
     CHECK_VIOLATION,
     FOREIGN_KEY_VIOLATION,
@@ -31,6 +32,7 @@ from migrationkit.pg import (
 log = logging.getLogger(__name__)
 
 
+@safe_operation("add_unique_constraint_using_index")
 @Operations.register_operation("add_unique_constraint_using_index")
 class AddUniqueConstraintUsingIndexOp(MigrateOperation):
     """``op.add_unique_constraint_using_index(...)``: a registered operation."""
@@ -63,6 +65,7 @@ class AddUniqueConstraintUsingIndexOp(MigrateOperation):
         operations.invoke(cls(constraint_name, table_name, columns, schema=schema))
 
 
+@safe_operation("add_foreign_key_not_valid")
 @Operations.register_operation("add_foreign_key_not_valid")
 class AddForeignKeyNotValidOp(MigrateOperation):
     """``op.add_foreign_key_not_valid(...)``: a registered operation."""
@@ -118,6 +121,7 @@ class AddForeignKeyNotValidOp(MigrateOperation):
         )
 
 
+@safe_operation("validate_constraint")
 @Operations.register_operation("validate_constraint")
 class ValidateConstraintOp(MigrateOperation):
     """``op.validate_constraint(...)``: a registered operation."""

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from migrationkit.errors import MigrationKitError
 from migrationkit.ops.catalog import IndexState, index_state, table_sql
+from migrationkit.ops.safety import safe_operation
 from migrationkit.pg import (
     UNIQUE_VIOLATION,
     qualified_name,
@@ -33,6 +34,7 @@ from migrationkit.runtime.journal import Leftover, current_journal
 log = logging.getLogger(__name__)
 
 
+@safe_operation("create_index_concurrently")
 @Operations.register_operation("create_index_concurrently")
 class CreateIndexConcurrentlyOp(MigrateOperation):
     """``op.create_index_concurrently(...)``: a registered Alembic operation."""
@@ -80,6 +82,7 @@ class CreateIndexConcurrentlyOp(MigrateOperation):
         )
 
 
+@safe_operation("drop_index_concurrently")
 @Operations.register_operation("drop_index_concurrently")
 class DropIndexConcurrentlyOp(MigrateOperation):
     """``op.drop_index_concurrently(...)``: a registered Alembic operation."""

@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from migrationkit.ledger.table import LedgerTable
 from migrationkit.prove.kinds import (
     ALL_KINDS,
     KINDS,
@@ -77,6 +78,8 @@ def take_snapshot(
             objects[row.kind][row.key] = dict(row.attrs)
         objects[VERSION_ROWS.name] = _version_rows(connection, version_table)
         _leave_out_version_table(objects, connection, version_table)
+        for table in _ledger_tables(version_table):  # the toolkit's, like it
+            _leave_out_version_table(objects, connection, table)
         transaction.rollback()
     return CatalogSnapshot(objects)
 
@@ -97,6 +100,17 @@ def _version_rows(
         sa.text(f"SELECT version_num FROM {qualified}")
     ).scalars()
     return {str(version): {} for version in versions}
+
+
+def _ledger_tables(version_table: VersionTable) -> list[VersionTable]:
+    """The migration ledger's tables (``migrationkit.ledger``), made on first use."""
+    ledger = LedgerTable.beside(
+        version_table=version_table.name, schema=version_table.schema
+    )
+    return [
+        VersionTable(name=name, schema=version_table.schema)
+        for name in (ledger.name, ledger.progress_name)
+    ]
 
 
 def _leave_out_version_table(

@@ -30,6 +30,7 @@ from migrationkit.prove.report import (
     sql_block,
 )
 from migrationkit.prove.walk import upgrade_failed
+from migrationkit.verify.ledger import walk_recorded
 
 _FIX_LEFTOVERS = (
     "make downgrade() drop what upgrade() creates and recreate what it drops; "
@@ -157,6 +158,13 @@ def _down_and_up(
             Block(title="Error", lines=(error_line(again.error),)),
             sql_block("SQL the downgrade ran", down.sql),
             sql_block("SQL the second upgrade ran", again.sql),
+        )
+    gap = walk_recorded(connection, revision=revision.revision, config=migrator.config)
+    if gap is not None:  # the ledger's rows of this walk (docs/ledger.md)
+        return _finding(
+            f"revision {describe(revision)}: the migration ledger does not record "
+            f"its up, down, up walk ({gap})",
+            revision,
         )
     return snapshot(connection)
 

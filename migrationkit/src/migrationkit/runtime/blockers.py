@@ -9,6 +9,7 @@ last answer for the message.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -20,11 +21,35 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from migrationkit.database import mask_secrets
+from migrationkit.masking import printable
 
 log = logging.getLogger(__name__)
 
 QUERY_SHOWN = 120
 """Characters of a blocking session's query shown in messages."""
+
+_MENTIONS_PASSWORD = re.compile(r"password", re.IGNORECASE)
+_STATEMENT_KIND = re.compile(
+    r"^\s*(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*(?P<kind>[A-Za-z]+(?:\s+[A-Za-z]+)?)", re.S
+)
+
+
+def shown_query(query: str) -> str:
+    """A session's query as messages show it: masked, short, printable.
+
+    A query that mentions a password anywhere shows only its statement kind:
+    PostgreSQL spells a string in too many ways (``U&'...'``, ``E'..\\'..'``,
+    comments between keyword and value, dollar quotes) for a pattern to be sure
+    it masked the value, and the holder's query is repeated in every warning.
+    """
+    if _MENTIONS_PASSWORD.search(query):
+        kind = _STATEMENT_KIND.match(query)
+        what = kind["kind"].upper() if kind else "a statement"
+        return printable(f"{what} ... (not shown: it mentions a password)")
+    shown = mask_secrets(query)
+    if len(shown) > QUERY_SHOWN:
+        shown = shown[: QUERY_SHOWN - 3] + "..."
+    return printable(shown)
 
 
 @dataclass(frozen=True)
@@ -42,23 +67,21 @@ class Blocker:
     connected: datetime | None = None
 
     def describe(self) -> str:
-        who = [f"application {self.application!r}"]
+        """One line for people; every text from the database made printable."""
+        who = [f"application {printable(self.application)!r}"]
         if self.user:
-            who.append(f"user {self.user!r}")
+            who.append(f"user {printable(self.user)!r}")
         if self.database:
-            who.append(f"database {self.database!r}")
+            who.append(f"database {printable(self.database)!r}")
         if self.connected:
             who.append(f"connected {self.connected:%H:%M:%S}")
         started = (
             f", query started {self.query_start:%H:%M:%S}" if self.query_start else ""
         )
-        holds = f", holds {self.holds}" if self.holds else ""
-        query = mask_secrets(self.query)
-        if len(query) > QUERY_SHOWN:
-            query = query[: QUERY_SHOWN - 3] + "..."
+        holds = f", holds {printable(self.holds)}" if self.holds else ""
         return (
             f"pid {self.pid} ({', '.join(who)}, state "
-            f"{self.state or 'unknown'!r}{started}{holds}): {query}"
+            f"{self.state or 'unknown'!r}{started}{holds}): {shown_query(self.query)}"
         )
 
 

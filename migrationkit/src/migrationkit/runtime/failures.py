@@ -23,10 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from migrationkit.errors import MigrationFailed, MigrationInterrupted, MigrationKitError
-from migrationkit.masking import mask_secrets
+from migrationkit.masking import mask_secrets, printable
 from migrationkit.pg import (
     CONNECTION_LOST_CLASSES,
     INSUFFICIENT_PRIVILEGE,
@@ -67,7 +68,14 @@ def reported_failures(env: EnvironmentContext, *, settings: Settings) -> Iterato
     """Turn what stops an online run into one ``MigrationKitError`` paragraph."""
     try:
         yield
-    except MigrationKitError:
+    except CommandError as exc:
+        # Alembic's own (a revision id read from the version table that no
+        # script defines) as well as ours: database text must not steer the
+        # terminal it is printed on.
+        exc.args = tuple(
+            printable(arg, lines=True) if isinstance(arg, str) else arg
+            for arg in exc.args
+        )
         raise
     except BaseException as exc:
         failure = _translate(exc, env=env, settings=settings)
@@ -340,16 +348,28 @@ def _refused(
     if context is not None and context.connection is not None:
         role = context.connection.engine.url.username
     who = f"the role {role!r}" if role else "the role migrations run as"
-    return _failed(
-        error,
-        verdict=f"{where.what} was refused: {said}",
-        where=where,
-        advice=(
+    owned = _MUST_BE_OWNER.search(said)
+    if owned:
+        # No GRANT on the object helps here: ALTER and DROP are its owner's alone.
+        advice = (
+            f"only the owner of {owned.group(1)} (or a member of the role that "
+            f"owns it) may change it, and {who} is neither: run migrations as "
+            f"that role, or make {role or 'this role'} a member of it "
+            f"(GRANT <owning role> TO {role or 'this_role'}); then {where.resume}."
+        )
+    else:
+        advice = (
             f"{who} lacks a privilege this step needs: grant it (for example "
             f"GRANT CREATE ON SCHEMA public TO {role or 'that_role'}), or run "
             f"migrations as the role that owns the schema; then {where.resume}."
-        ),
+        )
+    return _failed(
+        error, verdict=f"{where.what} was refused: {said}", where=where, advice=advice
     )
+
+
+_MUST_BE_OWNER = re.compile(r"must be owner of (\w+ \S+)")
+"""PostgreSQL's "must be owner of table login_events": ownership, not a grant."""
 
 
 def _failed(

@@ -8,6 +8,12 @@ default), so the application stalls for at most that long; ``retry`` then tries
 again with backoff. The wait for another run's migration lock is bounded too
 (``migration_lock_timeout``, 10 min by default), and a contract revision that
 would destroy rows flagged earlier in the same run needs ``-x acknowledge=<rev>``.
+
+On the server itself the timeouts are session settings, covering every
+transaction and autocommit block of the run. Through a pooler (declared or known
+to keep sessions, see ``runtime.pooler``) nothing of the run may outlive its
+transaction on a server process that others might use: the timeouts are set in
+each transaction by the run's ``ServerProcessPin`` instead.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from migrationkit.pg import INSUFFICIENT_PRIVILEGE, format_duration, sqlstate_of
+from migrationkit.runtime.pooler import ServerProcessPin, parse_pooler
 from migrationkit.settings import Settings, parse_count, parse_duration
 
 log = logging.getLogger(__name__)
@@ -42,15 +49,17 @@ class MigrationGuards:
     migration_lock_timeout: float = 600.0
     acknowledged: frozenset[str] = frozenset()
     """Revisions allowed to destroy rows flagged earlier in the same run."""
+    session_pooler: bool = False
+    """The operator declared a pooler in session mode between us and the server."""
 
     @classmethod
     def from_x_arguments(
         cls, x_arguments: Mapping[str, str], *, settings: Settings
     ) -> MigrationGuards:
         """``alembic -x lock_timeout=5s -x statement_timeout=10min -x lock_retries=3
-        -x migration_lock_timeout=30min`` override the environment's
-        ``MIGRATIONKIT_*`` settings; ``-x acknowledge=011,012`` names revisions
-        allowed to destroy rows flagged earlier in the same run."""
+        -x migration_lock_timeout=30min -x pooler=session`` override the
+        environment's ``MIGRATIONKIT_*`` settings; ``-x acknowledge=011,012``
+        names revisions allowed to destroy rows flagged earlier in the same run."""
 
         def duration(name: str, default: float) -> float:
             raw = x_arguments.get(name)
@@ -69,6 +78,11 @@ class MigrationGuards:
             migration_lock_timeout=duration(
                 "migration_lock_timeout", settings.migration_lock_timeout
             ),
+            session_pooler=(
+                parse_pooler(x_arguments["pooler"], name="-x pooler")
+                if "pooler" in x_arguments
+                else parse_pooler(settings.pooler, name="MIGRATIONKIT_POOLER")
+            ),
             acknowledged=frozenset(
                 name.strip()
                 for name in x_arguments.get("acknowledge", "").split(",")
@@ -80,18 +94,42 @@ class MigrationGuards:
         """SET both timeouts on the session (committed, so a rollback keeps them).
 
         Session-level, not ``SET LOCAL``: they cover every migration's transaction
-        and Alembic's autocommit blocks, which run on the same connection.
+        and Alembic's autocommit blocks, which run on the same connection. On a
+        connection pinned through a pooler they are handed to the pin, which sets
+        them in each transaction instead (see the module's docstring).
         """
-        for name, seconds in (
-            ("lock_timeout", self.lock_timeout),
-            ("statement_timeout", self.statement_timeout),
-        ):
+        timeouts = {
+            "lock_timeout": format_duration(self.lock_timeout),
+            "statement_timeout": format_duration(self.statement_timeout),
+        }
+        pin = ServerProcessPin.of(connection)
+        if pin is not None:
+            if self.deadlock_timeout and self._may_set_deadlock_timeout(connection):
+                timeouts["deadlock_timeout"] = format_duration(self.deadlock_timeout)
+            pin.settings = timeouts
+            return
+        for name, value in timeouts.items():
             connection.execute(
                 sa.text("SELECT set_config(:name, :value, false)"),
-                {"name": name, "value": format_duration(seconds)},
+                {"name": name, "value": value},
             )
         connection.commit()
         self._shorten_deadlock_timeout(connection)
+
+    def _may_set_deadlock_timeout(self, connection: sa.Connection) -> bool:
+        """Whether this role may lower ``deadlock_timeout`` (tried, rolled back)."""
+        try:
+            connection.execute(
+                sa.text("SELECT set_config('deadlock_timeout', :value, true)"),
+                {"value": format_duration(self.deadlock_timeout)},
+            )
+        except DBAPIError as exc:
+            if sqlstate_of(exc) != INSUFFICIENT_PRIVILEGE:
+                raise
+            return False
+        finally:
+            connection.rollback()
+        return True
 
     def _shorten_deadlock_timeout(self, connection: sa.Connection) -> None:
         """Make autovacuum yield a lock the migration waits for within 20 ms.

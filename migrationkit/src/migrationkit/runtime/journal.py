@@ -3,7 +3,9 @@
 Some effects outlive the statement that caused them: an object a failed step left
 behind (a half-built unique index that could not be dropped in time) and data a
 revision flagged for review (which a later contract revision must not destroy
-unseen in the same run). Operations and revisions record them in the journal of
+unseen). When the run keeps a ledger (``migrationkit.ledger``), flags and the
+progress of steps that commit in parts are written there too, so they outlive the
+run. Operations and revisions record them in the journal of
 the run in progress, reachable through a context variable so that nobody has to
 hand it down; outside a ``run_migrations`` run there is no journal, and recording
 only logs.
@@ -16,6 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from migrationkit.ledger.recorder import LedgerRecorder
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,12 @@ class RunJournal:
 
     revision: str | None = None
     """The revision whose migration is running now."""
+    upgrading: bool = True
+    """Whether that migration is an upgrade (else a downgrade)."""
+    ledger: LedgerRecorder | None = None
+    connection: sa.Connection | None = None
+    """The run's connection, on which flags are written."""
+    """Writes flags and progress to the ledger, when the run keeps one."""
     leftovers: list[Leftover] = field(default_factory=list)
     flagged: list[Flagged] = field(default_factory=list)
 
@@ -74,6 +88,25 @@ class RunJournal:
             if (item.topic, item.revision) != (flag.topic, flag.revision)
         ]
         self.flagged.append(flag)
+
+
+def note_progress(connection: sa.Connection, *, label: str, rows: int) -> None:
+    """A step that commits in parts finished ``rows`` more rows of ``label``.
+
+    Call it on the connection doing the work, before that part commits: the count
+    commits with the part, so a resumed run knows what was already done. Outside
+    a run that keeps a ledger it does nothing.
+    """
+    journal = current_journal()
+    if journal is None or journal.ledger is None or journal.revision is None:
+        return
+    journal.ledger.note_progress(
+        connection,
+        revision=journal.revision,
+        upgrade=journal.upgrading,
+        label=label,
+        rows=rows,
+    )
 
 
 _current: ContextVar[RunJournal | None] = ContextVar(

@@ -13,6 +13,11 @@ blocked there holds a snapshot, and ``CREATE INDEX CONCURRENTLY`` in the first
 run waits for every older snapshot in the database, so the two would wait for
 each other until PostgreSQL's deadlock detector killed one of them. The wait is
 bounded (``migration_lock_timeout``) and says, now and then, who holds the lock.
+
+On a connection that is not proven to be the server itself (a session pooler,
+see ``runtime.pooler``), the server process that took the lock is pinned: every
+later transaction of the run must start there (``ServerProcessPin``), and the
+release is made there, or the run says that the lock may remain and where.
 """
 
 from __future__ import annotations
@@ -25,8 +30,14 @@ from contextlib import contextmanager, suppress
 
 import sqlalchemy as sa
 
-from migrationkit.errors import MigrationLockError
+from migrationkit.errors import MigrationLockError, TransactionPoolerError
 from migrationkit.runtime.blockers import Blocker, blockers_from, terminate_statements
+from migrationkit.runtime.pooler import (
+    Route,
+    ServerProcessPin,
+    release_where_held,
+    remains_held,
+)
 from migrationkit.settings import describe_duration
 
 log = logging.getLogger(__name__)
@@ -73,32 +84,70 @@ def lock_holders(connection: sa.Connection, key: int) -> list[Blocker]:
 
 @contextmanager
 def migration_lock(
-    connection: sa.Connection, *, name: str, timeout: float = 600.0
+    connection: sa.Connection,
+    *,
+    name: str,
+    timeout: float = 600.0,
+    route: Route | None = None,
 ) -> Iterator[None]:
     """Hold the migration advisory lock for ``name`` while the block runs.
 
     Waits at most ``timeout`` seconds for another run to release it (0: no limit),
     then raises ``MigrationLockError`` naming the holder. Leaves the connection
     outside any transaction on entry, so Alembic can open one per migration.
+    ``route`` says how the connection reaches the server: unless it is the
+    server itself, the holder's server process is pinned for the whole block.
     """
     key = advisory_lock_key(name)
-    if not _try_lock(connection, key):
-        _wait_for_lock(connection, key=key, name=name, timeout=timeout)
+    holder = _try_lock(connection, key)
+    if holder is None:
+        holder = _wait_for_lock(connection, key=key, name=name, timeout=timeout)
+    pin = None
+    if route is not None and not route.direct:
+        pin = ServerProcessPin(connection=connection, holder=holder, route=route)
+        pin.install()
     try:
         yield
+    except TransactionPoolerError as exc:
+        # A transaction strayed from the holder's process: release it there.
+        assert pin is not None
+        aftermath = (
+            "The migration lock was released in that process."
+            if _release_pinned(connection, key, pin)
+            else remains_held(holder)
+        )
+        raise TransactionPoolerError(f"{exc}\n\n{aftermath}") from None
     except BaseException:
         # The run already failed. If the connection broke with it (server gone,
         # session terminated), releasing the lock would raise a second error that
         # hides the first; the lock went with the session anyway.
         with suppress(sa.exc.SQLAlchemyError):
-            _release(connection, key)
+            if pin is None:
+                _release(connection, key)
+            elif not _release_pinned(connection, key, pin):
+                log.warning("%s", remains_held(holder))
         raise
-    _release(connection, key)
+    if pin is None:
+        _release(connection, key)
+    elif not _release_pinned(connection, key, pin):
+        raise TransactionPoolerError(
+            "The migrations ran, but the migration lock could not be released: "
+            f"no transaction reached server process {holder} again. "
+            + remains_held(holder)
+        )
+
+
+def _release_pinned(connection: sa.Connection, key: int, pin: ServerProcessPin) -> bool:
+    if connection.invalidated:
+        return True  # the session, and its lock, went with the connection
+    return release_where_held(
+        connection, pin=pin, unlock=sa.text("SELECT pg_advisory_unlock(:key)"), key=key
+    )
 
 
 def _wait_for_lock(
     connection: sa.Connection, *, key: int, name: str, timeout: float
-) -> None:
+) -> int:
     database = connection.execute(sa.text("SELECT current_database()")).scalar_one()
     holders = _holders_now(connection, key)
     bound = f"up to {describe_duration(timeout)}" if timeout else "with no limit"
@@ -111,7 +160,7 @@ def _wait_for_lock(
     )
     started = time.monotonic()
     next_report = started + REPORT_EVERY_S
-    while not _try_lock(connection, key):
+    while (holder := _try_lock(connection, key)) is None:
         waited = time.monotonic() - started
         if timeout and waited >= timeout:
             raise MigrationLockError(
@@ -134,6 +183,7 @@ def _wait_for_lock(
         "got the migration lock after %.1fs; the version table is read only now",
         time.monotonic() - started,
     )
+    return holder
 
 
 def _holders_now(connection: sa.Connection, key: int) -> list[Blocker]:
@@ -178,13 +228,16 @@ def _gave_up_waiting(
     return "\n".join(lines)
 
 
-def _try_lock(connection: sa.Connection, key: int) -> bool:
-    """One attempt; the transaction ends at once, so no snapshot is kept."""
-    got_it = connection.execute(
-        sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
-    ).scalar_one()
+def _try_lock(connection: sa.Connection, key: int) -> int | None:
+    """One attempt; the server process that got the lock, or None.
+
+    The transaction ends at once, so no snapshot is kept.
+    """
+    got_it, pid = connection.execute(
+        sa.text("SELECT pg_try_advisory_lock(:key), pg_backend_pid()"), {"key": key}
+    ).one()
     connection.commit()
-    return bool(got_it)
+    return int(pid) if got_it else None
 
 
 def _release(connection: sa.Connection, key: int) -> None:

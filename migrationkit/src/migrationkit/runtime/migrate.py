@@ -44,6 +44,7 @@ from migrationkit.database import (
 )
 from migrationkit.errors import HandedInConnectionError
 from migrationkit.hosted import wait_for_server
+from migrationkit.ledger.table import LedgerTable, ignoring_ledger
 from migrationkit.runtime.check import readable_check, running_alembic_check
 from migrationkit.runtime.failures import print_failures_once, reported_failures
 from migrationkit.runtime.guards import MigrationGuards
@@ -86,6 +87,14 @@ def run_migrations(
     _keep_own_loggers_enabled()
     settings = settings if settings is not None else settings_for(env.config)
     options = {**DEFAULT_OPTIONS, **configure_options}
+    options["include_name"] = ignoring_ledger(
+        options.get("include_name"),
+        table=LedgerTable.beside(
+            version_table=str(options.get("version_table", "alembic_version")),
+            schema=options.get("version_table_schema"),
+            config=env.config,
+        ),
+    )
     if running_alembic_check(env.config):
         options["process_revision_directives"] = readable_check(
             options.get("process_revision_directives")
@@ -328,9 +337,11 @@ def _run_on_connection(
         with env.begin_transaction():
             env.run_migrations()
         return
-    refuse_transaction_pooler(connection, target)
+    route = refuse_transaction_pooler(
+        connection, target, session_declared=guards.session_pooler
+    )
     with migration_lock(
-        connection, name=lock_name, timeout=guards.migration_lock_timeout
+        connection, name=lock_name, timeout=guards.migration_lock_timeout, route=route
     ):
         env.configure(connection=connection, target_metadata=target_metadata, **options)
         run_with_retries(env, guards)

@@ -10,7 +10,9 @@ Owning the step list also gives two more things a public hook cannot: a check
 *between* two steps (a contract revision that would destroy data flagged earlier
 in the same run stops the run there, see ``review``), and knowing whether the
 step that failed had already committed part of its work (through SQLAlchemy's
-public ``commit`` event), so that messages say what the database holds.
+public ``commit`` event), so that messages say what the database holds. The
+ledger (``migrationkit.ledger``) hears of each step's start here and writes its
+row from ``on_version_apply``, inside the step's transaction.
 
 Alembic has no public way to replace a context's step function, so this module sets
 ``MigrationContext._migrations_fn`` (``install`` refuses clearly when it is gone)
@@ -81,8 +83,10 @@ class ResumablePlan:
             connection=context.connection,
         )
         context._migrations_fn = plan.remaining
+        ledger = [journal.ledger.step_applied] if journal.ledger is not None else []
         context.on_version_apply_callbacks = (
             *context.on_version_apply_callbacks,
+            *ledger,  # its row commits with the version change
             plan.step_done,
         )
         if plan.connection is not None:
@@ -128,6 +132,13 @@ class ResumablePlan:
         if not isinstance(revision, Script):
             return  # a stamp step: nothing runs
         self.journal.revision = revision.revision
+        self.journal.upgrading = bool(getattr(step, "is_upgrade", False))
+        if self.journal.ledger is not None and self.connection is not None:
+            self.journal.ledger.step_starting(
+                self.connection,
+                revision=revision.revision,
+                upgrade=self.journal.upgrading,
+            )
         if getattr(step, "is_upgrade", False):
             require_acknowledgement(
                 journal=self.journal,

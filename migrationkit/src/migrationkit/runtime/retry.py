@@ -23,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import DBAPIError
 
 from migrationkit.errors import MigrationLockError
+from migrationkit.ledger.recorder import start_ledger
 from migrationkit.pg import LOCK_NOT_AVAILABLE, server_message, sqlstate_of
 from migrationkit.runtime.blockers import Blocker, BlockerWatch, terminate_statements
 from migrationkit.runtime.guards import MigrationGuards
@@ -50,6 +51,9 @@ def run_with_retries(env: EnvironmentContext, guards: MigrationGuards) -> None:
     pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
     connection.commit()
     with journal_for_run() as journal:
+        # the ledger: one row per step, in the step's transaction (docs/ledger.md)
+        journal.ledger = start_ledger(env, context)
+        journal.connection = connection
         plan = ResumablePlan.install(
             context, journal=journal, acknowledged=guards.acknowledged
         )

@@ -12,20 +12,26 @@ and the window to inspect it exists only for someone who stopped in between. So:
   lists them at that point of the history (the expand step's columns may have
   been renamed since): ``destroys_flagged = {"topic": "SELECT ..."}`` (or just
   ``("topic",)``);
-* when a revision of the *same run* flagged rows under a topic, the run stops
-  before the revision that destroys it (everything before is committed) unless
-  the command acknowledges that revision: ``-x acknowledge=<revision>``.
+* while a flag under that topic is open, every run stops before the revision
+  that destroys it (everything before is committed): this run, a retry, a rerun
+  after a lock timeout or a kill -9, a run from another machine. The flag is a
+  row in the ledger (``migrationkit.ledger``), written in the flagging revision's
+  transaction; it stays open until acknowledged, by ``-x acknowledge=<revision>``
+  on the run that goes ahead or by ``migrationkit acknowledge <revision>``, which
+  record who acknowledged and when.
 
-Rows flagged by an earlier run do not stop anything: whoever ran it saw the report
-and chose when to run the contract step.
+A run without a ledger (a caller's own transaction) only keeps the flags of the
+run in memory, as before.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from migrationkit.errors import MigrationKitError
+from migrationkit.ledger.table import ACKNOWLEDGED, FLAG
 from migrationkit.runtime.journal import Flagged, RunJournal, current_journal
 
 log = logging.getLogger(__name__)
@@ -46,7 +52,8 @@ def flag_for_review(
 
     ``what`` describes the rows for the message (``login event(s) whose
     ip_address text is not an IP address``); ``inspect_sql`` lists them as the
-    schema is now. Takes no lock and writes nothing to the database.
+    schema is now. In a run that keeps a ledger the flag is appended there, in
+    the transaction of the revision that flags (it commits with it).
     """
     if rows <= 0:
         return
@@ -62,6 +69,31 @@ def flag_for_review(
         log.info("flagged for review (%s): %s %s", topic, rows, what)
         return
     journal.flag(flag)
+    if journal.ledger is not None and journal.connection is not None:
+        journal.ledger.append(
+            journal.connection,
+            kind=FLAG,
+            revision=flag.revision or "",
+            detail={
+                "topic": topic,
+                "rows": rows,
+                "what": what,
+                "inspect_sql": inspect_sql,
+            },
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenFlag:
+    """A flag that stops a contract revision: from the ledger or this run."""
+
+    topic: str
+    revision: str | None
+    rows: int
+    what: str
+    inspect_sql: str | None
+    flagged_at: str | None = None
+    ledger_id: int | None = None
 
 
 def require_acknowledgement(
@@ -73,57 +105,118 @@ def require_acknowledgement(
     step: str,
     database_at: Sequence[str],
 ) -> None:
-    """Stop before ``revision`` if it destroys rows flagged earlier in this run.
+    """Stop before ``revision`` if it destroys rows under an open flag.
 
     ``destroys`` is the revision module's ``destroys_flagged`` attribute: a
     mapping of topic to the query listing its rows before this revision, or a
-    topic, or a sequence of topics; anything else declares nothing.
+    topic, or a sequence of topics; anything else declares nothing. Going ahead
+    on ``-x acknowledge`` closes the flags in the ledger, in the transaction of
+    ``revision`` itself: if it fails, they stay open.
     """
-    queries = _topics(destroys)
-    flagged = [flag for flag in journal.flagged if flag.topic in queries]
+    queries = destroyed(destroys)
+    if not queries:
+        return
+    flagged = _open_flags(journal, queries)
     if not flagged:
         return
     if revision in acknowledged:
         log.warning(
-            "%s destroys rows flagged earlier in this run (%s); going ahead: "
+            "%s destroys rows flagged for review (%s); going ahead: "
             "acknowledged with -x acknowledge=%s",
             step,
             "; ".join(f"{flag.rows:,} {flag.what}" for flag in flagged),
             revision,
         )
+        if journal.ledger is not None and journal.connection is not None:
+            journal.ledger.append(
+                journal.connection,
+                kind=ACKNOWLEDGED,
+                revision=revision,
+                detail={
+                    "flags": [f.ledger_id for f in flagged if f.ledger_id is not None],
+                    "topics": sorted({f.topic for f in flagged}),
+                    "how": f"-x acknowledge={revision}",
+                },
+            )
+        journal.flagged = [f for f in journal.flagged if f.topic not in queries]
         return
-    at = ", ".join(database_at) or "base"
+    raise AcknowledgementRequiredError(
+        acknowledgement_message(
+            flagged, queries=queries, revision=revision, step=step, at=database_at
+        )
+    )
+
+
+def _open_flags(journal: RunJournal, queries: dict[str, str | None]) -> list[OpenFlag]:
+    if journal.ledger is None or journal.connection is None:
+        return [
+            OpenFlag(
+                topic=f.topic,
+                revision=f.revision,
+                rows=f.rows,
+                what=f.what,
+                inspect_sql=f.inspect_sql,
+            )
+            for f in journal.flagged
+            if f.topic in queries
+        ]
+    return [
+        OpenFlag(
+            topic=str(entry.detail.get("topic")),
+            revision=entry.revision or None,
+            rows=int(entry.detail.get("rows", 0)),
+            what=str(entry.detail.get("what", "")),
+            inspect_sql=entry.detail.get("inspect_sql"),
+            flagged_at=entry.finished_at.isoformat(timespec="seconds"),
+            ledger_id=entry.id,
+        )
+        for entry in journal.ledger.open_flags(journal.connection, queries)
+    ]
+
+
+def acknowledgement_message(
+    flagged: Sequence[OpenFlag],
+    *,
+    queries: dict[str, str | None],
+    revision: str,
+    step: str,
+    at: Sequence[str],
+) -> str:
+    where = ", ".join(at) or "base"
     lines = [
         (
-            f"Stopped before {step}: that revision destroys data flagged for review "
-            "earlier in this same run, before anyone could look at it."
+            f"Stopped before {step}: that revision destroys data flagged for "
+            "review, and nobody has acknowledged the flag yet."
         ),
         "",
     ]
     for flag in flagged:
-        by = f" (flagged by revision {flag.revision})" if flag.revision else ""
-        lines.append(f"  {flag.rows:,} {flag.what}{by}")
-        query = queries[flag.topic] or flag.inspect_sql
+        origin = [f"flagged by revision {flag.revision}"] if flag.revision else []
+        origin += [f"at {flag.flagged_at}"] if flag.flagged_at else []
+        suffix = f" ({' '.join(origin)})" if origin else ""
+        lines.append(f"  {flag.rows:,} {flag.what}{suffix}")
+        query = queries.get(flag.topic) or flag.inspect_sql
         if query:
             lines.append(f"    list them: {query}")
     lines += [
         "",
         (
-            f"The database is at revision {at}: every migration before {revision} "
+            f"The database is at revision {where}: every migration before {revision} "
             f"is committed, and {revision} has not started."
         ),
         (
             "What to do: inspect those rows (fix or copy what matters), then run the "
             f"same command again with -x acknowledge={revision} to let {revision} "
-            f"destroy them (alembic -x acknowledge={revision} upgrade head). A "
-            f"later run that starts at {at} needs no acknowledgement: the flag "
-            "only stops the run that raised it."
+            f"destroy them (alembic -x acknowledge={revision} upgrade head), or "
+            f"acknowledge first with `migrationkit acknowledge {revision}`. The flag "
+            "stays open, and stops every run at this point, until then "
+            "(`migrationkit flags` lists the open ones)."
         ),
     ]
-    raise AcknowledgementRequiredError("\n".join(lines))
+    return "\n".join(lines)
 
 
-def _topics(destroys: object) -> dict[str, str | None]:
+def destroyed(destroys: object) -> dict[str, str | None]:
     """``destroys_flagged`` as {topic: query or None}."""
     if isinstance(destroys, str):
         return {destroys: None}

@@ -1,4 +1,4 @@
-"""Verify a live database against an Alembic project: the five checks of the guide.
+"""Verify a live database against an Alembic project: the guide's checks, the ledger.
 
 ``run_checks`` inspects the connection the project's env.py opens (see
 ``migrationkit.command.verify``) and returns a ``VerificationReport``: plain data,
@@ -12,7 +12,9 @@ prints, and nothing here writes to the database for good:
 4. ``model_functionality``: the project's own model checks, run through the ORM
    inside one transaction that is always rolled back;
 5. ``revision``: the revision stored in the database against the script heads
-   (``migrationkit.verify.revision``).
+   (``migrationkit.verify.revision``);
+6. ``ledger``: applied revisions whose file was edited or is gone, a broken hash
+   chain, open review flags (``migrationkit.verify.ledger``).
 
 A connection that cannot be opened is reported as a failed ``connectivity`` check
 (the other checks need one and are not run); a URL that cannot be used at all
@@ -41,6 +43,7 @@ from migrationkit.database import (
 from migrationkit.errors import DatabaseConnectionError
 from migrationkit.pg import LOCK_NOT_AVAILABLE, sqlstate_of
 from migrationkit.settings import Settings
+from migrationkit.verify.ledger import check_ledger
 from migrationkit.verify.result import CheckResult, DatabaseInfo, VerificationReport
 from migrationkit.verify.revision import check_revision, has_version_table
 from migrationkit.verify.schema import check_schema
@@ -92,7 +95,7 @@ def run_checks(
     model_checks: Sequence[ModelCheck],
     settings: Settings,
 ) -> VerificationReport:
-    """The five checks on an open connection (left outside any transaction)."""
+    """The six checks on an open connection (left outside any transaction)."""
     if connection.in_transaction():
         connection.rollback()
     target = DatabaseTarget(
@@ -104,6 +107,7 @@ def run_checks(
             database, connectivity = check_connectivity(connection, target=target)
             schema = check_schema(connection, metadata=metadatas[0], config=config)
             revision = check_revision(connection, script=script, config=config)
+            ledger = check_ledger(connection, script=script, config=config)
             migrated = has_version_table(connection)
         functionality = run_model_checks(
             connection, checks=model_checks, missing_tables=schema.missing_tables
@@ -120,6 +124,7 @@ def run_checks(
             schema.constraints,
             functionality,
             revision,
+            ledger,
         ),
     )
 
@@ -255,7 +260,9 @@ def run_model_checks(
             name="model_functionality",
             title=title,
             ok=True,
-            summary="no model checks given",
+            skipped=True,
+            summary="not run: the project gives no model checks (verify_main's "
+            "model_checks)",
         )
     details: list[str] = []
     failures = 0

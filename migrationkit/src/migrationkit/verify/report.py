@@ -22,7 +22,8 @@ The JSON structure is stable; keys are only ever added, never renamed::
           "ok": false,
           "summary": "the database is behind: ...",
           "details": ["pending: 002 (add username)"],
-          "fix": "run `alembic upgrade head`"    # or null
+          "fix": "run `alembic upgrade head`",   # or null
+          "skipped": false        # true: nothing was checked (never a pass)
         }
       ]
     }
@@ -44,7 +45,7 @@ def render_text(report: VerificationReport) -> str:
     if report.headline:
         lines += [report.headline, ""]
     for check in report.checks:
-        verdict = "PASS" if check.ok else "FAIL"
+        verdict = "SKIP" if check.skipped else "PASS" if check.ok else "FAIL"
         lines.append(f"{verdict}  {check.title}: {check.summary}")
         lines.extend(f"{_INDENT}{detail}" for detail in check.details)
         if check.fix:
@@ -56,6 +57,13 @@ def render_text(report: VerificationReport) -> str:
 
 def summary_line(report: VerificationReport) -> str:
     total = len(report.checks)
+    skipped = report.skipped
+    if report.ok and skipped:
+        names = ", ".join(check.title for check in skipped)
+        return (
+            f"OK: {total - len(skipped)} of {total} checks passed, "
+            f"{len(skipped)} skipped ({names})."
+        )
     if report.ok:
         return f"OK: all {total} checks passed."
     if report.headline:
@@ -79,6 +87,7 @@ def report_as_dict(report: VerificationReport) -> dict[str, object]:
                 "summary": check.summary,
                 "details": list(check.details),
                 "fix": check.fix,
+                "skipped": check.skipped,
             }
             for check in report.checks
         ],

@@ -23,6 +23,10 @@ class CheckResult:
     details: tuple[str, ...] = ()
     fix: str | None = None
     """What to run or do next, when the check failed and the cure is known."""
+    skipped: bool = False
+    """Nothing was checked (for example: the project gave no model checks). A
+    skipped check fails nothing, and it is shown and counted as skipped, never
+    as passed."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +56,10 @@ class VerificationReport:
     @property
     def failed(self) -> tuple[CheckResult, ...]:
         return tuple(check for check in self.checks if not check.ok)
+
+    @property
+    def skipped(self) -> tuple[CheckResult, ...]:
+        return tuple(check for check in self.checks if check.skipped)
 
 
 def alembic_command(config: Config, *args: str) -> str:

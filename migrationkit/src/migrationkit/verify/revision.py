@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
+from migrationkit.masking import printable
 from migrationkit.verify.result import CheckResult, alembic_command
 
 NAME = "revision"
@@ -110,7 +111,8 @@ def _describe(revision: Script) -> str:
 
 
 def _names(revisions: tuple[str, ...]) -> str:
-    return ", ".join(revisions) if revisions else "base"
+    # Revision ids read from the version table are database text: printable.
+    return ", ".join(printable(rev) for rev in revisions) if revisions else "base"
 
 
 def _fail(

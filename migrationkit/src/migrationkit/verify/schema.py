@@ -24,6 +24,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
+from migrationkit.ledger.table import LedgerTable, ignoring_ledger
 from migrationkit.verify.catalog import constraint_problems, invalid_indexes
 from migrationkit.verify.result import CheckResult, alembic_command
 
@@ -57,7 +58,14 @@ def check_schema(
     """Compare ``metadata`` with the database on ``connection`` (read only)."""
     context = MigrationContext.configure(
         connection=connection,
-        opts={"compare_type": True, "compare_server_default": True},
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            # the ledger, like the version table, is the toolkit's, not the models'
+            "include_name": ignoring_ledger(
+                None, table=LedgerTable.beside(config=config)
+            ),
+        },
     )
     diffs = _flatten(compare_metadata(context, metadata))
     missing = {_qualified(d[1]) for d in diffs if d[0] == "add_table"}

@@ -13,8 +13,7 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     """A foreign key added without NOT VALID checks every row under lock."""
-    # expect: adding-foreign-key-constraint constraint-missing-not-valid
-    op.create_foreign_key(
+    op.create_foreign_key(  # expect: adding-foreign-key-constraint
         "fk_login_events_user_id_users", "login_events", "users", ["user_id"], ["id"]
     )
 

@@ -13,8 +13,9 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     """ADD CONSTRAINT UNIQUE builds its index under ACCESS EXCLUSIVE."""
-    # expect: disallowed-unique-constraint constraint-missing-not-valid
-    op.create_unique_constraint("uq_users_email", "users", ["email"])
+    op.create_unique_constraint(  # expect: disallowed-unique-constraint
+        "uq_users_email", "users", ["email"]
+    )
 
 
 def downgrade() -> None:
