@@ -16,6 +16,9 @@ views are a migration's business alone.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import sys
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -28,6 +31,10 @@ from migrationkit.prove.walk import Walk
 
 _MODEL_KINDS = {kind.name for kind in KINDS if kind.in_models}
 _MODEL_COMMENTS = ("table ", "column ")
+_FIX_UNREGISTERED = (
+    "import every model module where the metadata is built (the models "
+    "package's __init__.py), then autogenerate the revision for it"
+)
 _FIX_MODELS = (
     "if the models are right, write a revision for the difference "
     "(`alembic revision --autogenerate` misses CHECK expressions, enum values "
@@ -110,3 +117,70 @@ def _comparable(snapshot: CatalogSnapshot) -> CatalogSnapshot:
         if key.startswith(_MODEL_COMMENTS)
     }
     return CatalogSnapshot({**kept.objects, "comments": comments})
+
+
+def unregistered_models(metadatas: Sequence[sa.MetaData]) -> list[Finding]:
+    """Tables declared in a module of the models' package that nothing imports.
+
+    A model module env.py never imports (directly or through the package's
+    ``__init__``) registers no table, so neither autogenerate nor the models check
+    sees it: the migrations silently lack it. Every module of each package that
+    defines a model is imported, and a table that appears only then is named with
+    its module. (Importing a project module runs it, as pytest-alembic's
+    ``all_models_register_on_metadata`` does too.)
+    """
+    before = {id(md): set(md.tables) for md in metadatas}
+    packages = {name for md in metadatas for name in _root_packages(md)}
+    imported: list[str] = []
+    for package in sorted(packages):
+        module = sys.modules.get(package)
+        path = getattr(module, "__path__", None)
+        if path is None:
+            continue
+        for info in pkgutil.walk_packages(path, prefix=f"{package}."):
+            if info.name not in sys.modules:
+                importlib.import_module(info.name)
+                imported.append(info.name)
+    lines = [
+        f"table {name}: {_defined_in(md, name)}"
+        for md in metadatas
+        for name in sorted(set(md.tables) - before[id(md)])
+    ]
+    if not lines:
+        return []
+    return [
+        Finding(
+            code="models",
+            verdict=(
+                f"{len(lines)} model table(s) are declared in modules env.py never "
+                "imports, so neither the migrations nor this check saw them"
+            ),
+            blocks=(
+                Block(title="Not registered on target_metadata", lines=tuple(lines)),
+                Block(
+                    title="What to do",
+                    lines=(_FIX_UNREGISTERED,),
+                ),
+            ),
+        )
+    ]
+
+
+def _root_packages(metadata: sa.MetaData) -> set[str]:
+    """The top-level packages of the modules holding a class on ``metadata``."""
+    return {
+        name.split(".")[0]
+        for name, module in list(sys.modules.items())
+        if module is not None
+        for value in list(vars(module).values())
+        if isinstance(value, type) and getattr(value, "metadata", None) is metadata
+    }
+
+
+def _defined_in(metadata: sa.MetaData, table: str) -> str:
+    for name, module in list(sys.modules.items()):
+        for value in list(vars(module).values()) if module is not None else ():
+            found = getattr(value, "__table__", None)
+            if isinstance(value, type) and found is metadata.tables[table]:
+                return name
+    return "an unimported module"

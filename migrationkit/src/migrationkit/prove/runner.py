@@ -22,7 +22,7 @@ from migrationkit.prove.environment import EnvFailed, EnvOptions, read_env_optio
 from migrationkit.prove.history import History, describe, relative_path
 from migrationkit.prove.hooks import DataHook, hooks_for
 from migrationkit.prove.migrator import Migrator
-from migrationkit.prove.models import prove_models
+from migrationkit.prove.models import prove_models, unregistered_models
 from migrationkit.prove.offline import prove_offline
 from migrationkit.prove.report import (
     Block,
@@ -257,9 +257,10 @@ class Prover:
                     )
                 ]
             at = head.revision
-        return list(
+        outcomes: list[Outcome] = list(
             prove_models(self.walk, head=at_head, at=at, metadatas=env.target_metadata)
         )
+        return outcomes + unregistered_models(env.target_metadata)
 
     # ----------------------------------------------------------------- all of it
 
