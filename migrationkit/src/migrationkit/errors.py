@@ -37,6 +37,10 @@ class TransactionPoolerError(MigrationKitError):
     """A migration was pointed at a transaction pooler instead of the server."""
 
 
+class HandedInConnectionError(MigrationKitError):
+    """``config.attributes["connection"]`` holds nothing a database comes from."""
+
+
 class MigrationFailed(MigrationKitError):  # noqa: N818 - reads as the verdict it is
     """The database refused or broke off a migration run.
 

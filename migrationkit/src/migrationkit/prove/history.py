@@ -28,11 +28,6 @@ class History:
     def load(cls, config: Config) -> History:
         script = ScriptDirectory.from_config(config)
         ordered = tuple(reversed(list(script.walk_revisions("base", "heads"))))
-        if not ordered:
-            raise MigrationKitError(
-                f"{script.versions} holds no revision: there is nothing to prove. "
-                'Create one with `alembic revision -m "..."`.'
-            )
         return cls(script=script, revisions=ordered)
 
     @property

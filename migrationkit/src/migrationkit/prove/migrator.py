@@ -71,6 +71,15 @@ class Migrator:
         """Undo ``revision`` (the database must be at it)."""
         return self._run(connection, revision, step=MigrationStep.downgrade_from_script)
 
+    def stamp(self, connection: sa.Connection, revision: Script) -> StepResult:
+        """Move the version table to ``revision`` without running it."""
+        script = self.history.script
+
+        def stamp(heads: Any, _context: MigrationContext) -> list[Any]:
+            return list(script._stamp_revs(revision.revision, heads))
+
+        return self._run(connection, revision, steps=stamp)
+
     def render(self, revision: Script, *, upgrade: bool) -> str:
         """The SQL of one revision in offline (``--sql``) mode, as Alembic prints it.
 
@@ -111,20 +120,24 @@ class Migrator:
         connection: sa.Connection,
         revision: Script,
         *,
-        step: Callable[..., MigrationStep],
+        step: Callable[..., MigrationStep] | None = None,
+        steps: Callable[[Any, MigrationContext], list[Any]] | None = None,
     ) -> StepResult:
         log = StatementLog()
+        fn = steps if steps is not None else self._steps(revision, step or _no_step)
         error: BaseException | None = None
         with self._handed_in(connection), _recording(connection, log):
             try:
                 with EnvironmentContext(
                     self.config,
                     self.history.script,
-                    fn=self._steps(revision, step),
+                    fn=fn,
                     destination_rev=revision.revision,
                 ):
                     self.history.script.run_env()
-            except Exception as exc:  # noqa: BLE001 - a failed step is a finding
+            except Exception as exc:
+                if interrupted(exc):
+                    raise KeyboardInterrupt from exc  # Ctrl-C is not a finding
                 error = exc
             finally:
                 if connection.in_transaction():
@@ -145,6 +158,22 @@ class Migrator:
                 attributes.pop(CONNECTION_ATTRIBUTE, None)
             else:
                 attributes[CONNECTION_ATTRIBUTE] = previous
+
+
+def _no_step(*_: Any) -> MigrationStep:
+    raise AssertionError("a step maker or a steps function is needed")
+
+
+def interrupted(error: BaseException) -> bool:
+    """Ctrl-C, possibly wrapped by the runtime's failure report."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @contextmanager

@@ -16,25 +16,25 @@ views are a migration's business alone.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import sys
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
 
-from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot
 from migrationkit.prove.diff import diff_snapshots
-from migrationkit.prove.history import History
 from migrationkit.prove.kinds import KINDS
-from migrationkit.prove.migrator import CONNECTION_ATTRIBUTE
 from migrationkit.prove.report import Block, Finding
 from migrationkit.prove.walk import Walk
 
 _MODEL_KINDS = {kind.name for kind in KINDS if kind.in_models}
 _MODEL_COMMENTS = ("table ", "column ")
+_FIX_UNREGISTERED = (
+    "import every model module where the metadata is built (the models "
+    "package's __init__.py), then autogenerate the revision for it"
+)
 _FIX_MODELS = (
     "if the models are right, write a revision for the difference "
     "(`alembic revision --autogenerate` misses CHECK expressions, enum values "
@@ -43,40 +43,8 @@ _FIX_MODELS = (
 )
 
 
-def target_metadata(
-    config: Config, history: History, connection: sa.Connection
-) -> list[sa.MetaData]:
-    """The ``target_metadata`` the project's ``env.py`` configures.
-
-    env.py runs as ``alembic current`` runs it: nothing is migrated and the
-    version table is not created.
-    """
-    found: list[Any] = []
-
-    def capture(_heads: Any, context: MigrationContext) -> list[Any]:
-        found.append(context.opts.get("target_metadata"))
-        return []
-
-    config.attributes[CONNECTION_ATTRIBUTE] = connection
-    try:
-        with EnvironmentContext(config, history.script, fn=capture, dont_mutate=True):
-            history.script.run_env()
-    finally:
-        config.attributes.pop(CONNECTION_ATTRIBUTE, None)
-        if connection.in_transaction():
-            connection.rollback()
-    if not found or found[0] is None:
-        raise MigrationKitError(
-            "env.py sets no target_metadata, so there are no models to compare "
-            "with the head: set target_metadata = Base.metadata in env.py, or "
-            "leave the models check out."
-        )
-    metadata = found[0]
-    return [metadata] if isinstance(metadata, sa.MetaData) else list(metadata)
-
-
 def prove_models(
-    walk: Walk, *, head: CatalogSnapshot, at: str, config: Config
+    walk: Walk, *, head: CatalogSnapshot, at: str, metadatas: Sequence[sa.MetaData]
 ) -> list[Finding]:
     """Build the models where the head was, and compare the two catalogs.
 
@@ -85,7 +53,6 @@ def prove_models(
     CREATE and a DROP DATABASE cost more than the whole comparison).
     """
     connection = walk.empty_for_reuse()
-    metadatas = target_metadata(config, walk.migrator.history, connection)
     _build_models(connection, metadatas, head=head)
     models = walk.snapshot(connection)
     diff = diff_snapshots(_comparable(head), _comparable(models))
@@ -150,3 +117,70 @@ def _comparable(snapshot: CatalogSnapshot) -> CatalogSnapshot:
         if key.startswith(_MODEL_COMMENTS)
     }
     return CatalogSnapshot({**kept.objects, "comments": comments})
+
+
+def unregistered_models(metadatas: Sequence[sa.MetaData]) -> list[Finding]:
+    """Tables declared in a module of the models' package that nothing imports.
+
+    A model module env.py never imports (directly or through the package's
+    ``__init__``) registers no table, so neither autogenerate nor the models check
+    sees it: the migrations silently lack it. Every module of each package that
+    defines a model is imported, and a table that appears only then is named with
+    its module. (Importing a project module runs it, as pytest-alembic's
+    ``all_models_register_on_metadata`` does too.)
+    """
+    before = {id(md): set(md.tables) for md in metadatas}
+    packages = {name for md in metadatas for name in _root_packages(md)}
+    imported: list[str] = []
+    for package in sorted(packages):
+        module = sys.modules.get(package)
+        path = getattr(module, "__path__", None)
+        if path is None:
+            continue
+        for info in pkgutil.walk_packages(path, prefix=f"{package}."):
+            if info.name not in sys.modules:
+                importlib.import_module(info.name)
+                imported.append(info.name)
+    lines = [
+        f"table {name}: {_defined_in(md, name)}"
+        for md in metadatas
+        for name in sorted(set(md.tables) - before[id(md)])
+    ]
+    if not lines:
+        return []
+    return [
+        Finding(
+            code="models",
+            verdict=(
+                f"{len(lines)} model table(s) are declared in modules env.py never "
+                "imports, so neither the migrations nor this check saw them"
+            ),
+            blocks=(
+                Block(title="Not registered on target_metadata", lines=tuple(lines)),
+                Block(
+                    title="What to do",
+                    lines=(_FIX_UNREGISTERED,),
+                ),
+            ),
+        )
+    ]
+
+
+def _root_packages(metadata: sa.MetaData) -> set[str]:
+    """The top-level packages of the modules holding a class on ``metadata``."""
+    return {
+        name.split(".")[0]
+        for name, module in list(sys.modules.items())
+        if module is not None
+        for value in list(vars(module).values())
+        if isinstance(value, type) and getattr(value, "metadata", None) is metadata
+    }
+
+
+def _defined_in(metadata: sa.MetaData, table: str) -> str:
+    for name, module in list(sys.modules.items()):
+        for value in list(vars(module).values()) if module is not None else ():
+            found = getattr(value, "__table__", None)
+            if isinstance(value, type) and found is metadata.tables[table]:
+                return name
+    return "an unimported module"

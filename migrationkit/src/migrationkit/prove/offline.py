@@ -12,9 +12,17 @@ from __future__ import annotations
 
 from alembic.script import Script
 
+from migrationkit.prove.environment import raised_by_revision
 from migrationkit.prove.history import describe, parents
 from migrationkit.prove.migrator import Migrator
-from migrationkit.prove.report import Block, Finding, error_line, revision_block
+from migrationkit.prove.report import (
+    Block,
+    Finding,
+    Outcome,
+    Skip,
+    error_line,
+    revision_block,
+)
 
 _FIX_OFFLINE = (
     "code that reads the database must skip in offline mode: "
@@ -22,11 +30,29 @@ _FIX_OFFLINE = (
 )
 
 
-def prove_offline(migrator: Migrator, revision: Script) -> list[Finding]:
-    """Render ``revision`` up and down with ``--sql``; a finding per failure."""
-    findings: list[Finding] = []
+def prove_offline(
+    migrator: Migrator, revision: Script, *, downgrade: bool = True
+) -> list[Outcome]:
+    """Render ``revision`` up and down with ``--sql``; a finding per failure.
+
+    Only what the revision itself cannot render is its failure. An error raised
+    outside its file (env.py's offline branch, say, with no URL to take the
+    dialect from) means ``--sql`` renders nothing for this project, and a
+    downgrade raising ``NotImplementedError`` is irreversible on purpose: both are
+    skips, with the reason. ``downgrade=False``: declared irreversible.
+    """
+    findings: list[Outcome] = []
+    if not downgrade:
+        findings.append(
+            Skip(
+                code="offline",
+                revision=revision.revision,
+                reason="downgrade not rendered: declared irreversible",
+                asked=True,
+            )
+        )
     start = ",".join(parents(revision)) or "base"
-    for upgrade in (True, False):
+    for upgrade in (True, False) if downgrade else (True,):
         command = (
             f"alembic upgrade {start}:{revision.revision} --sql"
             if upgrade
@@ -36,6 +62,10 @@ def prove_offline(migrator: Migrator, revision: Script) -> list[Finding]:
             migrator.render(revision, upgrade=upgrade)
         except Exception as exc:  # noqa: BLE001 - a failed rendering is the finding
             direction = "upgrade" if upgrade else "downgrade"
+            skip = _not_the_revisions(exc, revision, upgrade=upgrade)
+            if skip is not None:
+                findings.append(skip)
+                continue
             findings.append(
                 Finding(
                     code="offline",
@@ -56,3 +86,26 @@ def prove_offline(migrator: Migrator, revision: Script) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _not_the_revisions(
+    error: BaseException, revision: Script, *, upgrade: bool
+) -> Skip | None:
+    if not upgrade and isinstance(error, NotImplementedError):
+        return Skip(
+            code="offline",
+            revision=revision.revision,
+            reason="downgrade raises NotImplementedError: irreversible",
+            asked=True,
+        )
+    if raised_by_revision(error, revision):
+        return None
+    return Skip(
+        code="offline",
+        revision=revision.revision,
+        reason=(
+            f"env.py cannot run with --sql ({error_line(error)}): nothing of this "
+            "project renders offline, so the revision is not judged on it"
+        ),
+        asked=True,
+    )

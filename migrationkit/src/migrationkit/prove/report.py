@@ -93,40 +93,102 @@ class Finding:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Skip:
+    """A check that did not run, and why: never printed as passed.
+
+    ``asked`` says whether the project asked for it (an option left the check
+    out, or its settings declare the revision irreversible, skipped or below the
+    minimum downgrade revision). A skip nobody asked for (two heads, a head that
+    cannot be reached, env.py failing) fails the proof: the check it stands for
+    proved nothing.
+    """
+
+    code: str
+    reason: str
+    revision: str | None = None
+    asked: bool = False
+
+    def render(self) -> str:
+        where = f"revision {self.revision}: " if self.revision else ""
+        why = "asked for" if self.asked else "not asked for: the proof fails"
+        return mask_secrets(f"SKIPPED [{self.code}] {where}{self.reason} ({why})")
+
+
+Outcome = Finding | Skip
+"""What one check gives besides a pass: a failure or a skip."""
+
+
+def split(outcomes: Sequence[Outcome]) -> tuple[list[Finding], list[Skip]]:
+    findings = [o for o in outcomes if isinstance(o, Finding)]
+    return findings, [o for o in outcomes if isinstance(o, Skip)]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProofReport:
-    """The outcome of a proof: what was checked, what failed."""
+    """The outcome of a proof: what was checked, what failed, what did not run."""
 
     server_version: str
     revisions: int
     checks_run: int
+    """Every check counted: passed, failed and skipped."""
     findings: tuple[Finding, ...] = ()
-    skipped: tuple[str, ...] = ()
-    """Codes of the checks that did not run (left out, or nothing to run)."""
+    skipped: tuple[Skip, ...] = ()
+
+    @property
+    def left_out(self) -> tuple[Skip, ...]:
+        """Whole checks left out as asked (an option, no data hooks): not counted."""
+        return tuple(s for s in self.skipped if s.asked and s.revision is None)
+
+    @property
+    def counted_skips(self) -> tuple[Skip, ...]:
+        return tuple(s for s in self.skipped if s not in self.left_out)
+
+    @property
+    def unasked_skips(self) -> tuple[Skip, ...]:
+        return tuple(skip for skip in self.skipped if not skip.asked)
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.unasked_skips
+
+    def summary(self) -> str:
+        """``all 8 checks passed``, ``1 of 8 checks failed``, and what was skipped."""
+        skips = self.counted_skips
+        if not self.findings and not skips:
+            return f"all {self.checks_run} checks passed"
+        if self.findings:
+            text = f"{len(self.findings)} of {self.checks_run} checks failed"
+        else:
+            text = f"no check failed of {self.checks_run}"
+        if skips:
+            unasked = len(self.unasked_skips)
+            text += f", {len(skips)} skipped" + (
+                f" ({unasked} not asked for: the proof fails)"
+                if unasked
+                else " (as asked)"
+            )
+        return text
 
     def render(self) -> str:
         head = (
             f"migrationkit prove: {self.revisions} revision(s) on PostgreSQL "
-            f"{self.server_version}: "
+            f"{self.server_version}: {self.summary()}"
         )
-        if self.ok:
-            head += f"all {self.checks_run} checks passed"
-        else:
-            head += f"{len(self.findings)} of {self.checks_run} checks failed"
         parts = [head]
-        if self.ok:
+        left_out = {skip.code for skip in self.left_out}
+        if not self.findings:
             parts += [
-                f"  {'--' if check.code in self.skipped else 'ok'}  "
+                f"  {'--' if check.code in left_out else 'ok'}  "
                 f"{check.code:<12} {check.title}"
-                + (" (not run)" if check.code in self.skipped else "")
+                + (" (not run)" if check.code in left_out else "")
                 for check in CHECKS
             ]
         else:
             findings = "\n\n".join(f.render() for f in self.findings)
             parts += ["", *findings.splitlines()]
+        shown = self.skipped if self.findings else self.counted_skips
+        if shown:
+            parts += ["", *(skip.render() for skip in shown)]
         return "\n".join(parts).rstrip() + "\n"
 
 
@@ -142,6 +204,8 @@ _NOISE = re.compile(
     r"|SELECT pg_try_advisory_lock|SELECT pg_advisory_unlock"
     r"|SELECT \w+\.version_num FROM|SELECT pg_catalog\.pg_class\.relname"
     r"|SELECT current_setting|SELECT set_config|SELECT pg_backend_pid"
+    r"|SELECT count\(\*\) FROM pg_locks|SELECT current_database\(\)"
+    r"|SELECT a\.pid, coalesce"  # migrationkit's own queries: lock, guards, blockers
     r"|BEGIN|COMMIT|ROLLBACK)",
     re.IGNORECASE,
 )

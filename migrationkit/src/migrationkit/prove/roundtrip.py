@@ -49,6 +49,9 @@ class RoundTrip:
     """The database is at the revision and its catalog is ``at_revision``."""
     upgraded: bool = True
     """The first upgrade succeeded (else the revision cannot be reached)."""
+    not_implemented: bool = False
+    """The downgrade raised ``NotImplementedError``: irreversible on purpose; the
+    database is still at the revision (the downgrade's transaction rolled back)."""
 
 
 def prove_round_trip(
@@ -88,6 +91,13 @@ def prove_round_trip(
         before=before,
         snapshot=snapshot,
     )
+    if trip is None:
+        return RoundTrip(
+            findings=tuple(findings),
+            at_revision=None,
+            clean=False,
+            not_implemented=True,
+        )
     if isinstance(trip, Finding):
         return RoundTrip(findings=(*findings, trip), at_revision=None, clean=False)
     if hooks and not findings:  # one finding per broken hook, not two
@@ -105,13 +115,15 @@ def _down_and_up(
     revision: Script,
     before: CatalogSnapshot,
     snapshot: Callable[[sa.Connection], CatalogSnapshot],
-) -> Finding | CatalogSnapshot:
-    """Downgrade and compare with ``before``; upgrade again.
+) -> Finding | CatalogSnapshot | None:
+    """Downgrade and compare with ``before``; upgrade again (None: irreversible).
 
     Returns the finding, or the catalog after the second upgrade (the state the
     next revision starts from).
     """
     down = migrator.downgrade(connection, revision)
+    if _not_implemented(down.error):
+        return None
     if down.error is not None:
         return _finding(
             f"the downgrade of revision {describe(revision)} fails: "
@@ -155,6 +167,14 @@ def _down_and_up(
             revision,
         )
     return snapshot(connection)
+
+
+def _not_implemented(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, NotImplementedError):
+            return True
+        error = error.__cause__
+    return False
 
 
 def _finding(verdict: str, revision: Script, *blocks: Block) -> Finding:

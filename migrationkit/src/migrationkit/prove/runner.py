@@ -8,7 +8,8 @@ history order, so one walk through the history does all of it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -17,15 +18,25 @@ from alembic.script import Script
 from migrationkit.database import resolve_server
 from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot, VersionTable
+from migrationkit.prove.environment import EnvFailed, EnvOptions, read_env_options
 from migrationkit.prove.history import History, describe, relative_path
 from migrationkit.prove.hooks import DataHook, hooks_for
 from migrationkit.prove.migrator import Migrator
-from migrationkit.prove.models import prove_models
+from migrationkit.prove.models import prove_models, unregistered_models
 from migrationkit.prove.offline import prove_offline
-from migrationkit.prove.report import Block, Finding, ProofReport
+from migrationkit.prove.report import (
+    Block,
+    Finding,
+    Outcome,
+    ProofReport,
+    Skip,
+    error_line,
+    split,
+)
 from migrationkit.prove.roundtrip import RoundTrip, prove_round_trip
 from migrationkit.prove.scratch import ScratchServer
-from migrationkit.prove.walk import UpgradeFailed, Walk
+from migrationkit.prove.settings import ProveSettings, load_prove_settings
+from migrationkit.prove.walk import UpgradeFailed, Walk, upgrade_failed
 from migrationkit.settings import Settings
 
 
@@ -50,8 +61,13 @@ class Prover:
         scratch: ScratchServer,
         hooks: Sequence[DataHook] = (),
         version_table: VersionTable | None = None,
+        declared: ProveSettings | None = None,
     ) -> None:
         self.config = config
+        self.declared = (
+            declared if declared is not None else load_prove_settings(config)
+        )
+        self._env: EnvOptions | None = None
         self.history = History.load(config)
         self.hooks = tuple(hooks)
         self._check_hooks()
@@ -60,14 +76,16 @@ class Prover:
             scratch=scratch,
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
+            setup=self.declared.setup,
         )
+        self._version_table_given = version_table is not None
 
     # ------------------------------------------------------------ one check each
 
     def single_head(self) -> list[Finding]:
         heads = self.history.heads
-        if len(heads) == 1:
-            return []
+        if len(heads) <= 1:
+            return []  # one head, or an empty history
         scripts = [self.history.get(head) for head in heads]
         return [
             Finding(
@@ -96,19 +114,55 @@ class Prover:
             )
         ]
 
-    def revision(self, revision_id: str) -> list[Finding]:
+    def environment(self) -> EnvOptions:
+        """env.py's options, read once; raises ``EnvFailed`` when env.py fails."""
+        if self._env is None:
+            self._env = read_env_options(
+                self.config, self.history, self.walk.connection()
+            )
+            if not self._version_table_given:
+                self.walk.version_table = self._env.version_table
+        return self._env
+
+    def revision(self, revision_id: str) -> list[Outcome]:
         """Upgrade from the parent; up, down, up again (in a copy, with data hooks)."""
+        self.environment()
         revision = self.history.get(revision_id)
+        if revision.revision in self.declared.skip_revisions:
+            self.walk.skip(revision)
+            return [
+                Skip(
+                    code="round-trip",
+                    revision=revision.revision,
+                    reason="declared in skip_revisions: stamped, never run",
+                    asked=True,
+                )
+            ]
         try:
             connection, before = self.walk.at_parents_of(revision)
         except UpgradeFailed as failed:
             return [failed.finding]
         hooks = hooks_for(self.hooks, revision.revision)
+        irreversible = self._declared_irreversible(revision)
+        if irreversible is not None:
+            return self._upgrade_only(connection, revision, because=irreversible)
         if hooks:
             with self.walk.copy() as copy:
                 trip = self._round_trip(copy, revision, before=before, hooks=hooks)
             return list(trip.findings)
         trip = self._round_trip(connection, revision, before=before)
+        if trip.not_implemented:
+            # A downgrade raising NotImplementedError says: irreversible, on
+            # purpose (pytest-alembic's reading too). The walk stays at it.
+            self.walk.arrived(revision, self.walk.snapshot(connection))
+            return [
+                Skip(
+                    code="round-trip",
+                    revision=revision.revision,
+                    reason="downgrade raises NotImplementedError: irreversible",
+                    asked=True,
+                )
+            ]
         if trip.clean and trip.at_revision is not None:
             self.walk.arrived(revision, trip.at_revision)
         elif not trip.upgraded:
@@ -117,56 +171,159 @@ class Prover:
             self.walk.discard()  # the round trip left it changed
         return list(trip.findings)
 
-    def offline(self, revision_id: str) -> list[Finding]:
-        return prove_offline(self.migrator, self.history.get(revision_id))
+    def _declared_irreversible(self, revision: Script) -> str | None:
+        declared = self.declared
+        if revision.revision in declared.irreversible:
+            return f"declared irreversible: {declared.irreversible[revision.revision]}"
+        minimum = declared.minimum_downgrade_revision
+        if minimum is not None and (
+            revision.revision == minimum
+            or revision.revision in self.walk.ancestors(self.history.get(minimum))
+        ):
+            return f"at or below minimum_downgrade_revision {minimum}"
+        return None
 
-    def models(self) -> list[Finding]:
+    def _upgrade_only(
+        self, connection: sa.Connection, revision: Script, *, because: str
+    ) -> list[Outcome]:
+        """The upgrade is proven; the down and up again is not, as declared."""
+        step = self.migrator.upgrade(connection, revision)
+        if step.error is not None:
+            finding = upgrade_failed(revision, step)
+            self.walk.failed(revision, finding)
+            return [finding]
+        self.walk.arrived(revision, self.walk.snapshot(connection))
+        return [
+            Skip(
+                code="round-trip",
+                revision=revision.revision,
+                reason=f"downgrade not proven: {because}",
+                asked=True,
+            )
+        ]
+
+    def offline(self, revision_id: str) -> list[Outcome]:
+        revision = self.history.get(revision_id)
+        if revision_id in self.declared.skip_revisions:
+            return [
+                Skip(
+                    code="offline",
+                    revision=revision_id,
+                    reason="declared in skip_revisions: never run",
+                    asked=True,
+                )
+            ]
+        irreversible = self._declared_irreversible(revision) is not None
+        return prove_offline(self.migrator, revision, downgrade=not irreversible)
+
+    def models(self) -> list[Outcome]:
+        env = self.environment()
         heads = self.history.heads
-        if len(heads) != 1:
-            return []  # the single-head check says why; there is no one head
-        head = self.history.get(heads[0])
-        try:
-            _, at_head = self.walk.at(head)
-        except UpgradeFailed:
-            return []  # the upgrade check reports it
-        return prove_models(
-            self.walk,
-            head=at_head,
-            at=head.revision,
-            config=self.config,
+        if len(heads) > 1:
+            return [
+                Skip(
+                    code="models",
+                    reason=(
+                        f"the history has {len(heads)} heads, so no one head to "
+                        "compare the models with (see single-head)"
+                    ),
+                )
+            ]
+        if not env.target_metadata:
+            return [
+                Skip(
+                    code="models",
+                    reason=(
+                        "env.py sets no target_metadata: no models to compare "
+                        "(set it, or leave the check out with --no-models)"
+                    ),
+                )
+            ]
+        if not heads:
+            at_head = self.walk.snapshot_here()  # an empty history: empty database
+            at = "base"
+        else:
+            head = self.history.get(heads[0])
+            try:
+                _, at_head = self.walk.at(head)
+            except UpgradeFailed as failed:
+                return [
+                    Skip(
+                        code="models",
+                        reason=(
+                            f"head {describe(head)} cannot be reached: "
+                            f"{failed.finding.verdict}"
+                        ),
+                    )
+                ]
+            at = head.revision
+        outcomes: list[Outcome] = list(
+            prove_models(self.walk, head=at_head, at=at, metadatas=env.target_metadata)
         )
+        return outcomes + unregistered_models(env.target_metadata)
 
     # ----------------------------------------------------------------- all of it
 
     def run(self, *, models: bool = True, offline: bool = True) -> ProofReport:
-        """Every check, in one walk through the history."""
-        findings = self.single_head()
+        """Every check, in one walk through the history; no stage stops another."""
+        try:
+            self.environment()
+        except EnvFailed as failed:
+            reason = "env.py fails (see env): nothing that goes through it ran"
+            return self._report(
+                [failed.finding, Skip(code="upgrade", reason=reason)], checks=2
+            )
+        outcomes = self._stage("single-head", self.single_head)
         checks = 1
         for revision in self.history.revisions:
-            findings += self.revision(revision.revision)
+            outcomes += self._stage(
+                "round-trip", partial(self.revision, revision.revision)
+            )
             checks += 2 + len(hooks_for(self.hooks, revision.revision))
             if offline:
-                findings += self.offline(revision.revision)
+                outcomes += self._stage(
+                    "offline", partial(self.offline, revision.revision)
+                )
                 checks += 1
         if models:
-            findings += self.models()
+            outcomes += self._stage("models", self.models)
             checks += 1
-        skipped = [
-            code
-            for code, left_out in (
-                ("models", not models),
-                ("offline", not offline),
-                ("data", not self.hooks),
-            )
+        outcomes += [
+            Skip(code=code, reason="left out by the command's option", asked=True)
+            for code, left_out in (("models", not models), ("offline", not offline))
             if left_out
         ]
+        if not self.hooks:
+            outcomes.append(Skip(code="data", reason="no data hooks given", asked=True))
+        return self._report(outcomes, checks=checks)
+
+    def _report(self, outcomes: Sequence[Outcome], *, checks: int) -> ProofReport:
+        findings, skips = split(outcomes)
         return ProofReport(
             server_version=self.walk.scratch.server_version(),
             revisions=len(self.history.revisions),
             checks_run=checks,
             findings=tuple(findings),
-            skipped=tuple(skipped),
+            skipped=tuple(skips),
         )
+
+    def _stage(
+        self, code: str, check: Callable[[], Sequence[Outcome]]
+    ) -> list[Outcome]:
+        """One check's outcomes; a crash is that check's failure, not the run's."""
+        try:
+            return list(check())
+        except (EnvFailed, UpgradeFailed) as failed:
+            return [failed.finding]
+        except Exception as exc:  # noqa: BLE001 - every other stage still reports
+            self.walk.discard()  # where the crash left the walk is unknown
+            return [
+                Finding(
+                    code=code,
+                    verdict=f"the {code} check crashed: {error_line(exc)}",
+                    blocks=(Block(title="Error", lines=(error_line(exc),)),),
+                )
+            ]
 
     def close(self) -> None:
         self.walk.close()

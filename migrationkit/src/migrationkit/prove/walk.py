@@ -21,7 +21,7 @@ revision from a database holding exactly its ancestors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -73,8 +73,10 @@ class Walk:
         scratch: ScratchServer,
         migrator: Migrator,
         version_table: VersionTable,
+        setup: Sequence[str] = (),
     ) -> None:
         self.scratch = scratch
+        self.setup = tuple(setup)
         self.migrator = migrator
         self.version_table = version_table
         self._database: str | None = None
@@ -114,6 +116,18 @@ class Walk:
         self._applied.add(revision.revision)
         self._snapshots[frozenset(self._applied)] = snapshot
 
+    def skip(self, revision: Script) -> None:
+        """Stamp ``revision`` without running it (declared in skip_revisions)."""
+        try:
+            connection, _ = self.at_parents_of(revision)
+        except UpgradeFailed:
+            return
+        step = self.migrator.stamp(connection, revision)
+        if step.error is not None:
+            self.failed(revision, upgrade_failed(revision, step))
+            return
+        self._applied.add(revision.revision)
+
     def failed(self, revision: Script, finding: Finding) -> None:
         """``revision`` does not upgrade: remember why; the database is dropped."""
         self._failed[revision.revision] = finding
@@ -139,6 +153,12 @@ class Walk:
                 self._applied = set()
             self._engine = self.scratch.engine(self._database)
             self._connection = self._engine.connect()
+            if not self._applied and self.setup:
+                # The project's prerequisites (schemas, extensions), as its real
+                # database has them before the first revision.
+                with self._connection.begin():
+                    for statement in self.setup:
+                        self._connection.execute(sa.text(statement))
         return self._connection
 
     def snapshot_here(self) -> CatalogSnapshot:

@@ -22,9 +22,10 @@ through unchanged, so a project keeps every Alembic feature it already uses.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -41,6 +42,7 @@ from migrationkit.database import (
     offline_url,
     resolve_database,
 )
+from migrationkit.errors import HandedInConnectionError
 from migrationkit.hosted import wait_for_server
 from migrationkit.ledger.table import LedgerTable, ignoring_ledger
 from migrationkit.runtime.check import readable_check, running_alembic_check
@@ -182,10 +184,11 @@ def _run_online(
     guards = MigrationGuards.from_x_arguments(
         env.get_x_argument(as_dictionary=True), settings=settings
     )
-    handed_in = env.config.attributes.get("connection")
-    if isinstance(handed_in, sa.Connection | sa.Engine):
-        # A test's connection, or pytest-alembic's engine: use it as given.
-        with _opened(handed_in) as connection:
+    handed_in = handed_in_connectable(env.config.attributes.get("connection"))
+    if handed_in is not None:
+        # A test's connection, pytest-alembic's engine, an async engine: the
+        # caller named the database; it is used as given, never another one.
+        def run(connection: sa.Connection) -> None:
             _run_on_connection(
                 env,
                 connection,
@@ -195,6 +198,8 @@ def _run_online(
                 target_metadata=target_metadata,
                 **options,
             )
+
+        _on_handed_in(handed_in, run)
         return
     target = resolve_database(settings=settings, config=env.config)
     refuse_pooler_host(target)  # known by name: refused before waking anything
@@ -215,14 +220,102 @@ def _run_online(
         engine.dispose()
 
 
-@contextmanager
-def _opened(handed_in: sa.Connection | sa.Engine) -> Iterator[sa.Connection]:
-    """A handed-in connection as it is (the caller closes it), or one from an engine."""
+@dataclass(frozen=True)
+class AsyncConnectable:
+    """An ``AsyncEngine`` or ``AsyncConnection`` handed in.
+
+    Told apart by its module, not by ``isinstance``: importing
+    ``sqlalchemy.ext.asyncio`` needs greenlet, which a synchronous project need not
+    install.
+    """
+
+    value: Any
+
+    @classmethod
+    def of(cls, handed_in: object) -> AsyncConnectable | None:
+        module = type(handed_in).__module__
+        if module.startswith("sqlalchemy.ext.asyncio") and hasattr(
+            handed_in,
+            "run_sync" if "Connection" in type(handed_in).__name__ else "sync_engine",
+        ):
+            return cls(handed_in)
+        return None
+
+    @property
+    def is_connection(self) -> bool:
+        return hasattr(self.value, "run_sync")
+
+
+Connectable = sa.Connection | sa.Engine | AsyncConnectable
+"""What ``config.attributes["connection"]`` may hold, once unwrapped."""
+
+_WRAPPER_ATTRIBUTES = ("connection", "engine", "connectable", "bind")
+"""Where a wrapper keeps what it wraps (pytest-alembic's executors: ``connection``)."""
+
+
+def handed_in_connectable(handed_in: object) -> Connectable | None:
+    """What a caller handed in, unwrapped; None when nothing was handed in.
+
+    A wrapper (an object holding the connection or engine under one of
+    ``_WRAPPER_ATTRIBUTES``, as pytest-alembic's executors do) is unwrapped. Anything
+    else is refused: falling back to ``DATABASE_URL`` or the embedded server would
+    migrate a database the caller did not mean.
+    """
+    seen: object = handed_in
+    for _ in range(4):  # a wrapper of a wrapper, but never a cycle
+        if seen is None:
+            return None
+        if isinstance(seen, sa.Connection | sa.Engine):
+            return seen
+        async_connectable = AsyncConnectable.of(seen)
+        if async_connectable is not None:
+            return async_connectable
+        inner = next(
+            (
+                getattr(seen, name)
+                for name in _WRAPPER_ATTRIBUTES
+                if getattr(seen, name, None) is not None
+            ),
+            None,
+        )
+        if inner is None:
+            break
+        seen = inner
+    raise HandedInConnectionError(
+        f'config.attributes["connection"] holds a {type(handed_in).__name__}, '
+        "which is neither a SQLAlchemy Connection, Engine, AsyncConnection or "
+        "AsyncEngine nor an object wrapping one (under .connection or .engine). "
+        "Nothing was migrated: the caller named a database this run cannot use, "
+        "and migrating DATABASE_URL's or the embedded server's instead would touch "
+        "a database nobody meant. Hand in the connection or engine itself."
+    )
+
+
+def _on_handed_in(handed_in: Connectable, run: Callable[[sa.Connection], None]) -> None:
+    """Call ``run`` with a synchronous connection on the handed-in database.
+
+    A connection is used as it is (the caller closes it); an engine lends one. An
+    async engine or connection runs ``run`` through ``run_sync`` in an event
+    loop of its own, as Alembic's async template does.
+    """
     if isinstance(handed_in, sa.Connection):
-        yield handed_in
+        run(handed_in)
+    elif isinstance(handed_in, sa.Engine):
+        with handed_in.connect() as connection:
+            run(connection)
+    else:
+        asyncio.run(_run_async(handed_in, run))
+
+
+async def _run_async(
+    handed_in: AsyncConnectable, run: Callable[[sa.Connection], None]
+) -> None:
+    if handed_in.is_connection:
+        await handed_in.value.run_sync(run)
         return
-    with handed_in.connect() as connection:
-        yield connection
+    async with handed_in.value.connect() as connection:
+        await connection.run_sync(run)
+        await connection.commit()
 
 
 def _run_on_connection(

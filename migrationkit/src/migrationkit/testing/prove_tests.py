@@ -20,13 +20,28 @@ from collections.abc import Sequence
 
 import pytest
 
-from migrationkit.prove import Finding, Prover
+from migrationkit.prove import Prover
+from migrationkit.prove.report import Outcome, split
 
 
-def assert_proven(findings: Sequence[Finding]) -> None:
-    """Fail the test with the findings' report, or pass."""
-    if findings:
-        pytest.fail("\n\n".join(f.render() for f in findings), pytrace=False)
+def assert_proven(outcomes: Sequence[Outcome]) -> None:
+    """Fail the test with the findings' report, skip it, or pass.
+
+    A check that did not run never passes: a skip the project asked for (a
+    declared irreversible revision, say) is a pytest skip with its reason; one
+    nobody asked for (two heads, a head that cannot be reached) fails the test.
+    """
+    findings, skips = split(outcomes)
+    unasked = [skip for skip in skips if not skip.asked]
+    if findings or unasked:
+        pytest.fail(
+            "\n\n".join(
+                [*(f.render() for f in findings), *(s.render() for s in unasked)]
+            ),
+            pytrace=False,
+        )
+    if skips:
+        pytest.skip("; ".join(skip.render() for skip in skips))
 
 
 def test_history_has_one_head(migrationkit_prover: Prover) -> None:
