@@ -20,7 +20,12 @@ from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 
 from migrationkit.autogenerate.enums import enum_changes
-from migrationkit.autogenerate.rules import Comparison, TypeChange, build_rewriter
+from migrationkit.autogenerate.rules import (
+    Comparison,
+    TypeChange,
+    build_rewriter,
+    refused_type_changes,
+)
 from migrationkit.errors import MigrationKitError
 
 Directives = Callable[[MigrationContext, Any, list[ops.MigrationScript]], None]
@@ -65,7 +70,7 @@ def safe_revision_directives(project_hook: Directives | None) -> Directives:
     def hook(
         context: MigrationContext, revision: Any, directives: list[ops.MigrationScript]
     ) -> None:
-        rewrite_safely(context, directives)
+        rewrite_safely(context, revision, directives)
         if project_hook is not None:
             project_hook(context, revision, directives)
 
@@ -73,7 +78,7 @@ def safe_revision_directives(project_hook: Directives | None) -> Directives:
 
 
 def rewrite_safely(
-    context: MigrationContext, directives: list[ops.MigrationScript]
+    context: MigrationContext, revision: Any, directives: list[ops.MigrationScript]
 ) -> None:
     """Rewrite autogenerate's operations in place; raise for a refused change.
 
@@ -84,11 +89,19 @@ def rewrite_safely(
     if connection is None or not directives:
         return
     seen = Comparison(connection=connection)
-    build_rewriter(seen).process_revision_directives(context, None, directives)
-    if seen.refused:
-        raise MigrationKitError(refusal_message(seen.refused))
+    build_rewriter(seen).process_revision_directives(context, revision, directives)
+    refused = [
+        change
+        for script in directives
+        for upgrade in script.upgrade_ops_list
+        for change in refused_type_changes(seen, upgrade)
+    ]
+    if refused:
+        raise MigrationKitError(refusal_message(refused))
     for script in directives:
-        upgrade, downgrade = enum_changes(connection, context.opts.get("target_metadata"))
+        upgrade, downgrade = enum_changes(
+            connection, context.opts.get("target_metadata")
+        )
         script.upgrade_ops_list[-1].ops[:0] = upgrade
         script.upgrade_ops_list[-1].ops.extend(seen.foreign_keys_moved)
         script.downgrade_ops_list[-1].ops.extend(downgrade)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from alembic.operations import MigrateOperation
 
-from migrationkit.autogenerate.render import Commented, CommentBlock
+from migrationkit.autogenerate.render import CommentBlock, Commented
 from migrationkit.ops.enums import AddEnumValueOp
 
 _DATABASE_ENUMS = sa.text(
@@ -84,20 +84,28 @@ def enum_changes(
             downgrade.append(
                 CommentBlock(
                     [
-                        f"PostgreSQL cannot remove a value from an enum type: "
-                        f"{', '.join(added)} stay in {name}."
+                        (
+                            f"PostgreSQL cannot remove a value from an enum type: "
+                            f"{', '.join(added)} stay in {name}."
+                        )
                     ]
                 )
             )
         gone = [value for value in existing if value not in values]
         if gone:
+            listed = ", ".join(gone)
             upgrade.append(
                 CommentBlock(
                     [
-                        f"TODO(migrationkit): {name} holds {', '.join(gone)} in the "
-                        "database but not in the models. Renamed or removed enum",
-                        "values are never guessed: write ALTER TYPE ... RENAME VALUE,"
-                        " or a new type and a column switch, by hand.",
+                        (
+                            f"TODO(migrationkit): {name} holds {listed} in the "
+                            "database but not in the models."
+                        ),
+                        (
+                            "Renamed or removed enum values are never guessed: "
+                            "write ALTER TYPE ... RENAME VALUE,"
+                        ),
+                        "or a new type and a column switch, by hand.",
                     ]
                 )
             )

@@ -61,7 +61,9 @@ def _comment_block(_context: AutogenContext, operation: CommentBlock) -> list[st
 
 
 @renderers.dispatch_for(CreateIndexConcurrentlyOp)
-def _create_index(_context: AutogenContext, operation: CreateIndexConcurrentlyOp) -> str:
+def _create_index(
+    _context: AutogenContext, operation: CreateIndexConcurrentlyOp
+) -> str:
     return _call(
         "create_index_concurrently",
         operation.index_name,

@@ -17,7 +17,7 @@ from alembic.autogenerate import Rewriter
 from alembic.operations import MigrateOperation, ops
 from alembic.runtime.migration import MigrationContext
 
-from migrationkit.autogenerate.render import Commented, CommentBlock
+from migrationkit.autogenerate.render import CommentBlock, Commented
 from migrationkit.ops.columns import AddNotNullOp
 from migrationkit.ops.constraints import (
     AddForeignKeyNotValidOp,
@@ -49,8 +49,8 @@ class Comparison:
     """What one autogenerate run learns from the database it compared against."""
 
     connection: sa.Connection
-    refused: list[TypeChange] = field(default_factory=list)
     enum_types_created: set[str] = field(default_factory=set)
+    enum_types_dropped: set[str] = field(default_factory=set)
     foreign_keys_moved: list[MigrateOperation] = field(default_factory=list)
 
     def table_exists(self, name: str, *, schema: str | None) -> bool:
@@ -232,7 +232,9 @@ def build_rewriter(seen: Comparison) -> Rewriter:
     ) -> MigrateOperation:
         kept: list[Any] = []
         for item in op.columns:
-            moved = _moved_foreign_key(seen, item, table=op.table_name, schema=op.schema)
+            moved = _moved_foreign_key(
+                seen, item, table=op.table_name, schema=op.schema
+            )
             if moved is None:
                 kept.append(item)
             else:
@@ -244,10 +246,10 @@ def build_rewriter(seen: Comparison) -> Rewriter:
     def alter_column(
         _context: MigrationContext, _revision: Any, op: ops.AlterColumnOp
     ) -> MigrateOperation | list[MigrateOperation]:
-        if op.modify_type is not None:
-            _judge_type_change(seen, op)
+        if _same_enum(op.existing_type, op.modify_type):
+            op.modify_type = None  # new values: added by add_enum_value, not here
         if op.modify_nullable is not False:
-            return op
+            return op if op.has_changes() else []
         op.modify_nullable = None
         op.kw.pop("existing_nullable", None)
         safe = Commented(
@@ -264,7 +266,9 @@ def build_rewriter(seen: Comparison) -> Rewriter:
         if not seen.table_exists(op.table_name, schema=op.schema):
             return op
         result: list[MigrateOperation] = []
-        enum = _new_enum_type(seen, op.column.type, schema=op.schema)
+        enum = _new_enum_type(
+            seen, op.column.type, schema=op.schema, once=seen.enum_types_created
+        )
         if enum is not None:
             values = ", ".join(_literal(value) for value in enum.enums)
             name = qualified_name(str(enum.name), schema=enum.schema or op.schema)
@@ -281,9 +285,16 @@ def build_rewriter(seen: Comparison) -> Rewriter:
     def drop_column(
         _context: MigrationContext, _revision: Any, op: ops.DropColumnOp
     ) -> MigrateOperation | list[MigrateOperation]:
-        if op._reverse is None or not seen.table_exists(op.table_name, schema=op.schema):
+        if op._reverse is None or not seen.table_exists(
+            op.table_name, schema=op.schema
+        ):
             return op
-        enum = _new_enum_type(seen, op._reverse.column.type, schema=op.schema)
+        enum = _new_enum_type(
+            seen,
+            op._reverse.column.type,
+            schema=op.schema,
+            once=seen.enum_types_dropped,
+        )
         if enum is None:
             return op
         name = qualified_name(str(enum.name), schema=enum.schema or op.schema)
@@ -347,18 +358,40 @@ def _moved_foreign_key(
     )
 
 
-def _judge_type_change(seen: Comparison, op: ops.AlterColumnOp) -> None:
-    old_type, new_type = op.kw.get("existing_type"), op.modify_type
-    if _same_enum(old_type, new_type):
-        op.modify_type = None  # new values: added by add_enum_value, not here
-        return
-    old = seen.type_sql(old_type) if old_type is not None else "unknown"
-    new = seen.type_sql(new_type)
-    if old_type is None or rewrites_table(old, new):
-        change = TypeChange(table=op.table_name, column=op.column_name, old=old, new=new)
-        known = {(c.table, c.column) for c in seen.refused}
-        if (change.table, change.column) not in known:
-            seen.refused.append(change)
+def refused_type_changes(seen: Comparison, upgrade: ops.UpgradeOps) -> list[TypeChange]:
+    """The upgrade's column type changes that would rewrite their table.
+
+    Only the upgrade is judged: the downgrade of a safe widening is a narrowing,
+    and refusing the widening for it would help no one. A change PostgreSQL makes
+    in the catalog alone is kept, with a lint suppression saying why (squawk flags
+    every type change).
+    """
+    refused: list[TypeChange] = []
+    for table_ops in upgrade.ops:
+        if not isinstance(table_ops, ops.ModifyTableOps):
+            continue
+        for index, op in enumerate(table_ops.ops):
+            if not isinstance(op, ops.AlterColumnOp) or op.modify_type is None:
+                continue
+            old_type, new_type = op.existing_type, op.modify_type
+            if _same_enum(old_type, new_type):
+                continue
+            old = seen.type_sql(old_type) if old_type is not None else "unknown"
+            new = seen.type_sql(new_type)
+            if old_type is None or rewrites_table(old, new):
+                refused.append(
+                    TypeChange(
+                        table=op.table_name, column=op.column_name, old=old, new=new
+                    )
+                )
+            else:
+                table_ops.ops[index] = Commented(
+                    op,
+                    comment="migrationkit-lint: allow changing-column-type "
+                    f"prefer-text-field -- {old} -> {new} is binary compatible: "
+                    "a catalog change, no rewrite",
+                )
+    return refused
 
 
 def _same_enum(old: Any, new: Any) -> bool:
@@ -370,17 +403,17 @@ def _same_enum(old: Any, new: Any) -> bool:
     )
 
 
-def _new_enum_type(seen: Comparison, type_: Any, *, schema: str | None) -> sa.Enum | None:
+def _new_enum_type(
+    seen: Comparison, type_: Any, *, schema: str | None, once: set[str]
+) -> sa.Enum | None:
     """A native enum type the column needs and the database lacks (once per run)."""
     if not isinstance(type_, sa.Enum) or not type_.native_enum or not type_.name:
         return None
     where = type_.schema or schema
     key = qualified_name(str(type_.name), schema=where)
-    if key in seen.enum_types_created:
+    if key in once or seen.enum_type_exists(str(type_.name), schema=where):
         return None
-    if seen.enum_type_exists(str(type_.name), schema=where):
-        return None
-    seen.enum_types_created.add(key)
+    once.add(key)
     return type_
 
 
@@ -391,7 +424,7 @@ def _added_column(seen: Comparison, op: ops.AddColumnOp) -> list[MigrateOperatio
     default = column.server_default
     if isinstance(default, sa.DefaultClause):
         arg = default.arg
-        text = arg if isinstance(arg, str) else seen.sql(arg)
+        text = _literal(arg) if isinstance(arg, str) else seen.sql(arg)
         if seen.server_major() >= FAST_DEFAULT_SINCE and (
             isinstance(arg, str) or not seen.volatile(text)
         ):
@@ -421,8 +454,10 @@ def _not_null_skeleton(
         f"  1. this revision: add {name} as nullable=True, and deploy an",
         "     application that writes it for every new row;",
         "  2. a later revision: fill old rows with",
-        f"     op.backfill_in_batches(table={table!r}, "
-        f'set_sql="{name} = <value>", pending_sql="{name} IS NULL");',
+        (
+            f"     op.backfill_in_batches(table={table!r}, "
+            f'set_sql="{name} = <value>", pending_sql="{name} IS NULL");'
+        ),
         f"  3. then: op.add_not_null({table!r}, {name!r}).",
         "(Or, when no application writes the table meanwhile, all three at once:",
         f"  op.add_not_null_column({table!r}, sa.Column(...), backfill_sql=...).)",

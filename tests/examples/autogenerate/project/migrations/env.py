@@ -3,7 +3,7 @@
 from alembic import context
 
 # The project's folder is on sys.path (prepend_sys_path), not mypy's path.
-from models import Base  # type: ignore[import-not-found]
+from app_models import Base  # type: ignore[import-not-found]
 
 from migrationkit.runtime import run_migrations
 
