@@ -8,7 +8,8 @@ after a run cut short; ``schema=None`` means the search path, as in Alembic.
 
 By job: ``indexes`` (concurrent builds and drops), ``constraints`` (UNIQUE from
 an index, foreign keys NOT VALID, validation), ``columns`` (NOT NULL without a
-locked scan), ``backfill`` (batched data changes), ``catalog`` (what exists).
+locked scan), ``enums`` (values added outside a transaction), ``backfill`` (batched data
+changes), ``catalog`` (what exists).
 """
 
 from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
@@ -19,11 +20,13 @@ from migrationkit.ops.constraints import (
     add_unique_constraint_using_index,
     validate_constraint,
 )
+from migrationkit.ops.enums import add_enum_value
 from migrationkit.ops.indexes import create_index_concurrently, drop_index_concurrently
 from migrationkit.ops.safety import safe_operation
 from migrationkit.runtime.review import flag_for_review
 
 __all__ = [
+    "add_enum_value",
     "add_foreign_key_not_valid",
     "add_not_null",
     "add_not_null_column",

@@ -35,6 +35,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 
 import migrationkit.ops  # noqa: F401 - registers the safe operations as op.<name>
+from migrationkit.autogenerate import safe_autogenerate_wanted, safe_revision_directives
 from migrationkit.database import (
     DatabaseTarget,
     UrlSource,
@@ -72,6 +73,7 @@ def run_migrations(
     target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
     settings: Settings | None = None,
     lock_name: str | None = None,
+    safe_autogenerate: bool = True,
     **configure_options: Any,
 ) -> None:
     """Run the migrations Alembic asked for, safely; call it from ``env.py``.
@@ -80,7 +82,9 @@ def run_migrations(
     ``EnvironmentContext``). ``lock_name`` names the advisory lock (default: the
     version table's name, so projects sharing a database but not a version table
     do not wait for each other). ``configure_options`` go to ``context.configure``
-    and win over migrationkit's defaults.
+    and win over migrationkit's defaults. ``safe_autogenerate=False`` makes
+    ``alembic revision --autogenerate`` write Alembic's plain operations
+    (``migrationkit.autogenerate``; one revision: ``-x safe_autogenerate=off``).
     """
     print_failures_once()
     env = _environment(context)
@@ -97,6 +101,13 @@ def run_migrations(
     )
     if running_alembic_check(env.config):
         options["process_revision_directives"] = readable_check(
+            options.get("process_revision_directives")
+        )
+    elif safe_autogenerate_wanted(
+        env.get_x_argument(as_dictionary=True), project_default=safe_autogenerate
+    ):
+        # Autogenerate writes the safe operations; the project's hook runs after.
+        options["process_revision_directives"] = safe_revision_directives(
             options.get("process_revision_directives")
         )
     if env.is_offline_mode():
