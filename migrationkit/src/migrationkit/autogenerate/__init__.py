@@ -8,7 +8,7 @@ found (``enums``), and a column type change that would rewrite a table is refuse
 with the plan that replaces it. See docs/autogenerate.md for each rule.
 
 Off for a project with ``run_migrations(..., safe_autogenerate=False)``, or for one
-revision with ``alembic revision --autogenerate -x safe_autogenerate=off``.
+revision with ``alembic -x safe_autogenerate=off revision --autogenerate``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def safe_autogenerate_wanted(
         return False
     raise MigrationKitError(
         f"-x {X_ARGUMENT}={given!r} is neither on nor off: give "
-        f"-x {X_ARGUMENT}=off to write this revision as Alembic would."
+        f"-x {X_ARGUMENT}=off (before the command: alembic -x {X_ARGUMENT}=off "
+        "revision --autogenerate) to write this revision as Alembic would."
     )
 
 
@@ -128,6 +129,6 @@ def refusal_message(changes: list[TypeChange]) -> str:
         "  3. switch: deploy the application reading and writing the new column;\n"
         "  4. contract: drop the old column and the trigger (acknowledge MK104), "
         "then rename the new column if you want the old name back.\n"
-        f"To write this revision unchanged anyway: alembic revision --autogenerate "
-        f"-x {X_ARGUMENT}=off"
+        f"To write this revision unchanged anyway: alembic -x {X_ARGUMENT}=off "
+        "revision --autogenerate -m <message>"
     )
