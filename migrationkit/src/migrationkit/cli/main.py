@@ -19,6 +19,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from migrationkit import __version__, command
+from migrationkit.cli.backup import add_backup
 from migrationkit.cli.lint import add_lint
 from migrationkit.cli.prove import add_prove
 from migrationkit.exits import (
@@ -202,7 +203,7 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_verify_arguments(verify)
 
 
-COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_prove, add_lint]
+COMMANDS: list[CommandAdder] = [_add_db, _add_verify, add_prove, add_lint, add_backup]
 """Each adds its command to the parser; a new command is one more entry."""
 
 
