@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     # and a production process should load only what it runs.
     from datetime import datetime
 
+    from migrationkit.backup import BackupResult, RestoreResult
+    from migrationkit.backup.archive import ProgressReport
     from migrationkit.devserver.server import (
         DestroyReport,
         EmbeddedPostgres,
@@ -326,3 +328,44 @@ def acknowledge(
             connection, table, script=script, revision=revision
         ),
     )
+
+
+# ------------------------------------------------------------ backup/restore
+
+
+def backup(
+    config: Config | None,
+    *,
+    settings: Settings,
+    output: Path | None = None,
+    progress: ProgressReport | None = None,
+) -> BackupResult:
+    """Back up the project's database with ``pg_dump -Fc`` of the server's version.
+
+    The database is the one the project's rule names (``resolve_database``).
+    ``output`` defaults to ``<database>-<UTC time>.dump`` in the working folder;
+    it is created 0600 and never replaces a file. The backup is read back with
+    ``pg_restore --list`` before this returns.
+    """
+    from migrationkit.backup import backup_database, default_backup_name  # noqa: PLC0415
+
+    target = database.resolve_database(settings=settings, config=config)
+    path = output if output is not None else Path(default_backup_name(target))
+    return backup_database(target, settings=settings, output=path, progress=progress)
+
+
+def restore(
+    config: Config | None,
+    *,
+    settings: Settings,
+    path: Path,
+    clean: bool = False,
+) -> RestoreResult:
+    """Restore a ``backup`` file into the project's database, in one transaction.
+
+    A database that already holds tables is refused unless ``clean``.
+    """
+    from migrationkit.backup import restore_database  # noqa: PLC0415
+
+    target = database.resolve_database(settings=settings, config=config)
+    return restore_database(target, settings=settings, path=path, clean=clean)

@@ -19,6 +19,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from migrationkit import __version__, command
+from migrationkit.cli.backup import add_backup
 from migrationkit.cli.ledger import add_ledger_commands
 from migrationkit.cli.lint import add_lint
 from migrationkit.cli.prove import add_prove
@@ -210,6 +211,7 @@ COMMANDS: list[CommandAdder] = [
     add_prove,
     add_lint,
     add_ledger_commands,
+    add_backup,
 ]
 """Each adds its command to the parser; a new command is one more entry."""
 

@@ -36,6 +36,7 @@ from alembic.runtime.environment import EnvironmentContext
 
 import migrationkit.ops  # noqa: F401 - registers the safe operations as op.<name>
 from migrationkit.autogenerate import safe_autogenerate_wanted, safe_revision_directives
+from migrationkit.backup.before_migrating import before_migrating
 from migrationkit.database import (
     DatabaseTarget,
     UrlSource,
@@ -207,6 +208,7 @@ def _run_online(
                 guards=guards,
                 lock_name=lock_name,
                 target_metadata=target_metadata,
+                settings=settings,
                 **options,
             )
 
@@ -225,6 +227,7 @@ def _run_online(
                 guards=guards,
                 lock_name=lock_name,
                 target_metadata=target_metadata,
+                settings=settings,
                 **options,
             )
     finally:
@@ -337,6 +340,7 @@ def _run_on_connection(
     guards: MigrationGuards,
     lock_name: str,
     target_metadata: sa.MetaData | Sequence[sa.MetaData] | None,
+    settings: Settings,
     **options: Any,
 ) -> None:
     if connection.in_transaction() or not _changes_the_database(env):
@@ -354,6 +358,12 @@ def _run_on_connection(
     with migration_lock(
         connection, name=lock_name, timeout=guards.migration_lock_timeout, route=route
     ):
+        before_migrating(  # -x backup=1: a checked backup before any change
+            env.get_x_argument(as_dictionary=True),
+            target=target,
+            settings=settings,
+            ini=env.config.config_file_name,
+        )
         env.configure(connection=connection, target_metadata=target_metadata, **options)
         run_with_retries(env, guards)
 

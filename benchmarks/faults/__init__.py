@@ -1,0 +1,1 @@
+"""Fault figures: migrations broken many times on scratch databases, then checked."""
