@@ -50,7 +50,12 @@ def advisory_locks(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return int(
             conn.scalar(
-                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+                sa.text(
+                    # pg_locks is the whole server's: only this test's database
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                )
             )
             or 0
         )
