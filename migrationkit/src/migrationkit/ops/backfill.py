@@ -484,14 +484,13 @@ class _Backfill:
             " SELECT (SELECT count(*) FROM updated) AS updated,"
             " (SELECT count(*) FROM picked) AS picked"
         )
-        # A set_sql that leaves rows pending would be found again and again:
-        # the sweep does at most as many rows as were pending when it began.
-        left = connection.execute(
-            sa.text(f"SELECT count(*) FROM {table} WHERE ({self.pending_sql})")
-        ).scalar_one()
-        if pacer.commit:
-            connection.commit()
-        size = max(1, min(self.batch_size, left))
+        # A set_sql that leaves rows pending would be found again and again: the
+        # sweep stops after twice the table's rows (no count: that would be one
+        # more full scan, and a sweep that finds nothing costs one already).
+        layout = pacer.layout
+        known = max(layout.reltuples, layout.pages * layout.rows_per_page)
+        left = 2 * int(max(known, pacer.report.updated)) + self.batch_size
+        size = self.batch_size
         while left > 0:
             started = time.monotonic()
             row = connection.execute(statement, {"batch_size": size}).one()
