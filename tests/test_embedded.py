@@ -93,6 +93,8 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     data_dir = EmbeddedPostgres(private_pgdata).data_dir
     assert (data_dir / "PG_VERSION").is_file()
     assert (data_dir == private_pgdata / "data") == (os.geteuid() != 0)
+    # git never lists the cluster's files (the passfile among them).
+    assert (private_pgdata / ".gitignore").read_text().splitlines()[-1] == "*"
 
     # Later commands reuse the running server silently.
     current = ok(alembic("current"))

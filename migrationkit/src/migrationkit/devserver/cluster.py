@@ -29,6 +29,7 @@ from migrationkit.devserver.accounts import (
 )
 from migrationkit.devserver.acl import Grantee, folders_to_reach, may_search
 from migrationkit.devserver.files import (
+    GITIGNORE,
     make_socket_folder,
     open_folder,
     remove_owned_folder,
@@ -62,7 +63,7 @@ from migrationkit.errors import EmbeddedServerError
 log = logging.getLogger(__name__)
 
 _INITDB_PASSWORD = "initdb.pw"  # noqa: S105  # a file name, not a password
-_OUR_FILES = (PASSFILE, _INITDB_PASSWORD, LOG, STATE_FILE)
+_OUR_FILES = (PASSFILE, _INITDB_PASSWORD, LOG, STATE_FILE, GITIGNORE)
 _SOCKET_NAME = f"/.s.PGSQL.{PORT}"
 _SUN_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
 

@@ -100,10 +100,35 @@ def create_private_root(root: Path) -> tuple[Path, ...]:
             ) from None
         if folder == root:
             reset_access(root, mode=0o700)
+            _ignored_by_git(root)
         else:
             made.append(folder)
     check_private_root(root)
     return tuple(made)
+
+
+GITIGNORE = ".gitignore"
+"""Written in a new root: ``git status`` of the project never lists the cluster's
+files (the passfile among them), whatever the project's own .gitignore says."""
+
+
+def _ignored_by_git(root: Path) -> None:
+    """``*`` in ``<root>/.gitignore``, created through a descriptor of the new,
+    private root (no link followed, nothing overwritten)."""
+    root_fd = open_folder(root)
+    try:
+        fd = os.open(
+            GITIGNORE,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+            0o644,
+            dir_fd=root_fd,
+        )
+    except FileExistsError:
+        return
+    finally:
+        os.close(root_fd)
+    with os.fdopen(fd, "w", encoding="utf-8") as ignore:
+        ignore.write("# made by migrationkit: the embedded server's files\n*\n")
 
 
 def open_folder(folder: Path, *, dir_fd: int | None = None) -> int:
