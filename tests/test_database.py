@@ -398,3 +398,21 @@ def test_postgres_scheme_is_accepted(project: Project, engine: sa.Engine) -> Non
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "users" in sa.inspect(engine).get_table_names()
+
+
+def test_the_alembic_init_placeholder_says_to_remove_it(project: Project) -> None:
+    """`alembic init` leaves sqlalchemy.url = driver://user:pass@localhost/dbname;
+    the message says what that line is and what removing it gives."""
+    ini = project.path / "alembic.ini"
+    ini.write_text(
+        ini.read_text().replace(
+            "[alembic]\n",
+            "[alembic]\nsqlalchemy.url = driver://user:pass@localhost/dbname\n",
+            1,
+        )
+    )
+    unconfigured = Project(project.path, None)
+    output = failed(unconfigured.alembic("current"), "sqlalchemy.url in alembic.ini")
+    assert "is still the placeholder `alembic init` writes" in output
+    assert "Remove or comment out that line" in output
+    assert "pass@" not in output

@@ -85,6 +85,14 @@ def parse_database_url(raw: str, *, origin: str) -> URL:
         url = make_url(text)
     except (ArgumentError, ValueError):
         raise _unparsable(origin, _describe_authority(rest)) from None
+    if url.get_backend_name() == "driver" and origin.endswith("alembic.ini"):
+        # `alembic init` writes sqlalchemy.url = driver://user:pass@localhost/dbname
+        raise DatabaseUrlError(
+            f"{origin} is still the placeholder `alembic init` writes "
+            f"({mask_url(url)}). Remove or comment out that line to use "
+            "DATABASE_URL or, without it, the embedded server; or write your "
+            f"PostgreSQL URL there: {EXPECTED}"
+        )
     if url.get_backend_name() != "postgresql":
         raise DatabaseUrlError(
             f"{origin} names a {url.get_backend_name()!r} database "
