@@ -273,3 +273,14 @@ def test_a_command_run_in_process_leaves_alembics_logging_as_it_was(
     before = list(migration_logger.filters)
     assert main(["db", "status"]) == 3  # nothing there: stopped
     assert migration_logger.filters == before
+
+
+def test_after_stamp_base_on_a_migrated_database_verify_suggests_stamp(
+    project: Project,
+) -> None:
+    ok(project.alembic("upgrade", "head"))
+    ok(project.alembic("stamp", "base"))
+    result = project.run("-m", "migrationkit", "verify")
+    assert result.returncode == 1
+    assert "the version table is empty, yet the database has tables" in result.stdout
+    assert "alembic stamp <revision>" in result.stdout

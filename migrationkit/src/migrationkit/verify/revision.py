@@ -90,11 +90,37 @@ def check_revision(
         )
     pending.reverse()  # in the order upgrade applies them
     position = f"at {_names(current)}" if current else "at base (no revision applied)"
+    fix = f"run `{upgrade}`"
+    tables = [] if current else _tables_besides_alembics(connection, context)
+    if tables:
+        # At base, yet tables exist: `alembic stamp base` (or a deleted version
+        # row) on a migrated database. Upgrading would fail on the first CREATE.
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        fix = (
+            f"the version table is empty, yet the database has tables ({shown}): "
+            "if they are this history's, it was stamped base or lost its version "
+            "row; record the revision its schema is at with `"
+            + alembic_command(config, "stamp", "<revision>")
+            + f"` (`alembic history` lists them); if not, `{upgrade}`"
+        )
     return _fail(
         f"the database is behind: {position}, {len(pending)} pending revision"
         f"{'' if len(pending) == 1 else 's'} up to {_names(heads)}",
         details=tuple(f"pending: {_describe(rev)}" for rev in pending),
-        fix=f"run `{upgrade}`",
+        fix=fix,
+    )
+
+
+def _tables_besides_alembics(
+    connection: sa.Connection, context: MigrationContext
+) -> list[str]:
+    """Tables of the version table's schema, other than its own and the ledger's."""
+    schema = context.version_table_schema
+    version_table = context.version_table
+    return sorted(
+        name
+        for name in sa.inspect(connection).get_table_names(schema=schema)
+        if name != version_table and not name.startswith(f"{version_table}_ledger")
     )
 
 
