@@ -10,6 +10,8 @@ up at once on what waiting cannot cure.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -159,3 +161,25 @@ def test_a_url_naming_no_driver_connects_through_psycopg_3(
         finally:
             engine.dispose()
     assert prepared is None  # the application engine, checked last
+
+
+def test_the_same_failure_again_is_logged_at_2_4_8_attempts_not_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    target = _target(f"postgresql://app:{SECRET}@127.0.0.1:{free_port()}/app")
+    settings = Settings(connect_timeout=1, connect_wait=4.0)
+    engine = create_engine(target, settings=settings)
+    with (
+        caplog.at_level(logging.WARNING, logger="migrationkit.hosted"),
+        pytest.raises(DatabaseConnectionError) as caught,
+    ):
+        wait_for_server(engine, target, settings=settings)
+    gave_up = re.search(r"Gave up after (\d+) attempts", str(caught.value))
+    assert gave_up is not None, caught.value
+    attempts = int(gave_up[1])
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0].startswith("not connected yet (attempt 1): Cannot reach")
+    assert all(line.startswith("still not connected after") for line in lines[1:])
+    expected = [n for n in range(2, attempts) if n & (n - 1) == 0]
+    assert [int(line.split()[4]) for line in lines[1:]] == expected
+    assert all(SECRET not in line for line in lines)

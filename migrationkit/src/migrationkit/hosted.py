@@ -145,10 +145,12 @@ def wait_for_server(
 
     Each attempt is bounded by the engine's ``connect_timeout``; the waits between
     attempts grow from 0.5 s to 5 s, each shortened by a random fraction so that
-    replicas started together do not knock in step. Every retry is logged, and
-    the final error says how long it tried.
+    replicas started together do not knock in step. The first failure is logged
+    whole, the same failure again only at attempts 2, 4, 8, ... (a waking server
+    would fill the screen otherwise), and the final error says how long it tried.
     """
     started = time.monotonic()
+    said = ""
     for attempt in itertools.count(1):
         try:
             return engine.connect()
@@ -159,14 +161,24 @@ def wait_for_server(
             if lasting_connection_failure(exc) or remaining <= 0:
                 raise _gave_up(error, attempts=attempt, settings=settings) from None
             delay = min(connect_retry_delay(attempt), remaining)
-            log.warning(
-                "not connected yet (attempt %d): %s; retrying in %.1fs, for up to "
-                "%s in all (MIGRATIONKIT_CONNECT_WAIT)",
-                attempt,
-                error,
-                delay,
-                _seconds(settings.connect_wait),
-            )
+            if str(error) != said:  # the first failure, or a different one
+                said = str(error)
+                log.warning(
+                    "not connected yet (attempt %d): %s; retrying in %.1fs, for up "
+                    "to %s in all (MIGRATIONKIT_CONNECT_WAIT)",
+                    attempt,
+                    error,
+                    delay,
+                    _seconds(settings.connect_wait),
+                )
+            elif attempt & (attempt - 1) == 0:  # the same again: at 2, 4, 8, ...
+                log.warning(
+                    "still not connected after %d attempts in %.0fs (same error); "
+                    "retrying for up to %s in all",
+                    attempt,
+                    waited,
+                    _seconds(settings.connect_wait),
+                )
             time.sleep(delay)
         except DBAPIError:
             # The driver refused the URL itself (an unknown ?option) before any
