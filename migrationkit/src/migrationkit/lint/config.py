@@ -18,13 +18,13 @@ does not silently lint with the defaults.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrationkit.errors import MigrationKitError
 from migrationkit.lint.rules import is_known
+from migrationkit.pyproject import tool_section
 
 DEFAULT_LARGE_TABLE_ROWS = 10_000
 DEFAULT_LARGE_TABLE_PAGES = 1_280
@@ -51,26 +51,10 @@ class LintConfig:
     """The pyproject.toml it came from."""
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above ``start``."""
-    for folder in (start, *start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_lint_config(project_dir: Path) -> LintConfig:
     """The project's lint settings (defaults when it has none)."""
-    path = find_pyproject(project_dir.resolve())
-    if path is None:
-        return LintConfig()
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise MigrationKitError(f"Cannot read {path}: {exc}") from exc
-    table = document.get("tool", {}).get("migrationkit", {}).get("lint")
-    if table is None:
+    path, table = tool_section(project_dir, "lint")
+    if path is None or table is None:
         return LintConfig(source=path)
     return _parse(table, path=path)
 

@@ -20,7 +20,6 @@ silently prove with the defaults.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from alembic.config import Config
 
 from migrationkit.database import project_dir
 from migrationkit.errors import MigrationKitError
-from migrationkit.lint.config import find_pyproject
+from migrationkit.pyproject import tool_section
 
 _KEYS = {"irreversible", "minimum_downgrade_revision", "skip_revisions", "setup"}
 
@@ -52,15 +51,8 @@ class ProveSettings:
 
 def load_prove_settings(config: Config | None) -> ProveSettings:
     """The project's prove settings, from the pyproject.toml at or above alembic.ini."""
-    path = find_pyproject(project_dir(config).resolve())
-    if path is None:
-        return ProveSettings()
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise MigrationKitError(f"Cannot read {path}: {exc}") from exc
-    table = document.get("tool", {}).get("migrationkit", {}).get("prove")
-    if table is None:
+    path, table = tool_section(project_dir(config), "prove")
+    if path is None or table is None:
         return ProveSettings(source=path)
     return _parse(table, path=path)
 
