@@ -71,12 +71,15 @@ class Prover:
         self.history = History.load(config)
         self.hooks = tuple(hooks)
         self._check_hooks()
-        self.migrator = Migrator(config, self.history)
+        self.migrator = Migrator(
+            config, self.history, acknowledge_flags=bool(self.hooks)
+        )
         self.walk = Walk(
             scratch=scratch,
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
             setup=self.declared.setup,
+            hooks=self.hooks,
         )
         self._version_table_given = version_table is not None
 
@@ -125,7 +128,7 @@ class Prover:
         return self._env
 
     def revision(self, revision_id: str) -> list[Outcome]:
-        """Upgrade from the parent; up, down, up again (in a copy, with data hooks)."""
+        """Upgrade from the parent; up, down, up again (data hooks around it)."""
         self.environment()
         revision = self.history.get(revision_id)
         if revision.revision in self.declared.skip_revisions:
@@ -146,11 +149,9 @@ class Prover:
         irreversible = self._declared_irreversible(revision)
         if irreversible is not None:
             return self._upgrade_only(connection, revision, because=irreversible)
-        if hooks:
-            with self.walk.copy() as copy:
-                trip = self._round_trip(copy, revision, before=before, hooks=hooks)
-            return list(trip.findings)
-        trip = self._round_trip(connection, revision, before=before)
+        # Data hooks work in the walk's own database, so their rows stay for the
+        # revisions after it, as they would in a real database.
+        trip = self._round_trip(connection, revision, before=before, hooks=hooks)
         if trip.not_implemented:
             # A downgrade raising NotImplementedError says: irreversible, on
             # purpose (pytest-alembic's reading too). The walk stays at it.

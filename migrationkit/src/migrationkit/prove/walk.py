@@ -6,12 +6,9 @@ have one is to be there already: the walk applies the revisions in history order
 each revision's round trip (up, down, up again) runs in place, leaving the walk at
 that revision when it succeeds. Nothing is copied and nothing is replayed.
 
-Copies are ``CREATE DATABASE ... TEMPLATE`` of the walk's database: a data hook
-gets one at the revision's parent, so its rows never reach the revisions after
-it. A template copy costs about what one migration step costs on an idle server
-(25-50 ms for a small database) but many times more on a busy disk (it writes the
-whole database to the WAL and syncs it), so the walk makes copies only where a
-test needs a database of its own.
+Data hooks put their rows in the walk's own database, so the rows stay for the
+revisions after it, as in a real database; when the walk starts again from an
+empty database, each replayed revision's hooks put their rows in again first.
 
 When a round trip leaves the database changed, the walk's database is dropped and
 the next revision starts a new one, replaying its ancestors from an empty database
@@ -21,14 +18,14 @@ revision from a database holding exactly its ancestors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic.script import Script
 
 from migrationkit.prove.catalog import CatalogSnapshot, VersionTable, take_snapshot
 from migrationkit.prove.history import describe, parents
+from migrationkit.prove.hooks import DataHook, hooks_for, run_before
 from migrationkit.prove.migrator import Migrator, StepResult
 from migrationkit.prove.report import (
     Block,
@@ -74,9 +71,11 @@ class Walk:
         migrator: Migrator,
         version_table: VersionTable,
         setup: Sequence[str] = (),
+        hooks: Sequence[DataHook] = (),
     ) -> None:
         self.scratch = scratch
         self.setup = tuple(setup)
+        self.hooks = tuple(hooks)
         self.migrator = migrator
         self.version_table = version_table
         self._database: str | None = None
@@ -183,19 +182,6 @@ class Walk:
         self._dirty = True
         return connection
 
-    @contextmanager
-    def copy(self) -> Iterator[sa.Connection]:
-        """A private template copy of the walk's database, dropped afterwards."""
-        self.connection()
-        self._disconnect()  # a template must have no session while it is copied
-        assert self._database is not None
-        name = self.scratch.create(template=self._database)
-        try:
-            with self.scratch.connection(name) as connection:
-                yield connection
-        finally:
-            self.scratch.drop(name)
-
     def discard(self) -> None:
         """Drop the walk's database; the next position starts from an empty one."""
         self._disconnect()
@@ -223,7 +209,13 @@ class Walk:
         """Apply one ancestor of ``target`` on the way there."""
         if script.revision in self._failed:
             self._unreachable(target, because=script)
-        step = self.migrator.upgrade(self.connection(), script)
+        connection = self.connection()
+        hooks = hooks_for(self.hooks, script.revision)
+        _, failed = run_before(connection, hooks, script)
+        if failed is not None:  # the rows it carries forward cannot be put in
+            self.failed(script, failed)
+            self._unreachable(target, because=script)
+        step = self.migrator.upgrade(connection, script)
         if step.error is not None:
             self.failed(script, upgrade_failed(script, step))
             self._unreachable(target, because=script)
