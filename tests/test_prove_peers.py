@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -31,11 +32,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
+from xml.etree import ElementTree
 
 import pytest
 
 from migrationkit.cli.main import main
 from migrationkit.testing.server import TestServer
+from tests.helpers import run_module
 
 PEERS_DIR = Path(__file__).resolve().parent / "examples" / "peers"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "prove.md"
@@ -393,6 +396,93 @@ def _own_modules(example: Path) -> Iterator[None]:
 def _inside(module: ModuleType, folder: Path) -> bool:
     where = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
     return any(w is not None and Path(w).is_relative_to(folder) for w in where)
+
+
+PLUGIN_RUNS: dict[str, dict[str, str]] = {
+    "consistency_doesnt_roundtrip": {
+        "test_history_has_one_head": "passed",
+        "test_revision_round_trip[aaaaaaaaaaaa]": "failed",
+        "test_revision_renders_offline[aaaaaaaaaaaa]": "passed",
+        "test_models_match_head": "passed",
+    },
+    "basic_revision_upgrade_data": {
+        "test_history_has_one_head": "passed",
+        "test_revision_round_trip[aaaaaaaaaaaa]": "passed",
+        "test_revision_round_trip[bbbbbbbbbbbb]": "passed",
+        "test_revision_renders_offline[aaaaaaaaaaaa]": "passed",
+        "test_revision_renders_offline[bbbbbbbbbbbb]": "skipped",
+        "test_models_match_head": "passed",
+    },
+    "experimental_all_models_register_failure": {
+        "test_history_has_one_head": "passed",
+        "test_revision_round_trip[aaaaaaaaaaaa]": "passed",
+        "test_revision_round_trip[bbbbbbbbbbbb]": "passed",
+        "test_revision_renders_offline[aaaaaaaaaaaa]": "passed",
+        "test_revision_renders_offline[bbbbbbbbbbbb]": "skipped",
+        "test_models_match_head": "failed",
+    },
+}
+"""Examples also proven through the pytest plugin, as a project's own suite runs
+it: each test's outcome (a check skipped as asked is a pytest skip)."""
+
+_PLUGIN_TESTS = """from migrationkit.testing.prove_tests import (
+    test_history_has_one_head,
+    test_models_match_head,
+    test_revision_renders_offline,
+    test_revision_round_trip,
+)
+
+__all__ = [
+    "test_history_has_one_head",
+    "test_models_match_head",
+    "test_revision_renders_offline",
+    "test_revision_round_trip",
+]
+"""
+_PLUGIN_HOOKS = """import pytest
+from hooks import DATA_HOOKS
+
+
+@pytest.fixture(scope="session")
+def migrationkit_data_hooks():
+    return DATA_HOOKS
+"""
+
+
+@pytest.mark.parametrize("name", sorted(PLUGIN_RUNS))
+def test_peer_example_through_the_pytest_plugin(
+    name: str, server: TestServer, tmp_path: Path
+) -> None:
+    """The example's own suite, importing the plugin's tests, in a subprocess."""
+    project = tmp_path / name
+    shutil.copytree(PEERS_DIR / name, project)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "test_migrations.py").write_text(_PLUGIN_TESTS)
+    if (project / "hooks.py").exists():
+        (project / "conftest.py").write_text(_PLUGIN_HOOKS)
+    report = tmp_path / "report.xml"
+    run_module(
+        "pytest",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        f"--junitxml={report}",
+        cwd=project,
+        database_url=server.admin.url.render_as_string(hide_password=False),
+        pgdata=tmp_path / "unused-pgdata",
+        timeout=180,
+    )
+    outcomes = {
+        case.attrib["name"]: next(
+            (c.tag for c in case if c.tag in {"failure", "error", "skipped"}),
+            "passed",
+        ).replace("failure", "failed")
+        for case in ElementTree.parse(report).iter("testcase")
+    }
+    assert outcomes == PLUGIN_RUNS[name]
 
 
 def _codes(text: str, pattern: str) -> set[str]:
