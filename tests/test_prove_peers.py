@@ -295,8 +295,12 @@ PEERS: dict[str, Peer] = {
 RUNS = [(name, ini) for name, peer in sorted(PEERS.items()) for ini in peer.configs]
 
 
+UNWIRED = PEERS_DIR / "unwired"
+"""no_data's alembic.ini and env.py as published, for pytest-alembic: not wired."""
+
+
 def test_every_peer_example_has_an_expected_outcome() -> None:
-    on_disk = {p.name for p in PEERS_DIR.iterdir() if p.is_dir()}
+    on_disk = {p.name for p in PEERS_DIR.iterdir() if p.is_dir()} - {UNWIRED.name}
     assert on_disk == set(PEERS)
 
 
@@ -332,25 +336,35 @@ def test_the_docs_table_is_the_peers_table() -> None:
     ) in section
 
 
-@pytest.mark.parametrize(("name", "ini"), RUNS)
-def test_peer_example(
-    name: str,
-    ini: str,
-    *,
-    server: TestServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    peer = PEERS[name]
-    example = PEERS_DIR / name
+@pytest.fixture
+def adopter_environment(
+    server: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The environment an adopter's shell has: DATABASE_URL names the test server,
+    nothing else of ours is set; the embedded server's folder must stay unused."""
     for key in os.environ:
         if key.startswith(("MIGRATIONKIT_", "DATABASE_URL")):
             monkeypatch.delenv(key)
     monkeypatch.setenv(
         "DATABASE_URL", server.admin.url.render_as_string(hide_password=False)
     )
-    monkeypatch.setenv("MIGRATIONKIT_PGDATA", str(tmp_path / "unused-pgdata"))
+    unused = tmp_path / "unused-pgdata"
+    monkeypatch.setenv("MIGRATIONKIT_PGDATA", str(unused))
+    yield unused
+    assert not unused.exists(), "the command fell back to the embedded server"
+
+
+@pytest.mark.usefixtures("adopter_environment")
+@pytest.mark.parametrize(("name", "ini"), RUNS)
+def test_peer_example(
+    name: str,
+    ini: str,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    peer = PEERS[name]
+    example = PEERS_DIR / name
     monkeypatch.chdir(example)
     with _own_modules(example):
         status = main(["-c", ini, "prove", *peer.args])
@@ -360,7 +374,7 @@ def test_peer_example(
     assert _codes(out.out, r"FAILED \[([\w-]+)\]") == set(peer.failed), text
     unrun = _codes(out.out, r"SKIPPED \[([\w-]+)\].*\(not asked for")
     assert unrun == set(peer.unrun), text
-    assert not (tmp_path / "unused-pgdata").exists()
+    assert not [code for code in unrun if f"ok  {code}" in out.out], text
 
 
 @contextmanager
@@ -396,6 +410,30 @@ def _own_modules(example: Path) -> Iterator[None]:
 def _inside(module: ModuleType, folder: Path) -> bool:
     where = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
     return any(w is not None and Path(w).is_relative_to(folder) for w in where)
+
+
+@pytest.mark.usefixtures("adopter_environment")
+def test_an_env_py_not_wired_is_one_clear_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """pytest-alembic's env.py calls ``.connect()`` on what it is handed: one
+    ``FAILED [env]`` naming that line, not a failure per revision."""
+    project = tmp_path / "no_data"
+    shutil.copytree(PEERS_DIR / "no_data", project)
+    shutil.copy(UNWIRED / "alembic.ini", project / "alembic.ini")
+    shutil.copy(UNWIRED / "env.py", project / "migrations" / "env.py")
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project))  # as `python -m` puts the cwd first
+    with _own_modules(project):
+        status = main(["prove"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert _codes(out, r"FAILED \[([\w-]+)\]") == {"env"}, out
+    assert "AttributeError: 'Connection' object has no attribute 'connect'" in out, out
+    assert "line 20: with connectable.connect() as connection:" in out, out
+    assert _codes(out, r"SKIPPED \[([\w-]+)\].*\(not asked for") == {"upgrade"}
 
 
 PLUGIN_RUNS: dict[str, dict[str, str]] = {
