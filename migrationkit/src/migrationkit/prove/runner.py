@@ -20,7 +20,7 @@ from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot, VersionTable
 from migrationkit.prove.environment import EnvFailed, EnvOptions, read_env_options
 from migrationkit.prove.history import History, describe, relative_path
-from migrationkit.prove.hooks import DataHook, hooks_for
+from migrationkit.prove.hooks import DataHook, hooks_for, run_after, run_before
 from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.models import prove_models, unregistered_models
 from migrationkit.prove.offline import prove_offline
@@ -187,20 +187,33 @@ class Prover:
     def _upgrade_only(
         self, connection: sa.Connection, revision: Script, *, because: str
     ) -> list[Outcome]:
-        """The upgrade is proven; the down and up again is not, as declared."""
+        """The upgrade is proven; the down and up again is not, as declared.
+
+        Data hooks still put their rows in and check them after the upgrade (the
+        walk replaying this revision would put them in too).
+        """
+        hooks = hooks_for(self.hooks, revision.revision)
+        states, failed = run_before(connection, hooks, revision)
+        if failed is not None:
+            self.walk.discard()
+            return [failed]
         step = self.migrator.upgrade(connection, revision)
         if step.error is not None:
             finding = upgrade_failed(revision, step)
             self.walk.failed(revision, finding)
             return [finding]
         self.walk.arrived(revision, self.walk.snapshot(connection))
+        checked = run_after(
+            connection, hooks, states, revision, when="after upgrading to"
+        )
         return [
+            *([checked] if checked else []),
             Skip(
                 code="round-trip",
                 revision=revision.revision,
                 reason=f"downgrade not proven: {because}",
                 asked=True,
-            )
+            ),
         ]
 
     def offline(self, revision_id: str) -> list[Outcome]:
