@@ -35,8 +35,12 @@ from types import ModuleType
 from xml.etree import ElementTree
 
 import pytest
+import sqlalchemy as sa
+from alembic.config import Config
 
 from migrationkit.cli.main import main
+from migrationkit.prove import DataHook, Prover
+from migrationkit.prove.scratch import ScratchServer
 from migrationkit.testing.server import TestServer
 from tests.helpers import run_module
 
@@ -434,6 +438,38 @@ def test_an_env_py_not_wired_is_one_clear_error(
     assert "AttributeError: 'Connection' object has no attribute 'connect'" in out, out
     assert "line 20: with connectable.connect() as connection:" in out, out
     assert _codes(out, r"SKIPPED \[([\w-]+)\].*\(not asked for") == {"upgrade"}
+
+
+def _one_foo(connection: sa.Connection) -> int:
+    connection.execute(sa.text("INSERT INTO foo (id) VALUES (1)"))
+    return 1
+
+
+def _foo_kept(connection: sa.Connection, rows: int) -> None:
+    kept = connection.scalar(sa.text("SELECT count(*) FROM foo"))
+    assert kept == rows, f"{rows - kept} of {rows} foo rows deleted"
+
+
+def test_data_hooks_run_on_a_revision_below_the_minimum(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bbbbbbbbbbbb (below minimum_downgrade_revision, so upgraded only) deletes
+    every foo row: a hook around it still runs, and says so."""
+    example = PEERS_DIR / "minimum_downgrade_revision"
+    monkeypatch.chdir(example)
+    scratch = ScratchServer(admin=server.admin, settings=server.settings)
+    hooks = [DataHook(revision="bbbbbbbbbbbb", before=_one_foo, after=_foo_kept)]
+    with _own_modules(example):
+        prover = Prover(Config("alembic.ini"), scratch=scratch, hooks=hooks)
+        try:
+            report = prover.run(models=False, offline=False)
+        finally:
+            prover.close()
+    assert [(f.code, f.revision) for f in report.findings] == [("data", "bbbbbbbbbbbb")]
+    assert "1 of 1 foo rows deleted" in report.findings[0].verdict
+    assert "downgrade not proven: at or below minimum_downgrade_revision" in (
+        report.render()
+    )
 
 
 PLUGIN_RUNS: dict[str, dict[str, str]] = {
