@@ -37,21 +37,12 @@ from alembic.script import ScriptDirectory
 from psycopg import errors as pg_errors
 from sqlalchemy.orm import Session
 
-from benchmarks.deploy.release import OLD_LOGIN_EVENTS
+from benchmarks.deploy.release import OLD_LOGIN_EVENTS, VARCHAR_LOGIN_EVENTS
 from models import LoginEvent, User
 from tests.helpers import Project
 
 # Hosts and a network, IPv4 and IPv6, each as the old release's users typed them.
 ADDRESSES = ["192.168.7.20", "2001:db8::7", "10.0.0.0/8", "172.16.0.1"]
-
-VARCHAR_LOGIN_EVENTS = sa.Table(
-    "login_events",
-    sa.MetaData(),
-    sa.Column("id", sa.BigInteger, primary_key=True),
-    sa.Column("user_id", sa.Uuid, nullable=False),
-    sa.Column("ip_address", sa.Text),
-)
-"""The same table as a release that never heard of the switch maps it."""
 
 
 @pytest.fixture

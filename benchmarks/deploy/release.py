@@ -97,6 +97,20 @@ OLD_LOGIN_EVENTS = sa.Table(
 """``login_events`` as the old release's models declared it (before 008-011),
 written to survive the switch (010): see ``AddressText``."""
 
+VARCHAR_LOGIN_EVENTS = sa.Table(
+    "login_events",
+    sa.MetaData(),
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("user_id", sa.Uuid, nullable=False),
+    sa.Column("ip_address", sa.Text),
+)
+"""The same, as a release written without the switch in mind maps it: its
+``ip_address`` is bound as VARCHAR, which the INET column refuses from 010 on.
+The benchmark runs it with ``--old-binds varchar``, as the control of the fix."""
+
+OLD_RELEASE_TABLES = {"untyped": OLD_LOGIN_EVENTS, "varchar": VARCHAR_LOGIN_EVENTS}
+"""The old release's mapping by ``DEPLOY_OLD_BINDS`` (``--old-binds``)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ReleaseDatabase(ServiceDatabase):
@@ -137,6 +151,7 @@ class LoginRecorded(BaseModel):
 def create_app() -> FastAPI:
     """The service's app plus the sign-in route of release ``DEPLOY_RELEASE``."""
     release = os.environ["DEPLOY_RELEASE"]
+    old_table = OLD_RELEASE_TABLES[os.environ.get("DEPLOY_OLD_BINDS", "untyped")]
     supports = tuple(os.environ["DEPLOY_SUPPORTS"].split(","))
     config = load_config(REPO / "alembic.ini")
     settings = Settings.from_environ()
@@ -156,9 +171,9 @@ def create_app() -> FastAPI:
     def sign_in(user_id: uuid.UUID, body: Login, session: SessionDep) -> LoginRecorded:
         if release == "old":
             statement = (
-                OLD_LOGIN_EVENTS.insert()
+                old_table.insert()
                 .values(user_id=user_id, ip_address=body.ip_address)
-                .returning(OLD_LOGIN_EVENTS.c.id)
+                .returning(old_table.c.id)
             )
             try:
                 new_id = session.execute(statement).scalar_one()
