@@ -346,7 +346,7 @@ def adopter_environment(
 ) -> Iterator[Path]:
     """The environment an adopter's shell has: DATABASE_URL names the test server,
     nothing else of ours is set; the embedded server's folder must stay unused."""
-    for key in os.environ:
+    for key in list(os.environ):
         if key.startswith(("MIGRATIONKIT_", "DATABASE_URL")):
             monkeypatch.delenv(key)
     monkeypatch.setenv(
