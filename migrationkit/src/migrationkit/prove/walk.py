@@ -111,6 +111,32 @@ class Walk:
             self._reach(revision, target=revision)
         return self.connection(), self.snapshot_here()
 
+    def at_all(
+        self, revisions: Sequence[Script]
+    ) -> tuple[sa.Connection, CatalogSnapshot]:
+        """The walk at exactly ``revisions`` and their ancestors (all heads of
+        separate histories), and the catalog there."""
+        if len(revisions) == 1:
+            return self.at(revisions[0])
+        wanted = {r.revision for r in revisions}.union(
+            *(self.ancestors(r) for r in revisions)
+        )
+        for revision in revisions:
+            if revision.revision in self._failed:
+                raise UpgradeFailed(self._failed[revision.revision])
+        if self._dirty or not self._applied <= wanted:
+            self.discard()
+        for script in self.migrator.history.revisions:
+            if script.revision in wanted and script.revision not in self._applied:
+                target = next(
+                    r
+                    for r in revisions
+                    if script.revision == r.revision
+                    or script.revision in self.ancestors(r)
+                )
+                self._reach(script, target=target)
+        return self.connection(), self.snapshot_here()
+
     def arrived(self, revision: Script, snapshot: CatalogSnapshot) -> None:
         """The walk now holds ``revision`` too; its catalog is ``snapshot``."""
         self._applied.add(revision.revision)
