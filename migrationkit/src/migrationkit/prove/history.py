@@ -35,12 +35,8 @@ class History:
     def load(cls, config: Config) -> History:
         script = ScriptDirectory.from_config(config)
         ordered = list(reversed(list(script.walk_revisions("base", "heads"))))
-        group = _histories(ordered)
-        first = {
-            g: min(i for i, s in enumerate(ordered) if group[s.revision] == g)
-            for g in set(group.values())
-        }
-        ordered.sort(key=lambda s: first[group[s.revision]])  # stable: parents first
+        group = _histories(ordered)  # numbered in order of first appearance
+        ordered.sort(key=lambda s: group[s.revision])  # stable: parents first
         return cls(script=script, revisions=tuple(ordered))
 
     @property
