@@ -99,8 +99,10 @@ def test_a_recreated_table_is_not_blamed_for_its_not_null_constraint_names(
             ),
             (
                 "op.drop_table('current')",
-                "op.create_table('current', sa.Column('x', sa.Integer,"
-                " nullable=False))",
+                (
+                    "op.create_table('current', sa.Column('x', sa.Integer,"
+                    " nullable=False))"
+                ),
             ),
         ],
     )
