@@ -52,7 +52,7 @@ def scratch(server: TestServer) -> Iterator[ScratchServer]:
     scratch.close()
 
 
-def write_project(folder: Path, revisions: list[tuple[str, str, str]]) -> Config:
+def write_project(folder: Path, revisions: list[tuple[str, str]]) -> Config:
     """(upgrade, downgrade) bodies in order, as revisions r1, r2, ..."""
     versions = folder / "migrations" / "versions"
     versions.mkdir(parents=True)
