@@ -20,7 +20,7 @@ from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot, VersionTable
 from migrationkit.prove.environment import EnvFailed, EnvOptions, read_env_options
 from migrationkit.prove.history import History, describe, relative_path
-from migrationkit.prove.hooks import DataHook, hooks_for
+from migrationkit.prove.hooks import DataHook, hooks_for, run_before
 from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.models import prove_models, unregistered_models
 from migrationkit.prove.offline import prove_offline
@@ -77,6 +77,7 @@ class Prover:
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
             setup=self.declared.setup,
+            before_reaching=self._rows_on_the_way,
         )
         self._version_table_given = version_table is not None
 
@@ -160,11 +161,9 @@ class Prover:
         irreversible = self._declared_irreversible(revision)
         if irreversible is not None:
             return self._upgrade_only(connection, revision, because=irreversible)
-        if hooks:
-            with self.walk.copy() as copy:
-                trip = self._round_trip(copy, revision, before=before, hooks=hooks)
-            return list(trip.findings)
-        trip = self._round_trip(connection, revision, before=before)
+        # Data hooks work in the walk itself: their rows stay for the revisions
+        # after it, as a real database's rows would.
+        trip = self._round_trip(connection, revision, before=before, hooks=hooks)
         if trip.not_implemented:
             # A downgrade raising NotImplementedError says: irreversible, on
             # purpose (pytest-alembic's reading too). The walk stays at it.
@@ -358,6 +357,17 @@ class Prover:
             snapshot=self.walk.snapshot,
             hooks=hooks,
         )
+
+    def _rows_on_the_way(
+        self, connection: sa.Connection, revision: Script
+    ) -> Finding | None:
+        """A replay passes a revision with data hooks: their rows go in again, so
+        the database reached holds what the walk's database held there."""
+        hooks = hooks_for(self.hooks, revision.revision)
+        if not hooks:
+            return None
+        _, failed = run_before(connection, hooks, revision)
+        return failed
 
     def _check_hooks(self) -> None:
         known = set(self.history.ids())
