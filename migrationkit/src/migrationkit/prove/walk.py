@@ -10,21 +10,10 @@ Data hooks put their rows in the walk's database itself, so the revisions after
 a hooked one run on a database holding them, as a real database would. A replay
 puts them in again on the way (``before_reaching``).
 
-Copies are ``CREATE DATABASE ... TEMPLATE`` of the walk's database. One costs
-about what one migration step costs on an idle server (25-50 ms for a small
-database) but many times more on a busy disk (it writes the whole database to
-the WAL and syncs it), so the walk makes them only as checkpoints, and only once
-a replay has been needed (below).
-
 When a round trip leaves the database changed, the walk's database is dropped and
-the next revision starts a new one, replaying its ancestors (only after a
-failure). Once that has happened, the walk keeps a checkpoint: a template copy
-taken every ``CHECKPOINT_EVERY`` revisions, from which later replays start
-instead of from an empty database. A history that fails often (CKAN's 109
-revisions have 12 leaky downgrades) would otherwise replay about five times its
-length; a history that never fails makes no copy at all. A history with merges
-is walked the same way, each revision from a database holding exactly its
-ancestors.
+the next revision starts a new one, replaying its ancestors from an empty database
+(only after a failure). A history with merges is walked the same way, each
+revision from a database holding exactly its ancestors.
 """
 
 from __future__ import annotations
@@ -45,9 +34,6 @@ from migrationkit.prove.report import (
     sql_block,
 )
 from migrationkit.prove.scratch import ScratchServer
-
-CHECKPOINT_EVERY = 10
-"""Revisions between two checkpoints, once a replay has been needed."""
 
 _DROP_USER_SCHEMAS = """
 DO $$
@@ -101,9 +87,6 @@ class Walk:
         self._snapshots: dict[frozenset[str], CatalogSnapshot] = {}
         self._failed: dict[str, Finding] = {}
         self._dirty = False
-        self._checkpoint: tuple[str, frozenset[str]] | None = None
-        """A template copy of the walk at a clean position, and what it holds."""
-        self._replays = False
 
     # ------------------------------------------------------------------ position
 
@@ -114,7 +97,6 @@ class Walk:
         ancestors = self.ancestors(revision)
         if self._dirty or not self._applied <= ancestors:
             self.discard()  # past the parent (or on another branch): start again
-        self._resume(ancestors)
         for script in self.migrator.history.revisions:
             if script.revision in ancestors and script.revision not in self._applied:
                 self._reach(script, target=revision)
@@ -145,7 +127,6 @@ class Walk:
                 raise UpgradeFailed(self._failed[revision.revision])
         if self._dirty or not self._applied <= wanted:
             self.discard()
-        self._resume(wanted)
         for script in self.migrator.history.revisions:
             if script.revision in wanted and script.revision not in self._applied:
                 target = next(
@@ -161,7 +142,6 @@ class Walk:
         """The walk now holds ``revision`` too; its catalog is ``snapshot``."""
         self._applied.add(revision.revision)
         self._snapshots[frozenset(self._applied)] = snapshot
-        self._checkpoint_if_due()
 
     def skip(self, revision: Script) -> None:
         """Stamp ``revision`` without running it (declared in skip_revisions)."""
@@ -231,37 +211,13 @@ class Walk:
         return connection
 
     def discard(self) -> None:
-        """Drop the walk's database; the next position starts from an empty one
-        (or from the checkpoint, when it holds only what that position needs)."""
+        """Drop the walk's database; the next position starts from an empty one."""
         self._disconnect()
         if self._database is not None:
             self.scratch.drop(self._database)
-        self._replays = self._replays or bool(self._applied)
         self._database = None
         self._applied = set()
         self._dirty = False
-
-    def _resume(self, wanted: set[str]) -> None:
-        """With no database, start from the checkpoint if it holds only ``wanted``."""
-        if self._database is not None or self._checkpoint is None:
-            return
-        name, applied = self._checkpoint
-        if applied <= wanted:
-            self._database = self.scratch.create(template=name)
-            self._applied = set(applied)
-
-    def _checkpoint_if_due(self) -> None:
-        """Copy the walk as it is (clean, at a revision) once replays happen."""
-        if not self._replays or self._database is None:
-            return
-        done = self._checkpoint[1] if self._checkpoint is not None else frozenset()
-        if len(self._applied - done) < CHECKPOINT_EVERY:
-            return
-        self._disconnect()  # a template must have no session while it is copied
-        name = self.scratch.create(template=self._database)
-        if self._checkpoint is not None:
-            self.scratch.drop(self._checkpoint[0])
-        self._checkpoint = (name, frozenset(self._applied))
 
     def close(self) -> None:
         self._disconnect()
