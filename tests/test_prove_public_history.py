@@ -19,6 +19,7 @@ from migrationkit.testing.server import TestServer
 
 REVISION = '''"""{revision}"""
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "{revision}"
