@@ -3,7 +3,8 @@
 Every revision, found by walking the history, is proven by the harness imported
 below (one head; upgrade from its parent; up, down, up again restoring the full
 catalog; renders with --sql; the models match the head), and the data migrations
-003, 007 and 009 are proven on data by the data hooks of ``DATA_HOOKS``, which
+003, 007 and 009 are proven on data by the data hooks of ``DATA_HOOKS`` (their
+rows stay for the revisions after them, so 011 is acknowledged first), which
 ``migrationkit prove --hooks tests/test_history.py:DATA_HOOKS`` runs too.
 
 The tests after them follow particular revisions through scenarios: applied
@@ -31,6 +32,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from migrationkit.ledger.access import acknowledge_flags
+from migrationkit.ledger.table import LedgerTable
 from migrationkit.prove import DataHook
 from migrationkit.testing.prove_tests import (
     test_history_has_one_head,
@@ -38,7 +41,7 @@ from migrationkit.testing.prove_tests import (
     test_revision_renders_offline,
     test_revision_round_trip,
 )
-from tests.helpers import Project
+from tests.helpers import REPO, Project
 
 __all__ = [  # the harness's tests, collected here for this project's history
     "test_history_has_one_head",
@@ -252,6 +255,14 @@ def addresses_converted(
     assert converted == expected, f"converted {converted}, expected {expected}"
 
 
+def flagged_addresses_acknowledged(connection: sa.Connection) -> None:
+    """At 010: 009 flagged the addresses it could not convert, and 011 would
+    destroy them; the proof's rows reach 011 as a deploy's would, so it needs
+    what an operator does first: `migrationkit acknowledge 011`."""
+    script = ScriptDirectory.from_config(Config(str(REPO / "alembic.ini")))
+    acknowledge_flags(connection, LedgerTable.beside(), script=script, revision="011")
+
+
 DATA_HOOKS = (
     DataHook(
         revision="003",
@@ -264,6 +275,7 @@ DATA_HOOKS = (
         before=events_written_before_008,
         after=addresses_converted,
     ),
+    DataHook(revision="011", before=flagged_addresses_acknowledged),
 )
 
 

@@ -11,19 +11,15 @@ does, which is what makes long histories slow to test.
 
 Every statement the step sends is recorded, so a failure can show the SQL it ran.
 
-With data hooks, the rows in a scratch database are the hooks' own: a revision
-that flags some of them for review (``flag_for_review``) would stop the contract
-revision after it until a person acknowledges, as it should in production. Here
-nobody can look at invented rows, so each step runs as with
-``-x acknowledge=<its revision>`` (``acknowledge_flags``); without hooks a flag
-comes from what the revisions themselves put in, and stops the proof as it would
-stop a deploy.
+A review flag (``flag_for_review``) raised on a scratch database's rows stops
+the contract revision after it, as it would stop a deploy; a project whose data
+hooks put in rows that get flagged acknowledges them in a hook, as an operator
+would (this repository's ``tests/test_history.py`` does for 011).
 """
 
 from __future__ import annotations
 
 import io
-from argparse import Namespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,12 +64,9 @@ class StepResult:
 class Migrator:
     """Applies single revisions of one history through its ``env.py``."""
 
-    def __init__(
-        self, config: Config, history: History, *, acknowledge_flags: bool = False
-    ) -> None:
+    def __init__(self, config: Config, history: History) -> None:
         self.config = config
         self.history = history
-        self.acknowledge_flags = acknowledge_flags
 
     def upgrade(self, connection: sa.Connection, revision: Script) -> StepResult:
         """Apply ``revision`` to a database holding exactly its ancestors."""
@@ -140,7 +133,6 @@ class Migrator:
         error: BaseException | None = None
         with (
             self._handed_in(connection),
-            self._acknowledging(revision),
             _recording(connection, log),
         ):
             try:
@@ -174,22 +166,6 @@ class Migrator:
                 attributes.pop(CONNECTION_ATTRIBUTE, None)
             else:
                 attributes[CONNECTION_ATTRIBUTE] = previous
-
-    @contextmanager
-    def _acknowledging(self, revision: Script) -> Iterator[None]:
-        """``-x acknowledge=<revision>`` added for one step, when asked for."""
-        if not self.acknowledge_flags:
-            yield
-            return
-        previous = self.config.cmd_opts
-        given = list(getattr(previous, "x", None) or [])
-        options = vars(previous).copy() if previous is not None else {}
-        options["x"] = [*given, f"acknowledge={revision.revision}"]
-        self.config.cmd_opts = Namespace(**options)
-        try:
-            yield
-        finally:
-            self.config.cmd_opts = previous
 
 
 def _no_step(*_: Any) -> MigrationStep:

@@ -72,50 +72,64 @@ class Prover:
         self.hooks = tuple(hooks)
         self._check_hooks()
         self.migrator = Migrator(
-            config, self.history, acknowledge_flags=bool(self.hooks)
+            config, self.history
         )
         self.walk = Walk(
             scratch=scratch,
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
             setup=self.declared.setup,
-            hooks=self.hooks,
+            before_reaching=self._rows_on_the_way,
         )
         self._version_table_given = version_table is not None
 
     # ------------------------------------------------------------ one check each
 
     def single_head(self) -> list[Finding]:
-        heads = self.history.heads
-        if len(heads) <= 1:
-            return []  # one head, or an empty history
+        """One head per history: two heads of one history are a fork to merge.
+
+        Separate histories (Alembic's multiple bases) are on purpose only when
+        each says so with a branch label; otherwise a second base is as likely
+        a revision started from nothing by mistake, and is reported.
+        """
+        histories = self.history.heads_by_history()
+        forks = [heads for heads in histories if len(heads) > 1]
+        unlabelled = len(histories) > 1 and any(
+            not self.history.get(heads[0]).branch_labels for heads in histories
+        )
+        if unlabelled:
+            forks = [self.history.heads]
+        return [self._several_heads(heads, unlabelled=unlabelled) for heads in forks]
+
+    def _several_heads(self, heads: Sequence[str], *, unlabelled: bool) -> Finding:
         scripts = [self.history.get(head) for head in heads]
-        return [
-            Finding(
-                code="single-head",
-                verdict=(
-                    f"the history has {len(heads)} heads: "
-                    + ", ".join(describe(s) for s in scripts)
-                ),
-                blocks=(
-                    Block(
-                        title="Heads",
-                        lines=tuple(
-                            f"{describe(s)}  {relative_path(s)}" for s in scripts
-                        ),
-                    ),
-                    Block(
-                        title="What to do",
-                        lines=(
-                            (
-                                'join them: `alembic merge heads -m "merge heads"`,'
-                                " or point one head's down_revision at the other"
-                            ),
-                        ),
-                    ),
-                ),
+        advice = [
+            (
+                'join them: `alembic merge heads -m "merge heads"`, or point one '
+                "head's down_revision at the other"
             )
         ]
+        if unlabelled:
+            advice.append(
+                "if they are separate histories on purpose (Alembic's multiple "
+                "bases), give each base a branch label "
+                '(branch_labels = ("billing",)) and this check accepts one head '
+                "per history"
+            )
+        return Finding(
+            code="single-head",
+            verdict=(
+                f"the history has {len(heads)} heads: "
+                + ", ".join(describe(s) for s in scripts)
+            ),
+            blocks=(
+                Block(
+                    title="Heads",
+                    lines=tuple(f"{describe(s)}  {relative_path(s)}" for s in scripts),
+                ),
+                Block(title="What to do", lines=tuple(advice)),
+            ),
+        )
 
     def environment(self) -> EnvOptions:
         """env.py's options, read once; raises ``EnvFailed`` when env.py fails."""
@@ -149,8 +163,8 @@ class Prover:
         irreversible = self._declared_irreversible(revision)
         if irreversible is not None:
             return self._upgrade_only(connection, revision, because=irreversible)
-        # Data hooks work in the walk's own database, so their rows stay for the
-        # revisions after it, as they would in a real database.
+        # Data hooks work in the walk itself: their rows stay for the revisions
+        # after it, as a real database's rows would.
         trip = self._round_trip(connection, revision, before=before, hooks=hooks)
         if trip.not_implemented:
             # A downgrade raising NotImplementedError says: irreversible, on
@@ -233,7 +247,7 @@ class Prover:
     def models(self) -> list[Outcome]:
         env = self.environment()
         heads = self.history.heads
-        if len(heads) > 1:
+        if len(heads) > 1 and self.single_head():
             return [
                 Skip(
                     code="models",
@@ -257,20 +271,20 @@ class Prover:
             at_head = self.walk.snapshot_here()  # an empty history: empty database
             at = "base"
         else:
-            head = self.history.get(heads[0])
+            scripts = [self.history.get(head) for head in heads]
             try:
-                _, at_head = self.walk.at(head)
+                _, at_head = self.walk.at_all(scripts)
             except UpgradeFailed as failed:
                 return [
                     Skip(
                         code="models",
                         reason=(
-                            f"head {describe(head)} cannot be reached: "
+                            f"head {failed.finding.revision} cannot be reached: "
                             f"{failed.finding.verdict}"
                         ),
                     )
                 ]
-            at = head.revision
+            at = ", ".join(heads)
         outcomes: list[Outcome] = list(
             prove_models(self.walk, head=at_head, at=at, metadatas=env.target_metadata)
         )
@@ -358,6 +372,17 @@ class Prover:
             snapshot=self.walk.snapshot,
             hooks=hooks,
         )
+
+    def _rows_on_the_way(
+        self, connection: sa.Connection, revision: Script
+    ) -> Finding | None:
+        """A replay passes a revision with data hooks: their rows go in again, so
+        the database reached holds what the walk's database held there."""
+        hooks = hooks_for(self.hooks, revision.revision)
+        if not hooks:
+            return None
+        _, failed = run_before(connection, hooks, revision)
+        return failed
 
     def _check_hooks(self) -> None:
         known = set(self.history.ids())
