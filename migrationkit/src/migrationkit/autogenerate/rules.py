@@ -52,6 +52,8 @@ class Comparison:
     enum_types_created: set[str] = field(default_factory=set)
     enum_types_dropped: set[str] = field(default_factory=set)
     foreign_keys_moved: list[MigrateOperation] = field(default_factory=list)
+    types_dropped_last: list[MigrateOperation] = field(default_factory=list)
+    """Enum types a new table created: its downgrade drops them after all tables."""
 
     def table_exists(self, name: str, *, schema: str | None) -> bool:
         return sa.inspect(self.connection).has_table(name, schema=schema)
@@ -242,6 +244,20 @@ def build_rewriter(seen: Comparison) -> Rewriter:
         op.columns = kept
         return op
 
+    @rewriter.rewrites(ops.DropTableOp)
+    def drop_table(
+        _context: MigrationContext, _revision: Any, op: ops.DropTableOp
+    ) -> MigrateOperation:
+        """The downgrade of a new table drops the enum types its CREATE TABLE made.
+
+        ``op.drop_table`` leaves them (Alembic's ``create_table`` creates a
+        native enum type, its ``drop_table`` never drops one), so the next
+        upgrade would fail on "type already exists". A type the database already
+        holds is not the table's to drop.
+        """
+        seen.types_dropped_last += _enum_types_made_by(seen, op)
+        return op
+
     @rewriter.rewrites(ops.AlterColumnOp)
     def alter_column(
         _context: MigrationContext, _revision: Any, op: ops.AlterColumnOp
@@ -301,6 +317,26 @@ def build_rewriter(seen: Comparison) -> Rewriter:
         return [op, ops.ExecuteSQLOp(f"DROP TYPE IF EXISTS {name}")]
 
     return rewriter
+
+
+def _enum_types_made_by(
+    seen: Comparison, op: ops.DropTableOp
+) -> list[MigrateOperation]:
+    """``DROP TYPE`` for each enum type the table's CREATE TABLE creates here."""
+    reverse = op._reverse
+    columns = reverse.columns if reverse is not None else []
+    dropped: list[MigrateOperation] = []
+    for column in columns:
+        enum = _new_enum_type(
+            seen,
+            getattr(column, "type", None),
+            schema=op.schema,
+            once=seen.enum_types_dropped,
+        )
+        if enum is not None:
+            name = qualified_name(str(enum.name), schema=enum.schema or op.schema)
+            dropped.append(ops.ExecuteSQLOp(f"DROP TYPE IF EXISTS {name}"))
+    return dropped
 
 
 def _foreign_key_not_valid(
