@@ -1,4 +1,4 @@
-"""Issue 18's done-when, played by an adopter with migrationkit installed from its wheel.
+"""Issue 18's done-when, played by an adopter who installed migrationkit's wheel.
 
 A fresh Alembic project (``alembic init``, models of its own, env.py with the one
 ``run_migrations`` call the README asks for) lives in a venv where migrationkit
@@ -93,15 +93,19 @@ CHANGES: tuple[tuple[str, str, str, str], ...] = (
         "a unique constraint",
         HANDLE,
         HANDLE.replace("50))", "50), unique=True)"),
-        "op.add_unique_constraint_using_index('uq_authors_handle', 'authors', "
-        "['handle'])",
+        (
+            "op.add_unique_constraint_using_index('uq_authors_handle', 'authors', "
+            "['handle'])"
+        ),
     ),
     (
         "a foreign key",
         AUTHOR_ID,
         AUTHOR_ID.replace("BigInteger)", 'BigInteger, sa.ForeignKey("authors.id"))'),
-        "op.add_foreign_key_not_valid('fk_books_author_id_authors', 'books', "
-        "'authors', ['author_id'], ['id'])",
+        (
+            "op.add_foreign_key_not_valid('fk_books_author_id_authors', 'books', "
+            "'authors', ['author_id'], ['id'])"
+        ),
     ),
     (
         "a NOT NULL",
@@ -129,7 +133,7 @@ def venv(built: tuple[Path, Path]) -> Iterator[Venv]:
 
 @dataclass(frozen=True)
 class Adopter:
-    """A project made by ``alembic init`` that adopted migrationkit as the README says."""
+    """An ``alembic init`` project that adopted migrationkit as the README says."""
 
     path: Path
     venv: Venv
