@@ -214,6 +214,39 @@ def test_foreign_key_is_added_not_valid_then_validated(adopter: Adopter) -> None
     ok(adopter.project.alembic("downgrade", "-1"))
 
 
+def test_unnamed_constraints_get_the_names_postgresql_would_give(
+    adopter: Adopter,
+) -> None:
+    """No naming convention: the safe forms carry PostgreSQL's own names, and the
+    downgrade drops them by those names (Alembic's would drop ``None``)."""
+    no_convention = (
+        "    metadata = sa.MetaData(naming_convention=NAMING)",
+        "    pass",
+    )
+    text = autogenerate_safely(adopter, no_convention, ADD_UNIQUE, ADD_FOREIGN_KEY)
+    assert (
+        "op.add_unique_constraint_using_index('users_email_key', 'users', ['email'])"
+        in text
+    )
+    assert (
+        "op.add_foreign_key_not_valid('orders_user_id_fkey', 'orders', 'users', "
+        "['user_id'], ['id'])" in text
+    )
+    assert "op.drop_constraint('users_email_key', 'users', type_='unique')" in text
+    assert (
+        "op.drop_constraint('orders_user_id_fkey', 'orders', type_='foreignkey')"
+        in text
+    )
+    ok(adopter.project.alembic("downgrade", "-1"))
+    assert (
+        adopter.scalar(
+            "SELECT count(*) FROM pg_constraint WHERE conname IN "
+            "('users_email_key', 'orders_user_id_fkey')"
+        )
+        == 0
+    )
+
+
 def test_not_null_goes_through_a_validated_check(adopter: Adopter) -> None:
     text = autogenerate_safely(adopter, ADD_NOT_NULL)
     assert "op.add_not_null('users', 'nickname')" in text
