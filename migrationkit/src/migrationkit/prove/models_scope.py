@@ -103,8 +103,11 @@ def _judge_both_sides(
         metadata.reflect(
             connection, schema=None if schema == default_schema else schema
         )
-        reflected.update(
-            {(schema, table.name): table for table in metadata.tables.values()}
+        reflected.update(  # a foreign key may have brought another schema's table
+            {
+                (table.schema or default_schema, table.name): table
+                for table in metadata.tables.values()
+            }
         )
     for (schema, name), table in reflected.items():
         _judge(
