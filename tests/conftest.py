@@ -25,6 +25,7 @@ from migrationkit.testing.pgbouncer import (
 )
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, Project, Role, Service, copy_project
+from tests.wheel import build_distributions
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,6 +41,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or not sys.flags.dont_write_bytecode:
         return
     compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(wheel, sdist) of migrationkit, built once for every test that needs them."""
+    return build_distributions(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from migrationkit.prove.history import History, describe, relative_path
 from migrationkit.prove.hooks import DataHook, hooks_for, run_after, run_before
 from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.models import prove_models, unregistered_models
+from migrationkit.prove.models_scope import ModelsScope
 from migrationkit.prove.offline import prove_offline
 from migrationkit.prove.report import (
     Block,
@@ -286,7 +287,17 @@ class Prover:
                 ]
             at = ", ".join(heads)
         outcomes: list[Outcome] = list(
-            prove_models(self.walk, head=at_head, at=at, metadatas=env.target_metadata)
+            prove_models(
+                self.walk,
+                head=at_head,
+                at=at,
+                metadatas=env.target_metadata,
+                scope=ModelsScope(
+                    include_name=env.include_name,
+                    include_object=env.include_object,
+                    database_only=self.declared.database_only,
+                ),
+            )
         )
         return outcomes + unregistered_models(env.target_metadata)
 
