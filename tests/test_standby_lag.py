@@ -241,8 +241,9 @@ def standby(primary: EmbeddedPostgres) -> Iterator[Standby]:
 
 BACKFILL = textwrap.dedent(
     """
-    import dataclasses, json, os, sys
-        from migrationkit.ops.backfill import Throttle, run_backfill
+    import dataclasses, json, os
+    import sqlalchemy as sa
+    from migrationkit.ops.backfill import Throttle, run_backfill
 
     engine = sa.create_engine(os.environ["BACKFILL_URL"], poolclass=sa.NullPool)
     with engine.connect() as conn:
@@ -312,6 +313,10 @@ class Lines:
             try:
                 line = self._queue.get(timeout=min(left, 0.5))
             except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    raise AssertionError(  # the stream ended: nothing more to come
+                        f"no line with {text!r} in:\n{''.join(self.seen)}"
+                    ) from None
                 continue
             self.seen.append(line)
             if text in line:
