@@ -52,6 +52,24 @@ from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
 from migrationkit.runtime.journal import note_progress
 
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_TARGET_BATCH_SECONDS",
+    "EXACT_COUNT_BELOW",
+    "STRATEGIES",
+    "BackfillOp",
+    "BackfillReport",
+    "Checkpoint",
+    "PendingRowsAreTheRecord",
+    "Strategy",
+    "Throttle",
+    "backfill_in_batches",
+    "batch_options_from_x",
+    "run_backfill",
+    "strategy_from_x",
+    "target_seconds_from_x",
+]
+
 DEFAULT_BATCH_SIZE = 2_000
 """Rows in the first batch; later batches follow ``target_batch_seconds``."""
 
