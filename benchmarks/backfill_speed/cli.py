@@ -16,9 +16,10 @@ import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import median
 
 from benchmarks.deploy.cli import INI
-from benchmarks.deploy.speed import DEFAULT_APP_RATE, measure_speed
+from benchmarks.deploy.speed import DEFAULT_APP_RATE, SpeedResult, measure_speed
 from benchmarks.zero_downtime.scratch import (
     ScratchServer,
     benchmark_settings,
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--rows", type=_count, default=1_000_000, help="rows in each copy")
     add("--app-rate", type=_rate, default=DEFAULT_APP_RATE,
         help="application writes per second during each run (0: none)")  # fmt: skip
+    add("--repeat", type=_count, default=1,
+        help="runs one after the other (a busy machine moves each)")  # fmt: skip
     add("--db-prefix", default="backfill_bench", help="scratch database's prefix")
     add("--database-url", default=None,
         help="server (default: DATABASE_URL, else the embedded server)")  # fmt: skip
@@ -77,14 +80,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch = ScratchServer(home, settings)
         version = scratch.open_check()
         name = f"{prefix}_speed"
-        target = scratch.recreate(name)
-        try:
-            with scratch.connect(name, application_name="backfill-speed") as conn:
-                speed = measure_speed(
-                    conn, target, rows=args.rows, app_rate=args.app_rate
-                )
-        finally:
-            scratch.drop(name)
+        runs: list[SpeedResult] = []
+        for _ in range(args.repeat):
+            target = scratch.recreate(name)
+            try:
+                with scratch.connect(name, application_name="backfill-speed") as conn:
+                    runs.append(
+                        measure_speed(
+                            conn, target, rows=args.rows, app_rate=args.app_rate
+                        )
+                    )
+            finally:
+                scratch.drop(name)
+            print(runs[-1].render(), flush=True)
     except MigrationKitError as exc:
         if args.debug:
             raise
@@ -94,10 +102,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
         f"{platform.release()}, PostgreSQL {version}"
     )
-    print(speed.render())
+    if len(runs) > 1:
+        print(summary(runs))
     print(f"\nMachine: {machine}")
     if args.json is not None:
-        document = {"machine": machine, "speed": speed.as_json()}
+        document = {"machine": machine, "runs": [run.as_json() for run in runs]}
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"Wrote {args.json}")
     return 0
+
+
+def summary(runs: list[SpeedResult]) -> str:
+    """The median of each ratio over the runs (each run's own UPDATE the unit)."""
+    ctid = median(run.ctid.seconds / run.update_seconds for run in runs)
+    keyset = median(run.keyset.seconds / run.update_seconds for run in runs)
+    sweep = median(run.ctid.sweep_seconds / run.update_seconds for run in runs)
+    return (
+        f"Median of {len(runs)} runs: ctid ranges {ctid:.2f}x (the sweep alone "
+        f"{sweep:.2f}x), keyset {keyset:.2f}x one whole-table UPDATE"
+    )
