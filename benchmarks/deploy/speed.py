@@ -32,6 +32,7 @@ import psycopg
 import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget, attach_password
+from migrationkit.errors import MigrationKitError
 from migrationkit.ops.backfill import BackfillReport, run_backfill
 
 SET_SQL = "ip_address_inet = ip_address::inet"
@@ -90,6 +91,8 @@ class SpeedResult:
                 "rows": report.updated,
                 "batches": report.batches,
                 "longest_batch_ms": round(report.longest_batch_seconds * 1000, 1),
+                "batch_seconds": round(report.batch_seconds, 3),
+                "check_seconds": round(report.check_seconds, 3),
                 "throttled": report.throttled,
                 "throttled_seconds": round(report.throttled_seconds, 3),
                 "throttle_reasons": dict(report.reasons),
@@ -135,12 +138,15 @@ class SpeedResult:
                 f"{report.throttled}x {report.throttled_seconds:.1f} s)  "
                 f"{(seen(report.strategy) or ApplicationSeen()).render()}"
             )
-        without_sweep = self.ctid.seconds - self.ctid.sweep_seconds
+        ctid = self.ctid
+        rest = ctid.seconds - ctid.batch_seconds - ctid.check_seconds
+        rest -= ctid.sweep_seconds
         lines.append(
-            f"  of the ctid backfill: sweep {self.ctid.sweep_seconds:.2f} s "
-            f"({self.ctid.swept:,} rows moved or added during the pass), pass and "
-            f"the rest {without_sweep:.2f} s "
-            f"({without_sweep / self.update_seconds:.2f}x)"
+            f"  of the ctid backfill: pass batches {ctid.batch_seconds:.2f} s "
+            f"({ctid.batch_seconds / self.update_seconds:.2f}x), checks between "
+            f"batches {ctid.check_seconds:.2f} s, sweep {ctid.sweep_seconds:.2f} s "
+            f"({ctid.swept:,} rows moved or added during the pass), the rest "
+            f"{rest:.2f} s (pauses, set-up, Python)"
         )
         return "\n".join(lines)
 
@@ -161,20 +167,34 @@ class Application:
             yield seen
             return
         stop = threading.Event()
+        ready = [threading.Event(), threading.Event()]
         threads = [
-            threading.Thread(target=work, args=(table, seen, stop), daemon=True)
-            for work in (self._write, self._watch)
+            threading.Thread(target=work, args=(table, seen, stop, up), daemon=True)
+            for work, up in zip((self._write, self._watch), ready, strict=True)
         ]
         for thread in threads:
             thread.start()
         try:
+            # the run starts once the application writes and is watched
+            for up, thread in zip(ready, threads, strict=True):
+                while not up.wait(0.1):
+                    if not thread.is_alive():
+                        raise MigrationKitError(
+                            f"the benchmark's application could not start ({table})"
+                        )
             yield seen
         finally:
             stop.set()
             for thread in threads:
                 thread.join(timeout=600)
 
-    def _write(self, table: str, seen: ApplicationSeen, stop: threading.Event) -> None:
+    def _write(
+        self,
+        table: str,
+        seen: ApplicationSeen,
+        stop: threading.Event,
+        ready: threading.Event,
+    ) -> None:
         statement = sa.text(
             f"UPDATE {table} SET occurred_at = clock_timestamp() WHERE id = :id"
         )
@@ -191,10 +211,17 @@ class Application:
                 took = time.monotonic() - began
                 seen.requests += 1
                 seen.longest_request_seconds = max(seen.longest_request_seconds, took)
+                ready.set()
                 due += every
                 stop.wait(max(0.0, due - time.monotonic()))
 
-    def _watch(self, table: str, seen: ApplicationSeen, stop: threading.Event) -> None:
+    def _watch(
+        self,
+        table: str,
+        seen: ApplicationSeen,
+        stop: threading.Event,
+        ready: threading.Event,
+    ) -> None:
         query = sa.text(
             "SELECT extract(epoch FROM max(clock_timestamp() - l.waitstart))"
             " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
@@ -202,6 +229,7 @@ class Application:
         )
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
+            ready.set()
             while not stop.wait(_SAMPLE_EVERY):
                 wait = conn.execute(query, {"app": APP_NAME}).scalar()
                 if wait is not None:

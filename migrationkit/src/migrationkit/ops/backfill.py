@@ -426,8 +426,10 @@ class _Backfill:
             if strategy == "ctid":
                 self._ctid_pass(connection, layout, pacer)
                 swept_from = time.monotonic()
+                in_pass = (report.batch_seconds, report.check_seconds)
                 self._sweep(connection, layout, pacer)
                 report.sweep_seconds = time.monotonic() - swept_from
+                report.batch_seconds, report.check_seconds = in_pass
             else:
                 self._keyset_pass(connection, pacer)
         except BaseException:

@@ -70,6 +70,12 @@ class BackfillReport:
     batches: int = 0
     seconds: float = 0.0
     longest_batch_seconds: float = 0.0
+    batch_seconds: float = 0.0
+    """Time in the batches' statements and commits, all together (a ctid pass's
+    only: the sweep after it is timed as a whole in ``sweep_seconds``)."""
+    check_seconds: float = 0.0
+    """Time in the checks between batches (probe, catalog read, commit); a
+    ctid pass's only, as for ``batch_seconds``."""
     throttled: int = 0
     """Checks between batches that found pressure (each is followed by a pause)."""
     throttled_seconds: float = 0.0
@@ -123,6 +129,7 @@ class Pacer:
 
     def record(self, seconds: float) -> None:
         self.report.batches += 1
+        self.report.batch_seconds += seconds
         self.report.longest_batch_seconds = max(
             self.report.longest_batch_seconds, seconds
         )
@@ -176,6 +183,7 @@ class Pacer:
         probe = time.monotonic() - started
         if self.commit:
             connection.commit()
+        self.report.check_seconds += time.monotonic() - started
         # The lag first: it is the one reason to wait rather than slow down.
         if row.lag is not None and row.lag > throttle.replay_lag_limit_seconds:
             lag = float(row.lag)
