@@ -50,7 +50,8 @@ EPILOG = (
     epilog(database=True, statuses={3: "`db status` or `db url` of a stopped server"})
     + """
 Alembic's own command line prints the same `FAILED:` paragraphs for
-migrationkit's errors, and exits 255 (--raiseerr for the traceback).
+migrationkit's errors, and exits 255 (--raiseerr for the traceback);
+docs/errors-and-secrets.md has every entry point's exit statuses.
 """
 )
 
