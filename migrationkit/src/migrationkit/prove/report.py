@@ -66,7 +66,6 @@ CHECKS: tuple[Check, ...] = (
         why="a data migration is only proven on data",
     ),
 )
-CHECK_BY_CODE = {check.code: check for check in CHECKS}
 
 
 @dataclass(frozen=True, kw_only=True)
