@@ -72,9 +72,7 @@ class Prover:
         self.history = History.load(config)
         self.hooks = tuple(hooks)
         self._check_hooks()
-        self.migrator = Migrator(
-            config, self.history
-        )
+        self.migrator = Migrator(config, self.history)
         self.walk = Walk(
             scratch=scratch,
             migrator=self.migrator,
