@@ -138,8 +138,9 @@ def unregistered_models(metadatas: Sequence[sa.MetaData]) -> list[Finding]:
     A model module env.py never imports (directly or through the package's
     ``__init__``) registers no table, so neither autogenerate nor the models check
     sees it: the migrations silently lack it. Every module of each package that
-    defines a model is imported, and a table that appears only then is named with
-    its module. (Importing a project module runs it, as pytest-alembic's
+    defines a model is imported (``__main__`` modules, which are scripts, are
+    not), and a table that appears only then is named with its module.
+    (Importing a project module runs it, as pytest-alembic's
     ``all_models_register_on_metadata`` does too.)
     """
     before = {id(md): set(md.tables) for md in metadatas}
@@ -151,6 +152,9 @@ def unregistered_models(metadatas: Sequence[sa.MetaData]) -> list[Finding]:
         if path is None:
             continue
         for info in pkgutil.walk_packages(path, prefix=f"{package}."):
+            # A __main__ module is a script: importing it would run it.
+            if info.name.rsplit(".", 1)[-1] == "__main__":
+                continue
             if info.name not in sys.modules:
                 importlib.import_module(info.name)
                 imported.append(info.name)
@@ -180,13 +184,20 @@ def unregistered_models(metadatas: Sequence[sa.MetaData]) -> list[Finding]:
 
 
 def _root_packages(metadata: sa.MetaData) -> set[str]:
-    """The top-level packages of the modules holding a class on ``metadata``."""
+    """The top-level packages of the modules that define a class on ``metadata``.
+
+    Where a class is defined (its ``__module__``), not every module that imports
+    it: a script or benchmark doing ``from models import User`` is no models
+    package, and walking it would run its modules.
+    """
     return {
-        name.split(".")[0]
-        for name, module in list(sys.modules.items())
+        str(value.__module__).split(".")[0]
+        for module in list(sys.modules.values())
         if module is not None
         for value in list(vars(module).values())
-        if isinstance(value, type) and getattr(value, "metadata", None) is metadata
+        if isinstance(value, type)
+        and getattr(value, "metadata", None) is metadata
+        and getattr(value, "__module__", None)
     }
 
 
