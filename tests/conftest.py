@@ -6,7 +6,7 @@ import compileall
 import sys
 import sysconfig
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
 from migrationkit.masking import Secret
+from migrationkit.prove import DataHook
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import (
     LoginRole,
@@ -25,6 +26,7 @@ from migrationkit.testing.pgbouncer import (
 )
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, Project, Role, Service, copy_project
+from tests.test_history import DATA_HOOKS
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,21 +44,31 @@ def pytest_configure(config: pytest.Config) -> None:
     compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
 
 
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings.from_environ()
+# The server and the databases are migrationkit's plugin's (the fixtures an adopter
+# gets); these tests use them under short names.
 
 
 @pytest.fixture(scope="session")
-def server(settings: Settings) -> TestServer:
-    return TestServer.from_settings(settings, project_dir=REPO)
+def settings(migrationkit_settings: Settings) -> Settings:
+    return migrationkit_settings
+
+
+@pytest.fixture(scope="session")
+def server(migrationkit_server: TestServer) -> TestServer:
+    return migrationkit_server
 
 
 @pytest.fixture
-def database(server: TestServer) -> Iterator[DatabaseTarget]:
-    """An empty database of this test's own."""
-    with server.fresh_database() as target:
-        yield target
+def database(migrationkit_database: DatabaseTarget) -> DatabaseTarget:
+    """An empty database of this test's own (dropped when the test ends)."""
+    return migrationkit_database
+
+
+@pytest.fixture(scope="session")
+def migrationkit_data_hooks() -> Sequence[DataHook]:
+    """The plugin's proof of the history (``migrationkit_prove`` in pyproject.toml,
+    collected here) runs the data hooks of 003, 007 and 009 too."""
+    return DATA_HOOKS
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 """The project's own history: proven by migrationkit's harness, then with data.
 
-Every revision, found by walking the history, is proven by the harness imported
-below (one head; upgrade from its parent; up, down, up again restoring the full
-catalog; renders with --sql; the models match the head), and the data migrations
-003, 007 and 009 are proven on data by the data hooks of ``DATA_HOOKS``, which
+Every revision, found by walking the history, is proven by the harness, which
+migrationkit's pytest plugin collects under ``tests/conftest.py``
+(``migrationkit_prove`` in pyproject.toml): one head; upgrade from its parent; up,
+down, up again restoring the full catalog; renders with --sql; the models match
+the head. The data migrations 003, 007 and 009 are proven on data by the data
+hooks of ``DATA_HOOKS`` below, which ``tests/conftest.py`` hands to the plugin and
 ``migrationkit prove --hooks tests/test_history.py:DATA_HOOKS`` runs too.
 
-The tests after them follow particular revisions through scenarios: applied
+The tests here follow particular revisions through scenarios: applied
 in-process through Alembic's command API where many steps are needed (fast), and
 through the ``alembic`` command line where the command line itself is the point
 (``check``, an interrupted run).
@@ -32,20 +34,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from migrationkit.prove import DataHook
-from migrationkit.testing.prove_tests import (
-    test_history_has_one_head,
-    test_models_match_head,
-    test_revision_renders_offline,
-    test_revision_round_trip,
-)
 from tests.helpers import Project
-
-__all__ = [  # the harness's tests, collected here for this project's history
-    "test_history_has_one_head",
-    "test_models_match_head",
-    "test_revision_renders_offline",
-    "test_revision_round_trip",
-]
 
 USERS = 3_000
 EVENTS = 600
@@ -265,12 +254,6 @@ DATA_HOOKS = (
         after=addresses_converted,
     ),
 )
-
-
-@pytest.fixture(scope="session")
-def migrationkit_data_hooks() -> Sequence[DataHook]:
-    """The harness runs these around 003, 007 and 009."""
-    return DATA_HOOKS
 
 
 # --------------------------------------------------------------------- tests
