@@ -6,13 +6,14 @@ import compileall
 import sys
 import sysconfig
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import migrationkit
 from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
 from migrationkit.masking import Secret
@@ -30,18 +31,34 @@ from tests.test_history import DATA_HOOKS
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the environment's packages to bytecode once, before any test.
+    """Compile the environment's packages and migrationkit to bytecode once,
+    before any test.
 
     The suite starts hundreds of Python processes (alembic, migrationkit, the
-    service), and each imports SQLAlchemy and Alembic. Where
-    PYTHONDONTWRITEBYTECODE is set, a package installed without .pyc files would
-    be compiled again by every one of them. Compiling here (the controller only;
-    a no-op when the files are current) replaces uv's ``compile-bytecode``
-    setting, which printed "Bytecode compiled ..." on every ``uv run``.
+    service), and each imports SQLAlchemy, Alembic and migrationkit. Where
+    PYTHONDONTWRITEBYTECODE is set, code without .pyc files would be compiled
+    again by every one of them (migrationkit, installed editable, has none).
+    Compiling here (the controller only; a no-op when the files are current)
+    replaces uv's ``compile-bytecode`` setting, which printed "Bytecode compiled
+    ..." on every ``uv run``.
     """
     if hasattr(config, "workerinput") or not sys.flags.dont_write_bytecode:
         return
-    compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
+    for folder in (sysconfig.get_paths()["purelib"], migrationkit.__path__[0]):
+        compileall.compile_dir(folder, quiet=2, workers=0)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """Keep pytest's rewritten test modules (``__pycache__``, git-ignored) even
+    where PYTHONDONTWRITEBYTECODE is set: otherwise every xdist worker and every
+    nested pytest run rewrites every test module's asserts again, seconds each."""
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        return (yield)
+    finally:
+        sys.dont_write_bytecode = writes
 
 
 # The server and the databases are migrationkit's plugin's (the fixtures an adopter
