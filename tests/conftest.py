@@ -28,6 +28,7 @@ from migrationkit.testing.pgbouncer import (
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, Project, Role, Service, copy_project
 from tests.test_history import DATA_HOOKS
+from tests.wheel import build_distributions
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +64,12 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
 
 # The server and the databases are migrationkit's plugin's (the fixtures an adopter
 # gets); these tests use them under short names.
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(wheel, sdist) of migrationkit, built once for every test that needs them."""
+    return build_distributions(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,7 @@ def test_new_tables_are_left_plain(adopter: Adopter) -> None:
     assert "op.create_table('users'" in text
     assert "concurrently" not in text
     assert "mood" in text  # the new type is created by create_table itself
+    assert "op.execute('DROP TYPE IF EXISTS mood')" in text  # and dropped after it
 
 
 def test_index_on_existing_table_is_built_and_dropped_concurrently(
@@ -213,6 +214,39 @@ def test_foreign_key_is_added_not_valid_then_validated(adopter: Adopter) -> None
     ok(adopter.project.alembic("downgrade", "-1"))
 
 
+def test_unnamed_constraints_get_the_names_postgresql_would_give(
+    adopter: Adopter,
+) -> None:
+    """No naming convention: the safe forms carry PostgreSQL's own names, and the
+    downgrade drops them by those names (Alembic's would drop ``None``)."""
+    no_convention = (
+        "    metadata = sa.MetaData(naming_convention=NAMING)",
+        "    pass",
+    )
+    text = autogenerate_safely(adopter, no_convention, ADD_UNIQUE, ADD_FOREIGN_KEY)
+    assert (
+        "op.add_unique_constraint_using_index('users_email_key', 'users', ['email'])"
+        in text
+    )
+    assert (
+        "op.add_foreign_key_not_valid('orders_user_id_fkey', 'orders', 'users', "
+        "['user_id'], ['id'])" in text
+    )
+    assert "op.drop_constraint('users_email_key', 'users', type_='unique')" in text
+    assert (
+        "op.drop_constraint('orders_user_id_fkey', 'orders', type_='foreignkey')"
+        in text
+    )
+    ok(adopter.project.alembic("downgrade", "-1"))
+    assert (
+        adopter.scalar(
+            "SELECT count(*) FROM pg_constraint WHERE conname IN "
+            "('users_email_key', 'orders_user_id_fkey')"
+        )
+        == 0
+    )
+
+
 def test_not_null_goes_through_a_validated_check(adopter: Adopter) -> None:
     text = autogenerate_safely(adopter, ADD_NOT_NULL)
     assert "op.add_not_null('users', 'nickname')" in text
@@ -228,7 +262,7 @@ def test_enum_value_is_added_outside_a_transaction(adopter: Adopter) -> None:
     text = autogenerate_safely(adopter, ADD_ENUM_VALUE)
     assert "op.add_enum_value('mood', 'happy', after='busy')" in text
     assert "# ADD VALUE committed on its own" in text
-    assert "cannot remove a value" in text  # the downgrade says what it leaves
+    assert "op.remove_enum_value('mood', 'happy')" in text  # rebuilt on the way down
     assert (
         adopter.scalar(
             "SELECT array_agg(enumlabel ORDER BY enumsortorder)::text FROM pg_enum"
@@ -237,6 +271,17 @@ def test_enum_value_is_added_outside_a_transaction(adopter: Adopter) -> None:
         == "{calm,busy,happy}"
     )
     ok(adopter.project.alembic("downgrade", "-1"))
+    values = (
+        "SELECT array_agg(enumlabel ORDER BY enumsortorder)::text FROM pg_enum"
+        " WHERE enumtypid = 'mood'::regtype"
+    )
+    assert adopter.scalar(values) == "{calm,busy}"
+    ok(adopter.project.alembic("upgrade", "head"))
+    with adopter.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE users SET mood = 'happy' WHERE id = 1"))
+    message = failed(adopter.project.alembic("downgrade", "-1"))
+    assert "rows of users.mood still hold it" in message
+    assert adopter.scalar(values) == "{calm,busy,happy}"  # nothing changed
 
 
 def test_new_enum_type_is_created_before_its_column(adopter: Adopter) -> None:

@@ -560,3 +560,85 @@ def test_a_killed_ctid_backfill_resumes_and_loses_no_rows(
         )
     assert resumed == ROWS - len(done)
     check_all_done_once(items)
+
+
+def test_a_ctid_backfill_whose_connection_is_lost_resumes_and_loses_no_rows(
+    items: sa.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server ends the backfill's session mid-batch (a failover, a network
+    cut, ``pg_terminate_backend``): the caller gets the error, the batch in
+    flight is rolled back, every batch before it stays, and a rerun finishes."""
+    chosen = 2_000  # the row the held lock stops the backfill at
+    holder = items.connect()
+    holder.execute(
+        sa.text("SELECT 1 FROM items WHERE id = :id FOR UPDATE"), {"id": chosen}
+    )
+    failures: list[BaseException] = []
+
+    def backfill() -> None:
+        with items.connect() as conn:
+            conn.execute(sa.text("SET application_name = 'lost_backfill'"))
+            conn.commit()
+            try:
+                run_backfill(
+                    conn,
+                    table="items",
+                    set_sql=SET_LABEL,
+                    pending_sql="label IS NULL",
+                    batch_size=200,
+                    target_batch_seconds=None,
+                    strategy="ctid",
+                )
+            except Exception as exc:  # noqa: BLE001  # judged by the test below
+                failures.append(exc)
+
+    thread = threading.Thread(target=backfill, daemon=True)
+    thread.start()
+    try:
+        with items.connect() as conn:
+            deadline = time.monotonic() + 60
+            pid = None
+            while pid is None and time.monotonic() < deadline:
+                pid = conn.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE application_name = 'lost_backfill'"
+                        " AND wait_event_type = 'Lock'"
+                    )
+                ).scalar()
+                conn.rollback()
+                time.sleep(0.01)
+            assert pid is not None, "the backfill never reached the locked row"
+            ended = conn.execute(
+                sa.text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
+            ).scalar_one()
+            conn.commit()
+            assert ended
+        thread.join(timeout=60)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not thread.is_alive()
+    assert len(failures) == 1
+    assert isinstance(failures[0], sa.exc.OperationalError), failures
+    assert "interrupted after" in capsys.readouterr().err
+
+    with items.connect() as conn:
+        done = conn.execute(
+            sa.text("SELECT count(*) FROM items WHERE label IS NOT NULL")
+        ).scalar_one()
+        chosen_done = conn.execute(
+            sa.text("SELECT label IS NOT NULL FROM items WHERE id = :id"),
+            {"id": chosen},
+        ).scalar_one()
+        assert 0 < done < ROWS
+        assert not chosen_done  # its batch was rolled back with the session
+        resumed = backfill_in_batches(
+            table="items",
+            set_sql=SET_LABEL,
+            pending_sql="label IS NULL",
+            strategy="ctid",
+            connection=conn,
+        )
+    assert resumed == ROWS - done
+    check_all_done_once(items)

@@ -95,11 +95,11 @@ def test_the_deploy_benchmark_reports_every_phase_and_finds_every_write(
         assert written["users"] > 0
         assert written["login_events"] > 0
         assert found == written  # no write the service confirmed was lost
-        # The only failures are the old release's sign-ins once the switch has
-        # given ``ip_address`` to the INET column: its TEXT model binds the value
-        # as VARCHAR (see the README's deploy benchmark section).
-        for what in result["failures_by_kind"]:
-            assert what == "old release, login 500", result["failures_by_kind"]
+    # The old release binds ip_address without a cast, so the switch to INET does
+    # not refuse its sign-ins (docs/rolling-deploy.md): the project's history
+    # serves every request of the rolling deploy. (The naive control's failures,
+    # if any, are its table rewrite's lock waits: timing on a shared machine.)
+    assert document["histories"]["safe"]["failures_by_kind"] == {}
 
     speed = document["speed"]
     assert speed["rows"] == 3000

@@ -132,9 +132,14 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     assert "(head)" in again.stdout
     assert started_lines(again.stderr) == []
 
-    # `db start` also creates the database `db url` names.
+    # A stopped server has no URL (exit 3, tests/test_cli_spec.py); --start
+    # starts it and creates the database, then `db start` finds it running.
     ok(db("stop"))
+    assert db("url").returncode == 3
+    started_url = ok(db("url", "--start", "--database", "other")).stdout
+    assert started_url.startswith("postgresql://postgres@/other?")
     fresh = ok(db("start", "--database", "other"))
+    assert "already running" in fresh.stdout
     assert "database 'other' is ready" in fresh.stdout
     assert (
         ok(db("url", "--database", "other"))

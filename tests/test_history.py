@@ -5,7 +5,8 @@ migrationkit's pytest plugin collects under ``tests/conftest.py``
 (``migrationkit_prove`` in pyproject.toml): one head; upgrade from its parent; up,
 down, up again restoring the full catalog; renders with --sql; the models match
 the head. The data migrations 003, 007 and 009 are proven on data by the data
-hooks of ``DATA_HOOKS`` below, which ``tests/conftest.py`` hands to the plugin and
+hooks of ``DATA_HOOKS`` below (their rows stay for the revisions after them, so
+011 is acknowledged first), which ``tests/conftest.py`` hands to the plugin and
 ``migrationkit prove --hooks tests/test_history.py:DATA_HOOKS`` runs too.
 
 The tests here follow particular revisions through scenarios: applied
@@ -33,8 +34,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from migrationkit.ledger.access import acknowledge_flags
+from migrationkit.ledger.table import LedgerTable
 from migrationkit.prove import DataHook
-from tests.helpers import Project
+from tests.helpers import REPO, Project
 
 USERS = 3_000
 EVENTS = 600
@@ -241,6 +244,14 @@ def addresses_converted(
     assert converted == expected, f"converted {converted}, expected {expected}"
 
 
+def flagged_addresses_acknowledged(connection: sa.Connection) -> None:
+    """At 010: 009 flagged the addresses it could not convert, and 011 would
+    destroy them; the proof's rows reach 011 as a deploy's would, so it needs
+    what an operator does first: `migrationkit acknowledge 011`."""
+    script = ScriptDirectory.from_config(Config(str(REPO / "alembic.ini")))
+    acknowledge_flags(connection, LedgerTable.beside(), script=script, revision="011")
+
+
 DATA_HOOKS = (
     DataHook(
         revision="003",
@@ -253,6 +264,7 @@ DATA_HOOKS = (
         before=events_written_before_008,
         after=addresses_converted,
     ),
+    DataHook(revision="011", before=flagged_addresses_acknowledged),
 )
 
 

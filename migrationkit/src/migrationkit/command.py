@@ -4,6 +4,12 @@ As in Alembic's ``command.py``, each verb takes the project's Alembic ``Config``
 first and returns plain data; the command line (``migrationkit.cli``) only parses
 arguments, calls one of these and prints the result. Expected failures raise a
 ``MigrationKitError`` with a message written for people.
+
+The command line is built from these functions: the first paragraph of a verb's
+docstring is its command's one-line help (and its row in the README's command
+table), the rest its description, and its keyword parameters are the command's
+options (``migrationkit.cli.spec``). So that paragraph is written for both
+readers, and a new parameter needs its option declared there.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ if TYPE_CHECKING:
         ServerStatus,
     )
     from migrationkit.ledger.table import LedgerEntry
-    from migrationkit.lint import LintReport, Selection
+    from migrationkit.lint import LintReport
     from migrationkit.prove import DataHook, ProofReport
 
 
@@ -85,7 +91,11 @@ def db_start(
     settings: Settings,
     database: str = DEFAULT_DATABASE,
 ) -> StartResult:
-    """Start the embedded server if it is not running, and create ``database``."""
+    """Start the embedded server and create its database.
+
+    The server starts only if it is not running already (any command that needs
+    it also starts it on first use); ``database`` is created if missing.
+    """
     server = embedded_server(config, settings=settings)
     started = server.ensure_running()
     url = server.ensure_database(database)
@@ -93,18 +103,30 @@ def db_start(
 
 
 def db_stop(config: Config | None, *, settings: Settings) -> tuple[bool, Path]:
-    """Stop the embedded server; (whether it was running, its data folder)."""
+    """Stop the embedded server; its data stays.
+
+    Returns whether it was running, and its data folder.
+    """
     server = embedded_server(config, settings=settings)
     return server.stop(), server.data_dir
 
 
 def db_destroy(config: Config | None, *, settings: Settings) -> DestroyReport:
-    """Stop the embedded server; delete its cluster and all it made on the machine."""
+    """Stop the embedded server and delete it, its data and its system account.
+
+    That is its cluster (all its data) and everything it made on the machine: its
+    socket folder, its files in .pgdata/, the ACL entries it added and, when run
+    as root, its system account. The next command that needs a database creates
+    a new one.
+    """
     return embedded_server(config, settings=settings).destroy()
 
 
 def db_status(config: Config | None, *, settings: Settings) -> ServerStatus:
-    """Whether the embedded server runs, and where."""
+    """Say whether the embedded server runs, and where.
+
+    The command line exits 3 when it does not, as ``pg_ctl status`` does.
+    """
     return embedded_server(config, settings=settings).status()
 
 
@@ -113,12 +135,22 @@ def db_url(
     *,
     settings: Settings,
     database: str = DEFAULT_DATABASE,
-) -> URL:
-    """The URL of ``database`` on the running embedded server.
+    start: bool = False,
+) -> URL | None:
+    """The URL of a database on the embedded server, for psql and other libpq tools.
 
-    Starts nothing: a stopped server is an error that says how to start it.
+    None when the server is stopped, unless ``start``: its URL names the socket
+    folder the server makes anew at each start, so a stopped server has no URL
+    yet, and saying one would be a guess. ``start`` starts it first (and creates
+    ``database``), as ``db start`` does.
     """
-    return embedded_server(config, settings=settings).url(database)
+    server = embedded_server(config, settings=settings)
+    if start:
+        server.ensure_running()
+        return server.ensure_database(database)
+    if not server.status().running:
+        return None
+    return server.url(database)
 
 
 def libpq_url(url: URL) -> str:
@@ -149,7 +181,7 @@ def verify(
     model_checks: Sequence[ModelCheck] = (),
     debug: bool = False,
 ) -> VerificationReport:
-    """Check the project's database against its models and its migration history.
+    """Check the database against the models and the migration history.
 
     The models and the database are the ones the project's own ``env.py`` gives:
     it is run as ``alembic current`` runs it (nothing is migrated, the version
@@ -211,22 +243,29 @@ def lint(
     config: Config,
     *,
     settings: Settings | None = None,
-    selection: Selection | None = None,
+    since_revision: str | None = None,
+    since_git: str | None = None,
+    versions: str | None = None,
     live: bool = False,
     database_url: str | None = None,
     pg_version: str | None = None,
 ) -> LintReport:
-    """Review the lock safety of the project's revisions (see ``migrationkit.lint``).
+    """Review the lock safety of the revisions (squawk plus more checks).
 
-    Offline unless ``live`` or ``database_url``: then findings are graded by the
-    real size of their table, and nothing in the database is changed.
+    All revisions, or those after ``since_revision``, or those whose files
+    changed since the git ref ``since_git``; ``versions`` lints the revisions
+    of another folder instead of the project's. Offline unless ``live`` or
+    ``database_url``: then findings are graded by the real size of their table,
+    and nothing in the database is changed. See ``migrationkit.lint``.
     """
-    from migrationkit.lint import lint_project  # noqa: PLC0415
+    from migrationkit.lint import Selection, lint_project  # noqa: PLC0415
 
+    if versions is not None:
+        config.set_main_option("version_locations", versions.replace("%", "%%"))
     return lint_project(
         config,
         settings=settings if settings is not None else settings_for(config),
-        selection=selection,
+        selection=Selection(after=since_revision, git_ref=since_git),
         live=live,
         database_url=database_url,
         pg_version=pg_version,
@@ -244,13 +283,14 @@ def prove(
     models: bool = True,
     offline: bool = True,
 ) -> ProofReport:
-    """Prove the project's migration history on scratch databases of its own.
+    """Prove the migration history: up, down, up again, models, SQL.
 
-    One head; every revision upgrades from its parent; up, down, up again
-    restores the full catalog; the models match the head; every revision renders
-    as SQL; ``hooks`` prove data migrations on data. The databases are created
-    on the server the project's rule names and dropped afterwards; the
-    project's own database is never touched. See ``migrationkit.prove``.
+    On scratch databases of its own: one head; every revision upgrades from its
+    parent; up, down, up again restores the full catalog; the models match the
+    head; every revision renders as SQL; ``hooks`` prove data migrations on
+    data. The databases are created on the server the project's rule names and
+    dropped afterwards; the project's own database is never touched. See
+    ``migrationkit.prove``.
     """
     from migrationkit.prove.runner import prove as prove_history  # noqa: PLC0415
 
@@ -274,11 +314,11 @@ def history(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[LedgerEntry]:
-    """The ledger's rows, oldest first: what ran, when, how long, by whom.
+    """Show the migration ledger: what ran, when, how long, by whom.
 
-    ``revision`` keeps the rows about that revision; ``since`` and ``until``
-    bound the time the row was written. Reads only; an empty list when the
-    database has no ledger yet.
+    Its rows, oldest first. ``revision`` keeps the rows about that revision;
+    ``since`` and ``until`` bound the time the row was written. Reads only; an
+    empty list when the database has no ledger yet.
     """
     from migrationkit.ledger.access import on_project_database  # noqa: PLC0415
     from migrationkit.ledger.table import read_entries  # noqa: PLC0415
@@ -296,7 +336,12 @@ def history(
 
 
 def flags(config: Config, *, settings: Settings | None = None) -> list[LedgerEntry]:
-    """The review flags no one has acknowledged yet, oldest first."""
+    """List the review flags nobody has acknowledged yet.
+
+    Oldest first: rows a revision could not carry over and flagged
+    (``flag_for_review``). A contract revision that destroys them stops every run
+    until the flag is acknowledged.
+    """
     from migrationkit.ledger.access import on_project_database  # noqa: PLC0415
     from migrationkit.ledger.state import open_flags  # noqa: PLC0415
     from migrationkit.ledger.table import read_entries  # noqa: PLC0415
@@ -311,9 +356,13 @@ def flags(config: Config, *, settings: Settings | None = None) -> list[LedgerEnt
 def acknowledge(
     config: Config, *, revision: str, settings: Settings | None = None
 ) -> LedgerEntry | None:
-    """Acknowledge the open flags that ``revision`` (a contract step) destroys,
-    recording who and when, so that runs go ahead through it. None when no flag
-    under its topics is open."""
+    """Acknowledge the open flags a contract revision destroys.
+
+    ``revision`` is a contract step (it declares ``destroys_flagged``); its open
+    flags are acknowledged after inspecting the rows, the ledger records who and
+    when, and later runs go through it (as ``-x acknowledge=REVISION`` does).
+    None when no flag under its topics is open.
+    """
     from migrationkit.ledger.access import (  # noqa: PLC0415
         acknowledge_flags,
         on_project_database,
@@ -340,12 +389,13 @@ def backup(
     output: Path | None = None,
     progress: ProgressReport | None = None,
 ) -> BackupResult:
-    """Back up the project's database with ``pg_dump -Fc`` of the server's version.
+    """Back up the database with pg_dump -Fc (file mode 0600).
 
-    The database is the one the project's rule names (``resolve_database``).
-    ``output`` defaults to ``<database>-<UTC time>.dump`` in the working folder;
-    it is created 0600 and never replaces a file. The backup is read back with
-    ``pg_restore --list`` before this returns.
+    With the ``pg_dump`` of the server's major version. The database is the one
+    the project's rule names (``resolve_database``). ``output`` defaults to
+    ``<database>-<UTC time>.dump`` in the working folder; it is created 0600 and
+    never replaces a file. The backup is read back with ``pg_restore --list``
+    before this returns.
     """
     from migrationkit.backup import backup_database, default_backup_name  # noqa: PLC0415
 
@@ -361,9 +411,10 @@ def restore(
     path: Path,
     clean: bool = False,
 ) -> RestoreResult:
-    """Restore a ``backup`` file into the project's database, in one transaction.
+    """Restore a backup into the database (refuses a non-empty one).
 
-    A database that already holds tables is refused unless ``clean``.
+    In one transaction. A database that already holds tables is refused unless
+    ``clean``.
     """
     from migrationkit.backup import restore_database  # noqa: PLC0415
 

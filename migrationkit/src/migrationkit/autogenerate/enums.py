@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic.operations import MigrateOperation
 
 from migrationkit.autogenerate.render import CommentBlock, Commented
-from migrationkit.ops.enums import AddEnumValueOp
+from migrationkit.ops.enums import AddEnumValueOp, RemoveEnumValueOp
 
 _DATABASE_ENUMS = sa.text(
     "SELECT n.nspname AS schema, t.typname AS name,"
@@ -80,17 +80,14 @@ def enum_changes(
                     "fails (PG < 12) or stays unusable until commit",
                 )
             )
-        if added:
-            downgrade.append(
-                CommentBlock(
-                    [
-                        (
-                            f"PostgreSQL cannot remove a value from an enum type: "
-                            f"{', '.join(added)} stay in {name}."
-                        )
-                    ]
-                )
+        downgrade += [
+            Commented(
+                RemoveEnumValueOp(name, value, schema=schema),
+                comment="no DROP VALUE in PostgreSQL: the type is rebuilt without "
+                "it (its tables rewritten; refused while rows hold it)",
             )
+            for value in reversed(added)
+        ]
         gone = [value for value in existing if value not in values]
         if gone:
             listed = ", ".join(gone)

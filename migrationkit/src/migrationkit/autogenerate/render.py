@@ -21,7 +21,7 @@ from migrationkit.ops.constraints import (
     AddUniqueConstraintUsingIndexOp,
     ValidateConstraintOp,
 )
-from migrationkit.ops.enums import AddEnumValueOp
+from migrationkit.ops.enums import AddEnumValueOp, RemoveEnumValueOp
 from migrationkit.ops.indexes import CreateIndexConcurrentlyOp, DropIndexConcurrentlyOp
 
 
@@ -143,5 +143,15 @@ def _add_enum_value(_context: AutogenContext, operation: AddEnumValueOp) -> str:
         operation.value,
         before=operation.before,
         after=operation.after,
+        schema=operation.schema,
+    )
+
+
+@renderers.dispatch_for(RemoveEnumValueOp)
+def _remove_enum_value(_context: AutogenContext, operation: RemoveEnumValueOp) -> str:
+    return _call(
+        "remove_enum_value",
+        operation.type_name,
+        operation.value,
         schema=operation.schema,
     )

@@ -17,6 +17,11 @@ from alembic.autogenerate import Rewriter
 from alembic.operations import MigrateOperation, ops
 from alembic.runtime.migration import MigrationContext
 
+from migrationkit.autogenerate.names import (
+    FOREIGN_KEY,
+    UNIQUE,
+    postgres_constraint_name,
+)
 from migrationkit.autogenerate.render import CommentBlock, Commented
 from migrationkit.ops.columns import AddNotNullOp
 from migrationkit.ops.constraints import (
@@ -52,6 +57,8 @@ class Comparison:
     enum_types_created: set[str] = field(default_factory=set)
     enum_types_dropped: set[str] = field(default_factory=set)
     foreign_keys_moved: list[MigrateOperation] = field(default_factory=list)
+    types_dropped_last: list[MigrateOperation] = field(default_factory=list)
+    """Enum types a new table created: its downgrade drops them after all tables."""
 
     def table_exists(self, name: str, *, schema: str | None) -> bool:
         return sa.inspect(self.connection).has_table(name, schema=schema)
@@ -62,6 +69,14 @@ class Comparison:
             {"name": qualified_name(name, schema=schema)},
         )
         return bool(found)
+
+    def constraint_name(
+        self, *, table: str, columns: list[str], suffix: str, schema: str | None
+    ) -> str | None:
+        """The name PostgreSQL gives the unnamed constraint (see ``names``)."""
+        return postgres_constraint_name(
+            self.connection, table=table, columns=columns, suffix=suffix, schema=schema
+        )
 
     def server_major(self) -> int:
         info = self.connection.dialect.server_version_info or (0,)
@@ -186,15 +201,16 @@ def build_rewriter(seen: Comparison) -> Rewriter:
         _revision: Any,
         op: ops.CreateUniqueConstraintOp,
     ) -> MigrateOperation:
-        if (
-            op.constraint_name is None
-            or any(value for value in op.kw.values())
-            or not seen.table_exists(op.table_name, schema=op.schema)
+        if any(value for value in op.kw.values()) or not seen.table_exists(
+            op.table_name, schema=op.schema
         ):
+            return op
+        name = _unique_name(seen, op)
+        if name is None:
             return op
         return Commented(
             AddUniqueConstraintUsingIndexOp(
-                str(op.constraint_name),
+                str(name),
                 op.table_name,
                 [str(column) for column in op.columns],
                 schema=op.schema,
@@ -209,14 +225,15 @@ def build_rewriter(seen: Comparison) -> Rewriter:
     ) -> MigrateOperation:
         schema = op.kw.get("source_schema")
         unsupported = ("onupdate", "deferrable", "initially", "match")
-        if (
-            op.constraint_name is None
-            or any(op.kw.get(key) for key in unsupported)
-            or not seen.table_exists(op.source_table, schema=schema)
+        if any(op.kw.get(key) for key in unsupported) or not seen.table_exists(
+            op.source_table, schema=schema
         ):
             return op
+        name = _foreign_key_name(seen, op)
+        if name is None:
+            return op
         return _foreign_key_not_valid(
-            name=str(op.constraint_name),
+            name=str(name),
             source=op.source_table,
             referent=op.referent_table,
             local=[str(column) for column in op.local_cols],
@@ -225,6 +242,22 @@ def build_rewriter(seen: Comparison) -> Rewriter:
             schema=schema,
             referent_schema=op.kw.get("referent_schema"),
         )
+
+    @rewriter.rewrites(ops.DropConstraintOp)
+    def drop_constraint(
+        _context: MigrationContext, _revision: Any, op: ops.DropConstraintOp
+    ) -> MigrateOperation:
+        """The downgrade of a constraint named above drops it by that name."""
+        if op.constraint_name is None:
+            op.constraint_name = _unnamed_constraint_name(seen, op._reverse)
+        return op
+
+    _table_and_column_rules(rewriter, seen)
+    return rewriter
+
+
+def _table_and_column_rules(rewriter: Rewriter, seen: Comparison) -> None:
+    """The rules for tables and their columns, added to ``rewriter``."""
 
     @rewriter.rewrites(ops.CreateTableOp)
     def create_table(
@@ -240,6 +273,20 @@ def build_rewriter(seen: Comparison) -> Rewriter:
             else:
                 seen.foreign_keys_moved.append(moved)
         op.columns = kept
+        return op
+
+    @rewriter.rewrites(ops.DropTableOp)
+    def drop_table(
+        _context: MigrationContext, _revision: Any, op: ops.DropTableOp
+    ) -> MigrateOperation:
+        """The downgrade of a new table drops the enum types its CREATE TABLE made.
+
+        ``op.drop_table`` leaves them (Alembic's ``create_table`` creates a
+        native enum type, its ``drop_table`` never drops one), so the next
+        upgrade would fail on "type already exists". A type the database already
+        holds is not the table's to drop.
+        """
+        seen.types_dropped_last += _enum_types_made_by(seen, op)
         return op
 
     @rewriter.rewrites(ops.AlterColumnOp)
@@ -300,7 +347,60 @@ def build_rewriter(seen: Comparison) -> Rewriter:
         name = qualified_name(str(enum.name), schema=enum.schema or op.schema)
         return [op, ops.ExecuteSQLOp(f"DROP TYPE IF EXISTS {name}")]
 
-    return rewriter
+
+def _unnamed_constraint_name(seen: Comparison, added: Any) -> str | None:
+    """The name the upgrade gave the unnamed constraint ``added`` re-creates."""
+    if isinstance(added, ops.CreateUniqueConstraintOp) and not any(added.kw.values()):
+        return _unique_name(seen, added)
+    if isinstance(added, ops.CreateForeignKeyOp):
+        return _foreign_key_name(seen, added)
+    return None
+
+
+def _unique_name(seen: Comparison, op: ops.CreateUniqueConstraintOp) -> str | None:
+    return (
+        str(op.constraint_name)
+        if op.constraint_name is not None
+        else seen.constraint_name(
+            table=op.table_name,
+            columns=[str(column) for column in op.columns],
+            suffix=UNIQUE,
+            schema=op.schema,
+        )
+    )
+
+
+def _foreign_key_name(seen: Comparison, op: ops.CreateForeignKeyOp) -> str | None:
+    return (
+        str(op.constraint_name)
+        if op.constraint_name is not None
+        else seen.constraint_name(
+            table=op.source_table,
+            columns=[str(column) for column in op.local_cols],
+            suffix=FOREIGN_KEY,
+            schema=op.kw.get("source_schema"),
+        )
+    )
+
+
+def _enum_types_made_by(
+    seen: Comparison, op: ops.DropTableOp
+) -> list[MigrateOperation]:
+    """``DROP TYPE`` for each enum type the table's CREATE TABLE creates here."""
+    reverse = op._reverse
+    columns = reverse.columns if reverse is not None else []
+    dropped: list[MigrateOperation] = []
+    for column in columns:
+        enum = _new_enum_type(
+            seen,
+            getattr(column, "type", None),
+            schema=op.schema,
+            once=seen.enum_types_dropped,
+        )
+        if enum is not None:
+            name = qualified_name(str(enum.name), schema=enum.schema or op.schema)
+            dropped.append(ops.ExecuteSQLOp(f"DROP TYPE IF EXISTS {name}"))
+    return dropped
 
 
 def _foreign_key_not_valid(
@@ -341,16 +441,23 @@ def _moved_foreign_key(
     """
     if not isinstance(item, sa.ForeignKeyConstraint) or not item.elements:
         return None
-    if not isinstance(item.name, str) or item.onupdate or item.deferrable:
+    if item.onupdate or item.deferrable:
         return None
     referred = item.elements[0].column.table
     if not seen.table_exists(referred.name, schema=referred.schema):
         return None
+    local = [element.parent.name for element in item.elements]
+    name = item.name if isinstance(item.name, str) else None
+    name = name or seen.constraint_name(
+        table=table, columns=local, suffix=FOREIGN_KEY, schema=schema
+    )
+    if name is None:
+        return None
     return _foreign_key_not_valid(
-        name=item.name,
+        name=name,
         source=table,
         referent=referred.name,
-        local=[element.parent.name for element in item.elements],
+        local=local,
         remote=[element.column.name for element in item.elements],
         ondelete=item.ondelete,
         schema=schema,

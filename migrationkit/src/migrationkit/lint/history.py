@@ -74,6 +74,13 @@ class History:
         column = _set_not_null(action)
         if column is not None:
             return self._not_null_reason(table, column, origin)
+        added = _stable_default(action)
+        if added is not None:
+            column, value = added
+            return (
+                f"{column}'s default {value.upper()} is stable, not volatile: "
+                "PostgreSQL 11+ stores it once, without rewriting the table"
+            )
         change = type_change(action)
         if change is not None:
             column, new_type = change
@@ -209,6 +216,31 @@ def _column_action(action: tuple[Token, ...], *tail: str) -> str | None:
     if words[position + 1 : position + 1 + len(tail)] == tail and position < len(words):
         return words[position]
     return None
+
+
+STABLE_DEFAULTS = frozenset(
+    {"localtimestamp", "localtime", "current_date", "current_time", "current_timestamp"}
+)
+"""SQL's value functions a column default may use: STABLE, evaluated once by
+``ADD COLUMN`` (squawk 2.70 knows ``now()`` but takes LOCALTIMESTAMP for volatile;
+CKAN's revision 064 uses it)."""
+
+
+def _stable_default(action: tuple[Token, ...]) -> tuple[str, str] | None:
+    """(column, default) of ``ADD [COLUMN] col type ... DEFAULT <value function>``."""
+    top = [token.value for token in action if token.depth == 0]
+    if top[:1] != ["add"] or "default" not in top or "generated" in top:
+        return None
+    column = top[2] if top[1:2] == ["column"] else top[1]
+    after = top.index("default") + 1
+    value = top[after] if after < len(top) else ""
+    if value not in STABLE_DEFAULTS or top[after + 1 : after + 2] not in (
+        [],
+        ["not"],
+        ["null"],
+    ):
+        return None
+    return column, value
 
 
 def _set_not_null(action: tuple[Token, ...]) -> str | None:

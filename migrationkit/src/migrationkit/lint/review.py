@@ -37,7 +37,12 @@ ABOUT_EXISTING_TABLES = frozenset(
 )
 """squawk rules about a table other sessions use: moot on one this revision made."""
 MOOT_WHEN_CATALOG_ONLY = frozenset(
-    {"changing-column-type", "prefer-text-field", "adding-not-nullable-field"}
+    {
+        "changing-column-type",
+        "prefer-text-field",
+        "adding-not-nullable-field",
+        "adding-field-with-default",
+    }
 )
 """squawk rules about a rewrite or a scan: moot on a catalog-only statement."""
 SUPERSEDED_ALWAYS = frozenset({"require-lock-timeout"})

@@ -8,8 +8,8 @@ after a run cut short; ``schema=None`` means the search path, as in Alembic.
 
 By job: ``indexes`` (concurrent builds and drops), ``constraints`` (UNIQUE from
 an index, foreign keys NOT VALID, validation), ``columns`` (NOT NULL without a
-locked scan), ``enums`` (values added outside a transaction), ``backfill`` (batched data
-changes), ``catalog`` (what exists).
+locked scan), ``enums`` (values added outside a transaction, removed by a
+rebuild), ``backfill`` (batched data changes), ``catalog`` (what exists).
 """
 
 from migrationkit.ops.backfill import backfill_in_batches, batch_options_from_x
@@ -20,7 +20,7 @@ from migrationkit.ops.constraints import (
     add_unique_constraint_using_index,
     validate_constraint,
 )
-from migrationkit.ops.enums import add_enum_value
+from migrationkit.ops.enums import add_enum_value, remove_enum_value
 from migrationkit.ops.indexes import create_index_concurrently, drop_index_concurrently
 from migrationkit.ops.safety import safe_operation
 from migrationkit.runtime.review import flag_for_review
@@ -36,6 +36,7 @@ __all__ = [
     "create_index_concurrently",
     "drop_index_concurrently",
     "flag_for_review",
+    "remove_enum_value",
     "require_server_version",
     "safe_operation",
     "validate_constraint",

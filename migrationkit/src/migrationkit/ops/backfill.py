@@ -26,13 +26,14 @@ Two ways to cut the table into batches:
 Either way the batch grows or shrinks towards a target duration (a batch's
 row locks last as long as the batch), and between batches a cheap probe query
 is timed, lock waits and replication lag are read: when the application would
-feel the backfill, it pauses and shrinks its batches.
+feel the backfill, it pauses and shrinks its batches, and while a standby's
+replay lags beyond the limit it waits (``throttle.py``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
@@ -41,9 +42,33 @@ from alembic.operations import MigrateOperation, Operations
 
 from migrationkit.errors import MigrationKitError
 from migrationkit.ops.safety import safe_operation
+from migrationkit.ops.throttle import (
+    TID_RANGE_SCAN_SINCE,
+    BackfillReport,
+    Pacer,
+    Throttle,
+)
 from migrationkit.pg import qualified_name, quote_identifier
 from migrationkit.progress import Progress
 from migrationkit.runtime.journal import note_progress
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_TARGET_BATCH_SECONDS",
+    "EXACT_COUNT_BELOW",
+    "STRATEGIES",
+    "BackfillOp",
+    "BackfillReport",
+    "Checkpoint",
+    "PendingRowsAreTheRecord",
+    "Strategy",
+    "Throttle",
+    "backfill_in_batches",
+    "batch_options_from_x",
+    "run_backfill",
+    "strategy_from_x",
+    "target_seconds_from_x",
+]
 
 DEFAULT_BATCH_SIZE = 2_000
 """Rows in the first batch; later batches follow ``target_batch_seconds``."""
@@ -60,29 +85,6 @@ rather than a full scan before the work even starts."""
 
 Strategy = Literal["auto", "ctid", "keyset"]
 STRATEGIES: tuple[Strategy, ...] = ("auto", "ctid", "keyset")
-TID_RANGE_SCAN_SINCE = 140_000
-"""``server_version_num`` from which ``ctid`` ranges are read by a TID range scan."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Throttle:
-    """When the backfill backs off: what the application would feel.
-
-    Between batches ``probe_sql`` (a cheap query; pass one your application
-    runs) is timed, and one catalog read finds the longest current lock wait
-    in this database and the standbys' replay lag (``pg_stat_replication``,
-    NULL without a standby or without ``pg_monitor``). Over any limit, the
-    backfill sleeps (doubling from ``pause_seconds`` up to ``max_pause_seconds``)
-    and halves its next batch.
-    """
-
-    probe_sql: str | None = None
-    """None: the catalog read itself is the probe (one statement per batch)."""
-    probe_limit_seconds: float = 0.05
-    lock_wait_limit_seconds: float = 0.05
-    replay_lag_limit_seconds: float = 5.0
-    pause_seconds: float = 0.05
-    max_pause_seconds: float = 2.0
 
 
 class Checkpoint(Protocol):
@@ -111,22 +113,6 @@ class PendingRowsAreTheRecord:
 
     def clear(self, label: str) -> None:
         return None
-
-
-@dataclass(kw_only=True)
-class BackfillReport:
-    """What a backfill did, for benchmarks and logs."""
-
-    strategy: Literal["ctid", "keyset"]
-    updated: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    longest_batch_seconds: float = 0.0
-    throttled: int = 0
-    throttled_seconds: float = 0.0
-    reasons: dict[str, int] = field(default_factory=dict)
-    swept: int = 0
-    """Rows a ctid pass left pending, found and done by the sweep after it."""
 
 
 def batch_options_from_x() -> tuple[int, float]:
@@ -427,13 +413,25 @@ class _Backfill:
         if commit_each_batch:
             connection.commit()
         report = BackfillReport(strategy=strategy)
-        pacer = _Pacer(job=self, report=report, layout=layout, commit=commit_each_batch)
+        pacer = Pacer(
+            throttle=self.throttle,
+            target_batch_seconds=self.target_batch_seconds,
+            pause_seconds=self.pause_seconds,
+            server_version=layout.version,
+            commit=commit_each_batch,
+            report=report,
+            progress=progress,
+        )
         try:
             if strategy == "ctid":
-                self._ctid_pass(connection, progress, pacer)
-                self._sweep(connection, progress, pacer)
+                self._ctid_pass(connection, layout, pacer)
+                swept_from = time.monotonic()
+                in_pass = (report.batch_seconds, report.check_seconds)
+                self._sweep(connection, layout, pacer)
+                report.sweep_seconds = time.monotonic() - swept_from
+                report.batch_seconds, report.check_seconds = in_pass
             else:
-                self._keyset_pass(connection, progress, pacer)
+                self._keyset_pass(connection, pacer)
         except BaseException:
             progress.finish(
                 f"migrationkit: backfill {self.label} interrupted after "
@@ -442,11 +440,7 @@ class _Backfill:
             )
             raise
         report.seconds = time.monotonic() - progress.started
-        throttled = (
-            f", throttled {report.throttled}x ({report.throttled_seconds:.1f}s)"
-            if report.throttled
-            else ""
-        )
+        throttled = f", {report.throttle_summary()}" if report.throttled else ""
         swept = (
             f", {report.swept:,} moved or new during the pass swept after it"
             if report.swept
@@ -462,8 +456,8 @@ class _Backfill:
     def _sweep(
         self,
         connection: sa.Connection,
-        progress: Progress,
-        pacer: _Pacer,
+        layout: _Layout,
+        pacer: Pacer,
     ) -> None:
         """Do the rows a ctid pass could not see, until none is pending.
 
@@ -487,7 +481,6 @@ class _Backfill:
         # A set_sql that leaves rows pending would be found again and again: the
         # sweep stops after twice the table's rows (no count: that would be one
         # more full scan, and a sweep that finds nothing costs one already).
-        layout = pacer.layout
         known = max(layout.reltuples, layout.pages * layout.rows_per_page)
         left = 2 * int(max(known, pacer.report.updated)) + self.batch_size
         size = self.batch_size
@@ -499,7 +492,7 @@ class _Backfill:
                 connection.commit()
             pacer.report.updated += row.updated
             pacer.report.swept += row.updated
-            progress.update(pacer.report.updated)
+            pacer.progress.update(pacer.report.updated)
             left -= row.picked
             if row.picked < size or row.updated == 0:
                 pacer.record(time.monotonic() - started)
@@ -510,8 +503,7 @@ class _Backfill:
     def _keyset_pass(
         self,
         connection: sa.Connection,
-        progress: Progress,
-        pacer: _Pacer,
+        pacer: Pacer,
     ) -> None:
         first, after = self.keyset_statements()
         last: Any = None
@@ -529,24 +521,23 @@ class _Backfill:
             if row.picked == 0:
                 return
             pacer.report.updated += row.updated
-            progress.update(pacer.report.updated)
+            pacer.progress.update(pacer.report.updated)
             last = row.last_key
             if row.picked < size:
                 pacer.record(time.monotonic() - started)
                 return
             size = pacer.after_batch(connection, size, time.monotonic() - started)
-            progress.note = pacer.note()
 
     def _ctid_pass(
         self,
         connection: sa.Connection,
-        progress: Progress,
-        pacer: _Pacer,
+        layout: _Layout,
+        pacer: Pacer,
     ) -> None:
         statement = self.ctid_statement()
         stored = self.checkpoint.load(self.label)
-        page, end = stored if stored is not None else (0, pacer.layout.pages)
-        pages = max(1, round(self.batch_size / pacer.layout.rows_per_page))
+        page, end = stored if stored is not None else (0, layout.pages)
+        pages = max(1, round(self.batch_size / layout.rows_per_page))
         while page < end:
             stop = min(page + pages, end)
             started = time.monotonic()
@@ -559,9 +550,8 @@ class _Backfill:
             page = stop
             self.checkpoint.save(self.label, next_page=page, end_page=end)
             pacer.report.updated += updated
-            progress.update(pacer.report.updated)
+            pacer.progress.update(pacer.report.updated)
             pages = pacer.after_batch(connection, pages, time.monotonic() - started)
-            progress.note = pacer.note()
         self.checkpoint.clear(self.label)
 
     def layout(self, connection: sa.Connection) -> _Layout:
@@ -635,85 +625,3 @@ class _Layout:
     rows_per_page: float
     plain_table: bool
     version: int
-
-
-_PRESSURE = sa.text(
-    "SELECT (SELECT extract(epoch FROM max(clock_timestamp() - waitstart))"
-    "   FROM pg_locks WHERE NOT granted AND waitstart IS NOT NULL"
-    "   AND pid <> pg_backend_pid()) AS lock_wait,"
-    " (SELECT extract(epoch FROM max(replay_lag)) FROM pg_stat_replication) AS lag"
-)
-_PRESSURE_BEFORE_14 = sa.text(
-    "SELECT NULL::float AS lock_wait,"
-    " (SELECT extract(epoch FROM max(replay_lag)) FROM pg_stat_replication) AS lag"
-)
-
-
-@dataclass(kw_only=True)
-class _Pacer:
-    """Sizes the next batch and decides whether to back off first."""
-
-    job: _Backfill
-    report: BackfillReport
-    layout: _Layout
-    commit: bool
-    backoff: float = 0.0
-    last_reason: str = ""
-
-    def record(self, seconds: float) -> None:
-        self.report.batches += 1
-        self.report.longest_batch_seconds = max(
-            self.report.longest_batch_seconds, seconds
-        )
-
-    def after_batch(self, connection: sa.Connection, size: int, seconds: float) -> int:
-        """The next batch's size, after sleeping if the application is hurting."""
-        self.record(seconds)
-        target = self.job.target_batch_seconds
-        if target:
-            factor = min(max(target / max(seconds, 1e-4), 0.5), 2.0)
-            size = max(1, round(size * factor))
-        reason = self.pressure(connection)
-        if reason is None:
-            self.backoff = 0.0
-            if self.job.pause_seconds:
-                time.sleep(self.job.pause_seconds)
-            return size
-        throttle = self.job.throttle
-        self.backoff = min(
-            max(self.backoff * 2, throttle.pause_seconds), throttle.max_pause_seconds
-        )
-        self.report.throttled += 1
-        self.report.throttled_seconds += self.backoff
-        kind = reason.split(" ", 1)[0]
-        self.report.reasons[kind] = self.report.reasons.get(kind, 0) + 1
-        self.last_reason = reason
-        time.sleep(max(self.backoff, self.job.pause_seconds))
-        return max(1, size // 2)
-
-    def pressure(self, connection: sa.Connection) -> str | None:
-        """Why the application would feel the next batch now, or None."""
-        throttle = self.job.throttle
-        started = time.monotonic()
-        if throttle.probe_sql is not None:
-            connection.execute(sa.text(throttle.probe_sql)).all()
-        modern = self.layout.version >= TID_RANGE_SCAN_SINCE
-        row = connection.execute(_PRESSURE if modern else _PRESSURE_BEFORE_14).one()
-        probe = time.monotonic() - started
-        if self.commit:
-            connection.commit()
-        if probe > throttle.probe_limit_seconds:
-            return f"probe {probe * 1000:.0f} ms"
-        if (
-            row.lock_wait is not None
-            and row.lock_wait > throttle.lock_wait_limit_seconds
-        ):
-            return f"lock-wait {float(row.lock_wait) * 1000:.0f} ms"
-        if row.lag is not None and row.lag > throttle.replay_lag_limit_seconds:
-            return f"replay-lag {float(row.lag):.1f} s"
-        return None
-
-    def note(self) -> str:
-        if not self.report.throttled:
-            return ""
-        return f"throttled {self.report.throttled}x (last: {self.last_reason})"

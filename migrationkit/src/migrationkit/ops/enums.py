@@ -90,3 +90,106 @@ def _add_enum_value(operations: Operations, operation: AddEnumValueOp) -> None:
             f"ALTER TYPE {qualified_name(operation.type_name, schema=operation.schema)}"
             f" ADD VALUE IF NOT EXISTS {_literal(operation.value)}{place}"
         )
+
+
+@Operations.register_operation("remove_enum_value")
+class RemoveEnumValueOp(MigrateOperation):
+    """``op.remove_enum_value(...)``: the downgrade of ``op.add_enum_value``."""
+
+    def __init__(self, type_name: str, value: str, *, schema: str | None = None):
+        self.type_name = type_name
+        self.value = value
+        self.schema = schema
+
+    @classmethod
+    def remove_enum_value(
+        cls,
+        operations: Operations,
+        type_name: str,
+        value: str,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        """The type rebuilt without ``value``; see ``remove_enum_value``."""
+        operations.invoke(cls(type_name, value, schema=schema))
+
+
+def remove_enum_value(type_name: str, value: str, *, schema: str | None = None) -> None:
+    """Take ``value`` out of an enum type again: what a downgrade of ADD VALUE needs.
+
+    PostgreSQL has no ``ALTER TYPE ... DROP VALUE``, so the type is rebuilt: the
+    old one renamed, a new one created with the remaining values in their order,
+    every column of it converted (``ALTER COLUMN ... TYPE``, its default set
+    again), the old type dropped. That rewrites each table using the type under
+    ACCESS EXCLUSIVE: a price paid on a downgrade only, never on an upgrade. It
+    refuses, changing nothing, while any row still holds ``value`` (update those
+    rows first), and does nothing when the type lacks ``value`` (a rerun).
+    """
+    op.invoke(RemoveEnumValueOp(type_name, value, schema=schema))
+
+
+_REMOVE_VALUE = """\
+DO $remove_enum_value$
+DECLARE
+    old_type oid := to_regtype({qualified});
+    tables text[] := '{{}}';
+    columns text[] := '{{}}';
+    defaults text[] := '{{}}';
+    used boolean;
+    kept text;
+BEGIN
+    IF old_type IS NULL OR NOT EXISTS (SELECT 1 FROM pg_enum
+        WHERE enumtypid = old_type AND enumlabel = {value}) THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(a.attrelid::regclass::text ORDER BY a.attrelid, a.attnum),
+           array_agg(quote_ident(a.attname) ORDER BY a.attrelid, a.attnum),
+           array_agg(coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+                     ORDER BY a.attrelid, a.attnum)
+      INTO tables, columns, defaults
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE a.atttypid = old_type AND a.attnum > 0 AND NOT a.attisdropped
+       AND c.relkind IN ('r', 'p');
+    FOR i IN 1 .. coalesce(array_length(tables, 1), 0) LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE %s = %L)',
+                       tables[i], columns[i], {value}) INTO used;
+        IF used THEN
+            RAISE EXCEPTION 'cannot remove % from %: rows of %.% still hold it',
+                {value}, {qualified}, tables[i], columns[i]
+                USING HINT = 'update those rows to another value first';
+        END IF;
+    END LOOP;
+    SELECT string_agg(quote_literal(enumlabel), ', ' ORDER BY enumsortorder)
+      INTO kept FROM pg_enum WHERE enumtypid = old_type AND enumlabel <> {value};
+    EXECUTE format('ALTER TYPE %s RENAME TO %I', {qualified}, {renamed});
+    EXECUTE format('CREATE TYPE %s AS ENUM (%s)', {qualified}, kept);
+    FOR i IN 1 .. coalesce(array_length(tables, 1), 0) LOOP
+        IF defaults[i] <> '' THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT',
+                           tables[i], columns[i]);
+        END IF;
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::text::%s',
+                       tables[i], columns[i], {qualified}, columns[i], {qualified});
+        IF defaults[i] <> '' THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s',
+                           tables[i], columns[i], defaults[i]);
+        END IF;
+    END LOOP;
+    EXECUTE format('DROP TYPE %s', (SELECT format('%I.%I', n.nspname, {renamed})
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.oid = old_type));
+END
+$remove_enum_value$"""
+
+
+@Operations.implementation_for(RemoveEnumValueOp)
+def _remove_enum_value(operations: Operations, operation: RemoveEnumValueOp) -> None:
+    qualified = qualified_name(operation.type_name, schema=operation.schema)
+    operations.execute(
+        _REMOVE_VALUE.format(
+            qualified=_literal(qualified),
+            value=_literal(operation.value),
+            renamed=_literal(f"{operation.type_name}__before_{operation.value}"[:63]),
+        )
+    )

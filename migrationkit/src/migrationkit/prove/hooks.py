@@ -15,11 +15,13 @@ revision and asserts on them after it::
     DataHook(revision="003", before=users_without_usernames,
              after=every_user_has_a_username)
 
-``before`` runs on a private copy of the database at the revision's parent (its
-work is committed); whatever it returns is handed to ``after``, which runs after
-the upgrade and again after the round trip (down, up again), so a data migration
-is also proven to survive being re-run. An ``AssertionError`` (or any exception)
-in ``after`` is the failure; its message is shown.
+``before`` runs on the walk's database at the revision's parent (its work is
+committed); whatever it returns is handed to ``after``, which runs after the
+upgrade and again after the round trip (down, up again), so a data migration is
+also proven to survive being re-run. An ``AssertionError`` (or any exception)
+in ``after`` is the failure; its message is shown. The rows stay for the
+revisions after it, as a real database's would: a later revision that cannot
+cope with existing rows fails in the proof as in the deploy.
 """
 
 from __future__ import annotations

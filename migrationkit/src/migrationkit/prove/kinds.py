@@ -121,11 +121,18 @@ KINDS: tuple[ObjectKind, ...] = (
             + _user("n", catalog="pg_class", oid="c.oid")
         ),
     ),
+    # PostgreSQL 18 lists NOT NULL as constraints, named after the table they
+    # were created in (a renamed table keeps the old names). A downgrade that
+    # recreates the table gets new names for the same NOT NULLs, so they are
+    # keyed by their column, not their name: public.t.(NOT NULL col).
     ObjectKind(
         name="constraints",
         noun="constraint",
         query=(
-            "SELECT format('%I.%I.%I', n.nspname, c.relname, k.conname) AS key,"
+            "SELECT CASE WHEN k.contype = 'n'"
+            "  THEN format('%I.%I.(%s)', n.nspname, c.relname,"
+            "   pg_get_constraintdef(k.oid))"
+            "  ELSE format('%I.%I.%I', n.nspname, c.relname, k.conname) END AS key,"
             " jsonb_build_object("
             "  'type', CASE k.contype WHEN 'p' THEN 'primary key'"
             "   WHEN 'u' THEN 'unique' WHEN 'f' THEN 'foreign key'"

@@ -10,6 +10,11 @@ That avoids re-reading every revision file for each step, as ``alembic.command``
 does, which is what makes long histories slow to test.
 
 Every statement the step sends is recorded, so a failure can show the SQL it ran.
+
+A review flag (``flag_for_review``) raised on a scratch database's rows stops
+the contract revision after it, as it would stop a deploy; a project whose data
+hooks put in rows that get flagged acknowledges them in a hook, as an operator
+would (this repository's ``tests/test_history.py`` does for 011).
 """
 
 from __future__ import annotations
@@ -126,7 +131,10 @@ class Migrator:
         log = StatementLog()
         fn = steps if steps is not None else self._steps(revision, step or _no_step)
         error: BaseException | None = None
-        with self._handed_in(connection), _recording(connection, log):
+        with (
+            self._handed_in(connection),
+            _recording(connection, log),
+        ):
             try:
                 with EnvironmentContext(
                     self.config,

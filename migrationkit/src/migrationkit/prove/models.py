@@ -9,9 +9,12 @@ PostgreSQL normalising both sides: ``CHECK (price >= 0)`` in a model and
 ``CHECK ((price >= 0))`` from a migration are the same constraint, and
 ``server_default="0"`` and ``'0'::integer`` the same default.
 
-Only what models can declare is compared: tables, columns, constraints, indexes,
-sequences, types, and comments on tables and columns. Functions, triggers and
-views are a migration's business alone.
+Only what models can declare is compared (``models_scope``): tables, columns,
+constraints, indexes, sequences and types a column uses, and comments on tables
+and columns, within what env.py's ``include_name``/``include_object`` let
+autogenerate see, less what the project declares database-only. Functions,
+triggers, views, row security and the types only functions use are a
+migration's business alone.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ import sqlalchemy as sa
 
 from migrationkit.prove.catalog import CatalogSnapshot
 from migrationkit.prove.diff import diff_snapshots
-from migrationkit.prove.kinds import KINDS
+from migrationkit.prove.models_scope import (
+    ModelsScope,
+    comparable_pair,
+    excluded_at_head,
+)
 from migrationkit.prove.report import Block, Finding
 from migrationkit.prove.walk import Walk
 
-_MODEL_KINDS = {kind.name for kind in KINDS if kind.in_models}
-_MODEL_COMMENTS = ("table ", "column ")
 _FIX_UNREGISTERED = (
     "import every model module where the metadata is built (the models "
     "package's __init__.py), then autogenerate the revision for it"
@@ -41,23 +46,44 @@ _FIX_MODELS = (
     "and some defaults: review what it writes); if the migrations are right, "
     "fix the models"
 )
+_FIX_DATABASE_ONLY = (
+    "an object the models cannot declare (made by a revision for a function, "
+    "say): name it in pyproject.toml, [tool.migrationkit.prove] database_only = "
+    '["{name}"], or leave it out of autogenerate with include_object in env.py'
+)
 
 
 def prove_models(
-    walk: Walk, *, head: CatalogSnapshot, at: str, metadatas: Sequence[sa.MetaData]
+    walk: Walk,
+    *,
+    head: CatalogSnapshot,
+    at: str,
+    metadatas: Sequence[sa.MetaData],
+    scope: ModelsScope | None = None,
 ) -> list[Finding]:
     """Build the models where the head was, and compare the two catalogs.
 
     The walk's database is at head and its catalog (``head``) is known, so it is
     emptied and reused rather than a new database created (on a busy disk a
-    CREATE and a DROP DATABASE cost more than the whole comparison).
+    CREATE and a DROP DATABASE cost more than the whole comparison). What env.py's
+    filters leave out is judged first, while the database is still at head.
     """
+    scope = scope or ModelsScope()
+    excluded = excluded_at_head(walk.connection(), scope=scope, metadatas=metadatas)
     connection = walk.empty_for_reuse()
     _build_models(connection, metadatas, head=head)
-    models = walk.snapshot(connection)
-    diff = diff_snapshots(_comparable(head), _comparable(models))
+    database, models = comparable_pair(
+        head,
+        walk.snapshot(connection),
+        excluded=excluded,
+        database_only=scope.database_only,
+    )
+    diff = diff_snapshots(database, models)
     if not diff:
         return []
+    advice = [_FIX_MODELS]
+    if diff.removed:
+        advice.append(_FIX_DATABASE_ONLY.format(name=diff.removed[0].label))
     return [
         Finding(
             code="models",
@@ -78,10 +104,7 @@ def prove_models(
                         )
                     ),
                 ),
-                Block(
-                    title="What to do",
-                    lines=(_FIX_MODELS,),
-                ),
+                Block(title="What to do", lines=tuple(advice)),
             ),
         )
     ]
@@ -107,16 +130,6 @@ def _build_models(
             )
         for metadata in metadatas:
             metadata.create_all(connection)
-
-
-def _comparable(snapshot: CatalogSnapshot) -> CatalogSnapshot:
-    kept = snapshot.only(_MODEL_KINDS - {"schemas"})
-    comments = {
-        key: attrs
-        for key, attrs in kept.objects.get("comments", {}).items()
-        if key.startswith(_MODEL_COMMENTS)
-    }
-    return CatalogSnapshot({**kept.objects, "comments": comments})
 
 
 def unregistered_models(metadatas: Sequence[sa.MetaData]) -> list[Finding]:

@@ -6,9 +6,20 @@ where the application may not connect. A revision that reads the database
 breaks it, and nobody notices until the day it is needed. Each revision is
 rendered alone (from its parent to itself, and back), through the project's
 ``env.py`` in offline mode: no database is involved.
+
+What ``--sql`` cannot render by nature is not judged: a revision that reads rows
+(``conn.execute(...).fetchall()``; Alembic's offline connection returns no
+result) depends on the data of the database it runs on, so there is no script to
+review. That is a skip with the line that reads, not a failure: most projects
+never deploy with ``--sql``, and for those the revision is proven online (upgrade,
+round trip, data hooks) like any other.
 """
 
 from __future__ import annotations
+
+import re
+import traceback
+from pathlib import Path
 
 from alembic.script import Script
 
@@ -24,6 +35,10 @@ from migrationkit.prove.report import (
     revision_block,
 )
 
+# What Python says when code uses the result of a statement run on Alembic's
+# offline connection (SQLAlchemy's mock connection returns None, and has no
+# ``scalar`` or ``exec_driver_sql``), or inspects it.
+_READ_OFFLINE = re.compile(r"'NoneType' object|MockConnection")
 _FIX_OFFLINE = (
     "code that reads the database must skip in offline mode: "
     "`if not context.is_offline_mode(): ...`"
@@ -99,7 +114,7 @@ def _not_the_revisions(
             asked=True,
         )
     if raised_by_revision(error, revision):
-        return None
+        return _reads_the_database(error, revision, upgrade=upgrade)
     return Skip(
         code="offline",
         revision=revision.revision,
@@ -108,4 +123,42 @@ def _not_the_revisions(
             "project renders offline, so the revision is not judged on it"
         ),
         asked=True,
+    )
+
+
+def _reads_the_database(
+    error: BaseException, revision: Script, *, upgrade: bool
+) -> Skip | None:
+    """A skip when the revision failed by reading rows in ``--sql`` mode."""
+    if not (
+        isinstance(error, AttributeError | TypeError) or "MockConnection" in str(error)
+    ) or not _READ_OFFLINE.search(str(error)):
+        return None
+    direction = "upgrade" if upgrade else "downgrade"
+    return Skip(
+        code="offline",
+        revision=revision.revision,
+        reason=(
+            f"the {direction} reads the database ({_line_in(error, revision)}: "
+            f"{error_line(error)}), which --sql cannot render: it is proven online "
+            "only (if you deploy with --sql, guard the read with "
+            "`if not context.is_offline_mode():`)"
+        ),
+        asked=True,
+    )
+
+
+def _line_in(error: BaseException, revision: Script) -> str:
+    """``line 12: rows = conn.execute(...).fetchall()``: where the revision read."""
+    path = str(Path(revision.path).resolve())
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if str(Path(frame.filename).resolve()) == path
+    ]
+    if not frames:
+        return Path(revision.path).name
+    frame = frames[-1]
+    return (
+        f"{Path(revision.path).name} line {frame.lineno}: {(frame.line or '').strip()}"
     )

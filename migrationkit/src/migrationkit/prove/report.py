@@ -66,7 +66,6 @@ CHECKS: tuple[Check, ...] = (
         why="a data migration is only proven on data",
     ),
 )
-CHECK_BY_CODE = {check.code: check for check in CHECKS}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,11 +175,18 @@ class ProofReport:
         )
         parts = [head]
         left_out = {skip.code for skip in self.left_out}
+        unrun = {skip.code for skip in self.unasked_skips}
         if not self.findings:
             parts += [
-                f"  {'--' if check.code in left_out else 'ok'}  "
+                f"  {_mark(check.code, left_out=left_out, unrun=unrun)}  "
                 f"{check.code:<12} {check.title}"
-                + (" (not run)" if check.code in left_out else "")
+                + (
+                    " (not run)"
+                    if check.code in left_out
+                    else " (not run: see SKIPPED below)"
+                    if check.code in unrun
+                    else ""
+                )
                 for check in CHECKS
             ]
         else:
@@ -190,6 +196,13 @@ class ProofReport:
         if shown:
             parts += ["", *(skip.render() for skip in shown)]
         return "\n".join(parts).rstrip() + "\n"
+
+
+def _mark(code: str, *, left_out: set[str], unrun: set[str]) -> str:
+    """``ok`` only for a check that ran: a skip nobody asked for is never a pass."""
+    if code in unrun:
+        return "!!"
+    return "--" if code in left_out else "ok"
 
 
 def revision_block(revision: Script) -> Block:

@@ -20,9 +20,10 @@ from migrationkit.errors import MigrationKitError
 from migrationkit.prove.catalog import CatalogSnapshot, VersionTable
 from migrationkit.prove.environment import EnvFailed, EnvOptions, read_env_options
 from migrationkit.prove.history import History, describe, relative_path
-from migrationkit.prove.hooks import DataHook, hooks_for
+from migrationkit.prove.hooks import DataHook, hooks_for, run_after, run_before
 from migrationkit.prove.migrator import Migrator
 from migrationkit.prove.models import prove_models, unregistered_models
+from migrationkit.prove.models_scope import ModelsScope
 from migrationkit.prove.offline import prove_offline
 from migrationkit.prove.report import (
     Block,
@@ -77,42 +78,57 @@ class Prover:
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
             setup=self.declared.setup,
+            before_reaching=self._rows_on_the_way,
         )
         self._version_table_given = version_table is not None
 
     # ------------------------------------------------------------ one check each
 
     def single_head(self) -> list[Finding]:
-        heads = self.history.heads
-        if len(heads) <= 1:
-            return []  # one head, or an empty history
+        """One head per history: two heads of one history are a fork to merge.
+
+        Separate histories (Alembic's multiple bases) are on purpose only when
+        each says so with a branch label; otherwise a second base is as likely
+        a revision started from nothing by mistake, and is reported.
+        """
+        histories = self.history.heads_by_history()
+        forks = [heads for heads in histories if len(heads) > 1]
+        unlabelled = len(histories) > 1 and any(
+            not self.history.get(heads[0]).branch_labels for heads in histories
+        )
+        if unlabelled:
+            forks = [self.history.heads]
+        return [self._several_heads(heads, unlabelled=unlabelled) for heads in forks]
+
+    def _several_heads(self, heads: Sequence[str], *, unlabelled: bool) -> Finding:
         scripts = [self.history.get(head) for head in heads]
-        return [
-            Finding(
-                code="single-head",
-                verdict=(
-                    f"the history has {len(heads)} heads: "
-                    + ", ".join(describe(s) for s in scripts)
-                ),
-                blocks=(
-                    Block(
-                        title="Heads",
-                        lines=tuple(
-                            f"{describe(s)}  {relative_path(s)}" for s in scripts
-                        ),
-                    ),
-                    Block(
-                        title="What to do",
-                        lines=(
-                            (
-                                'join them: `alembic merge heads -m "merge heads"`,'
-                                " or point one head's down_revision at the other"
-                            ),
-                        ),
-                    ),
-                ),
+        advice = [
+            (
+                'join them: `alembic merge heads -m "merge heads"`, or point one '
+                "head's down_revision at the other"
             )
         ]
+        if unlabelled:
+            advice.append(
+                "if they are separate histories on purpose (Alembic's multiple "
+                "bases), give each base a branch label "
+                '(branch_labels = ("billing",)) and this check accepts one head '
+                "per history"
+            )
+        return Finding(
+            code="single-head",
+            verdict=(
+                f"the history has {len(heads)} heads: "
+                + ", ".join(describe(s) for s in scripts)
+            ),
+            blocks=(
+                Block(
+                    title="Heads",
+                    lines=tuple(f"{describe(s)}  {relative_path(s)}" for s in scripts),
+                ),
+                Block(title="What to do", lines=tuple(advice)),
+            ),
+        )
 
     def environment(self) -> EnvOptions:
         """env.py's options, read once; raises ``EnvFailed`` when env.py fails."""
@@ -125,7 +141,7 @@ class Prover:
         return self._env
 
     def revision(self, revision_id: str) -> list[Outcome]:
-        """Upgrade from the parent; up, down, up again (in a copy, with data hooks)."""
+        """Upgrade from the parent; up, down, up again (data hooks around it)."""
         self.environment()
         revision = self.history.get(revision_id)
         if revision.revision in self.declared.skip_revisions:
@@ -146,11 +162,9 @@ class Prover:
         irreversible = self._declared_irreversible(revision)
         if irreversible is not None:
             return self._upgrade_only(connection, revision, because=irreversible)
-        if hooks:
-            with self.walk.copy() as copy:
-                trip = self._round_trip(copy, revision, before=before, hooks=hooks)
-            return list(trip.findings)
-        trip = self._round_trip(connection, revision, before=before)
+        # Data hooks work in the walk itself: their rows stay for the revisions
+        # after it, as a real database's rows would.
+        trip = self._round_trip(connection, revision, before=before, hooks=hooks)
         if trip.not_implemented:
             # A downgrade raising NotImplementedError says: irreversible, on
             # purpose (pytest-alembic's reading too). The walk stays at it.
@@ -186,20 +200,33 @@ class Prover:
     def _upgrade_only(
         self, connection: sa.Connection, revision: Script, *, because: str
     ) -> list[Outcome]:
-        """The upgrade is proven; the down and up again is not, as declared."""
+        """The upgrade is proven; the down and up again is not, as declared.
+
+        Data hooks still put their rows in and check them after the upgrade (the
+        walk replaying this revision would put them in too).
+        """
+        hooks = hooks_for(self.hooks, revision.revision)
+        states, failed = run_before(connection, hooks, revision)
+        if failed is not None:
+            self.walk.discard()
+            return [failed]
         step = self.migrator.upgrade(connection, revision)
         if step.error is not None:
             finding = upgrade_failed(revision, step)
             self.walk.failed(revision, finding)
             return [finding]
         self.walk.arrived(revision, self.walk.snapshot(connection))
+        checked = run_after(
+            connection, hooks, states, revision, when="after upgrading to"
+        )
         return [
+            *([checked] if checked else []),
             Skip(
                 code="round-trip",
                 revision=revision.revision,
                 reason=f"downgrade not proven: {because}",
                 asked=True,
-            )
+            ),
         ]
 
     def offline(self, revision_id: str) -> list[Outcome]:
@@ -219,7 +246,7 @@ class Prover:
     def models(self) -> list[Outcome]:
         env = self.environment()
         heads = self.history.heads
-        if len(heads) > 1:
+        if len(heads) > 1 and self.single_head():
             return [
                 Skip(
                     code="models",
@@ -243,22 +270,32 @@ class Prover:
             at_head = self.walk.snapshot_here()  # an empty history: empty database
             at = "base"
         else:
-            head = self.history.get(heads[0])
+            scripts = [self.history.get(head) for head in heads]
             try:
-                _, at_head = self.walk.at(head)
+                _, at_head = self.walk.at_all(scripts)
             except UpgradeFailed as failed:
                 return [
                     Skip(
                         code="models",
                         reason=(
-                            f"head {describe(head)} cannot be reached: "
+                            f"head {failed.finding.revision} cannot be reached: "
                             f"{failed.finding.verdict}"
                         ),
                     )
                 ]
-            at = head.revision
+            at = ", ".join(heads)
         outcomes: list[Outcome] = list(
-            prove_models(self.walk, head=at_head, at=at, metadatas=env.target_metadata)
+            prove_models(
+                self.walk,
+                head=at_head,
+                at=at,
+                metadatas=env.target_metadata,
+                scope=ModelsScope(
+                    include_name=env.include_name,
+                    include_object=env.include_object,
+                    database_only=self.declared.database_only,
+                ),
+            )
         )
         return outcomes + unregistered_models(env.target_metadata)
 
@@ -344,6 +381,17 @@ class Prover:
             snapshot=self.walk.snapshot,
             hooks=hooks,
         )
+
+    def _rows_on_the_way(
+        self, connection: sa.Connection, revision: Script
+    ) -> Finding | None:
+        """A replay passes a revision with data hooks: their rows go in again, so
+        the database reached holds what the walk's database held there."""
+        hooks = hooks_for(self.hooks, revision.revision)
+        if not hooks:
+            return None
+        _, failed = run_before(connection, hooks, revision)
+        return failed
 
     def _check_hooks(self) -> None:
         known = set(self.history.ids())

@@ -7,15 +7,17 @@
     minimum_downgrade_revision = "cccc..."   # no round trip at or below it
     skip_revisions = ["bbbb..."]             # stamped, never run
     setup = ["CREATE SCHEMA billing", "CREATE EXTENSION IF NOT EXISTS citext"]
+    database_only = ["enum type public.job_state"]  # not the models' to declare
 
 Every key is optional; every exception shows in the report as a skip that was
 asked for, with its reason. ``minimum_downgrade_revision`` and
 ``skip_revisions`` mean what they mean for pytest-alembic. ``setup`` runs on each
 new scratch database before the first revision: the prerequisites a project's
 real database has before its history starts (schemas, extensions, roles'
-objects). A downgrade that raises ``NotImplementedError`` is irreversible by
-itself, without a declaration. Unknown keys are refused, so a typo does not
-silently prove with the defaults.
+objects). ``database_only`` names objects the models check leaves out (see
+``migrationkit.prove.models_scope``). A downgrade that raises
+``NotImplementedError`` is irreversible by itself, without a declaration.
+Unknown keys are refused, so a typo does not silently prove with the defaults.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from migrationkit.database import project_dir
 from migrationkit.errors import MigrationKitError
 from migrationkit.pyproject import tool_section
 
-_KEYS = {"irreversible", "minimum_downgrade_revision", "skip_revisions", "setup"}
+_KEYS = {
+    "irreversible",
+    "minimum_downgrade_revision",
+    "skip_revisions",
+    "setup",
+    "database_only",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +48,8 @@ class ProveSettings:
     minimum_downgrade_revision: str | None = None
     skip_revisions: tuple[str, ...] = ()
     setup: tuple[str, ...] = ()
+    database_only: tuple[str, ...] = ()
+    """Objects the models check leaves out, named as its report names them."""
     source: Path | None = None
 
     def declared(self) -> set[str]:
@@ -81,6 +91,7 @@ def _parse(table: Any, *, path: Path) -> ProveSettings:
         minimum_downgrade_revision=None if minimum is None else str(minimum),
         skip_revisions=_strings(table, "skip_revisions", where=where),
         setup=_strings(table, "setup", where=where),
+        database_only=_strings(table, "database_only", where=where),
         source=path,
     )
 

@@ -6,12 +6,9 @@ have one is to be there already: the walk applies the revisions in history order
 each revision's round trip (up, down, up again) runs in place, leaving the walk at
 that revision when it succeeds. Nothing is copied and nothing is replayed.
 
-Copies are ``CREATE DATABASE ... TEMPLATE`` of the walk's database: a data hook
-gets one at the revision's parent, so its rows never reach the revisions after
-it. A template copy costs about what one migration step costs on an idle server
-(25-50 ms for a small database) but many times more on a busy disk (it writes the
-whole database to the WAL and syncs it), so the walk makes copies only where a
-test needs a database of its own.
+Data hooks put their rows in the walk's database itself, so the revisions after
+a hooked one run on a database holding them, as a real database would. A replay
+puts them in again on the way (``before_reaching``).
 
 When a round trip leaves the database changed, the walk's database is dropped and
 the next revision starts a new one, replaying its ancestors from an empty database
@@ -21,8 +18,7 @@ revision from a database holding exactly its ancestors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from alembic.script import Script
@@ -74,8 +70,13 @@ class Walk:
         migrator: Migrator,
         version_table: VersionTable,
         setup: Sequence[str] = (),
+        before_reaching: Callable[[sa.Connection, Script], Finding | None]
+        | None = None,
     ) -> None:
         self.scratch = scratch
+        self.before_reaching = before_reaching
+        """Run before a revision is applied on the way somewhere (a replay): the
+        data hooks' rows; a finding if that fails."""
         self.setup = tuple(setup)
         self.migrator = migrator
         self.version_table = version_table
@@ -109,6 +110,32 @@ class Walk:
         }:
             self.at_parents_of(revision)
             self._reach(revision, target=revision)
+        return self.connection(), self.snapshot_here()
+
+    def at_all(
+        self, revisions: Sequence[Script]
+    ) -> tuple[sa.Connection, CatalogSnapshot]:
+        """The walk at exactly ``revisions`` and their ancestors (all heads of
+        separate histories), and the catalog there."""
+        if len(revisions) == 1:
+            return self.at(revisions[0])
+        wanted = {r.revision for r in revisions}.union(
+            *(self.ancestors(r) for r in revisions)
+        )
+        for revision in revisions:
+            if revision.revision in self._failed:
+                raise UpgradeFailed(self._failed[revision.revision])
+        if self._dirty or not self._applied <= wanted:
+            self.discard()
+        for script in self.migrator.history.revisions:
+            if script.revision in wanted and script.revision not in self._applied:
+                target = next(
+                    r
+                    for r in revisions
+                    if script.revision == r.revision
+                    or script.revision in self.ancestors(r)
+                )
+                self._reach(script, target=target)
         return self.connection(), self.snapshot_here()
 
     def arrived(self, revision: Script, snapshot: CatalogSnapshot) -> None:
@@ -183,19 +210,6 @@ class Walk:
         self._dirty = True
         return connection
 
-    @contextmanager
-    def copy(self) -> Iterator[sa.Connection]:
-        """A private template copy of the walk's database, dropped afterwards."""
-        self.connection()
-        self._disconnect()  # a template must have no session while it is copied
-        assert self._database is not None
-        name = self.scratch.create(template=self._database)
-        try:
-            with self.scratch.connection(name) as connection:
-                yield connection
-        finally:
-            self.scratch.drop(name)
-
     def discard(self) -> None:
         """Drop the walk's database; the next position starts from an empty one."""
         self._disconnect()
@@ -223,6 +237,11 @@ class Walk:
         """Apply one ancestor of ``target`` on the way there."""
         if script.revision in self._failed:
             self._unreachable(target, because=script)
+        if self.before_reaching is not None:
+            failed = self.before_reaching(self.connection(), script)
+            if failed is not None:
+                self.failed(script, failed)
+                self._unreachable(target, because=script)
         step = self.migrator.upgrade(self.connection(), script)
         if step.error is not None:
             self.failed(script, upgrade_failed(script, step))
@@ -230,14 +249,22 @@ class Walk:
         self._applied.add(script.revision)
 
     def _unreachable(self, target: Script, *, because: Script) -> None:
+        """``target`` cannot be reached: the finding names the failure that
+        stopped the walk on the way, not only the revision where it happened."""
+        cause = self._failed.get(because.revision)
+        stopped = (
+            cause.verdict
+            if cause is not None
+            else f"revision {describe(because)} before it fails to upgrade"
+        )
         finding = Finding(
             code="upgrade",
-            verdict=(
-                f"revision {describe(target)} was not reached: revision "
-                f"{describe(because)} before it fails to upgrade"
-            ),
+            verdict=f"revision {describe(target)} was not reached: {stopped}",
             revision=target.revision,
-            blocks=(revision_block(target),),
+            blocks=(
+                revision_block(target),
+                Block(title="Stopped by", lines=(stopped,)),
+            ),
         )
         self._failed[target.revision] = finding
         raise UpgradeFailed(finding)

@@ -8,7 +8,7 @@ the rest of the command line.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from alembic.util import CommandError
@@ -29,9 +29,9 @@ from migrationkit.verify.report import (
     render_text,
     report_as_dict,
 )
+from migrationkit.verify.result import VerificationReport
 
-VERIFY_DESCRIPTION = """\
-Check a database against the project's models and its migration history.
+VERIFY_DETAILS = """\
 Nothing is changed: inspection runs in a READ ONLY transaction, and model checks
 in one that is always rolled back.
 
@@ -53,6 +53,13 @@ Checks, in order:
   revision                 the database's revision against the migration heads
 """
 
+VERIFY_DESCRIPTION = (
+    "Check a database against the project's models and its migration history.\n"
+    + VERIFY_DETAILS
+)
+"""The help of a project's own script; `migrationkit verify` puts the summary of
+``command.verify``'s docstring before the same details."""
+
 VERIFY_EPILOG = """\
 exit status:
   0  every check passed
@@ -71,13 +78,24 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     from migrationkit import command  # noqa: PLC0415 - command imports verify
 
     checks: Sequence[ModelCheck] = getattr(args, "model_checks", ())
-    try:
-        report = command.verify(
+    return show_report(
+        args,
+        lambda: command.verify(
             command.load_config(args.config),
             settings=settings,
             model_checks=checks,
             debug=args.debug,
-        )
+        ),
+    )
+
+
+def show_report(
+    args: argparse.Namespace, verify: Callable[[], VerificationReport]
+) -> int:
+    """Print the report ``verify`` returns, as text or (--json) JSON; a failure
+    that leaves no report is still a JSON document with --json."""
+    try:
+        report = verify()
     except CommandError as exc:
         if args.json and not args.debug:
             print(render_json(error_as_dict(mask_secrets(str(exc)))))

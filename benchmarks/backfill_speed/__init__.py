@@ -1,0 +1,1 @@
+"""One whole-table UPDATE against the batched backfills, on its own (no deploy)."""

@@ -1,0 +1,18 @@
+"""Revision ID: effc355fddff
+Revises: first
+Create Date: 2020-07-01 16:44:05.244310.
+"""
+
+# revision identifiers, used by Alembic.
+revision = "effc355fddff"
+down_revision = "first"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,15 @@
+from sqlalchemy import Column, types
+
+try:
+    from sqlalchemy.orm import declarative_base
+except ImportError:
+    from sqlalchemy.ext.declarative import declarative_base
+
+
+Base = declarative_base()
+
+
+class CreatedAt(Base):
+    __tablename__ = "foo"
+
+    id = Column(types.Integer(), autoincrement=True, primary_key=True)
