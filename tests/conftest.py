@@ -6,16 +6,18 @@ import compileall
 import sys
 import sysconfig
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import migrationkit
 from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
 from migrationkit.masking import Secret
+from migrationkit.prove import DataHook
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import (
     LoginRole,
@@ -25,22 +27,43 @@ from migrationkit.testing.pgbouncer import (
 )
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO, Project, Role, Service, copy_project
+from tests.test_history import DATA_HOOKS
 from tests.wheel import build_distributions
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the environment's packages to bytecode once, before any test.
+    """Compile the environment's packages and migrationkit to bytecode once,
+    before any test.
 
     The suite starts hundreds of Python processes (alembic, migrationkit, the
-    service), and each imports SQLAlchemy and Alembic. Where
-    PYTHONDONTWRITEBYTECODE is set, a package installed without .pyc files would
-    be compiled again by every one of them. Compiling here (the controller only;
-    a no-op when the files are current) replaces uv's ``compile-bytecode``
-    setting, which printed "Bytecode compiled ..." on every ``uv run``.
+    service), and each imports SQLAlchemy, Alembic and migrationkit. Where
+    PYTHONDONTWRITEBYTECODE is set, code without .pyc files would be compiled
+    again by every one of them (migrationkit, installed editable, has none).
+    Compiling here (the controller only; a no-op when the files are current)
+    replaces uv's ``compile-bytecode`` setting, which printed "Bytecode compiled
+    ..." on every ``uv run``.
     """
     if hasattr(config, "workerinput") or not sys.flags.dont_write_bytecode:
         return
-    compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
+    for folder in (sysconfig.get_paths()["purelib"], migrationkit.__path__[0]):
+        compileall.compile_dir(folder, quiet=2, workers=0)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """Keep pytest's rewritten test modules (``__pycache__``, git-ignored) even
+    where PYTHONDONTWRITEBYTECODE is set: otherwise every xdist worker and every
+    nested pytest run rewrites every test module's asserts again, seconds each."""
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        return (yield)
+    finally:
+        sys.dont_write_bytecode = writes
+
+
+# The server and the databases are migrationkit's plugin's (the fixtures an adopter
+# gets); these tests use them under short names.
 
 
 @pytest.fixture(scope="session")
@@ -50,20 +73,26 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings.from_environ()
+def settings(migrationkit_settings: Settings) -> Settings:
+    return migrationkit_settings
 
 
 @pytest.fixture(scope="session")
-def server(settings: Settings) -> TestServer:
-    return TestServer.from_settings(settings, project_dir=REPO)
+def server(migrationkit_server: TestServer) -> TestServer:
+    return migrationkit_server
 
 
 @pytest.fixture
-def database(server: TestServer) -> Iterator[DatabaseTarget]:
-    """An empty database of this test's own."""
-    with server.fresh_database() as target:
-        yield target
+def database(migrationkit_database: DatabaseTarget) -> DatabaseTarget:
+    """An empty database of this test's own (dropped when the test ends)."""
+    return migrationkit_database
+
+
+@pytest.fixture(scope="session")
+def migrationkit_data_hooks() -> Sequence[DataHook]:
+    """The plugin's proof of the history (``migrationkit_prove`` in pyproject.toml,
+    collected here) runs the data hooks of 003, 007 and 009 too."""
+    return DATA_HOOKS
 
 
 @pytest.fixture

@@ -68,6 +68,35 @@ def wait_until_blocked_by(
     pytest.fail(f"no session waited for pid {pid} within {timeout}s")
 
 
+def wait_until_retried(engine: sa.Engine, pid: int, timeout: float = 60) -> None:
+    """Return once a session waiting for ``pid`` has timed out and waits again.
+
+    The retry's statements start after the first attempt's: a later
+    ``query_start`` among the sessions ``pid`` blocks means the lock timeout
+    came (and was logged) and the retry is waiting, with no fixed sleep. (Not
+    for CREATE INDEX CONCURRENTLY, where a later query_start showed up with no
+    timeout logged; that test still sleeps.)
+    """
+    deadline = time.monotonic() + timeout
+    started = None
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        while time.monotonic() < deadline:
+            since = conn.execute(
+                sa.text(
+                    "SELECT max(query_start) FROM pg_stat_activity"
+                    " WHERE :pid = ANY (pg_blocking_pids(pid))"
+                ),
+                {"pid": pid},
+            ).scalar()
+            if started is None:
+                started = since
+            elif since is not None and since > started:
+                return
+            time.sleep(0.01)
+    pytest.fail(f"no session waiting for pid {pid} was retried within {timeout}s")
+
+
 def three_revisions(project: Project) -> None:
     """900 touches no table the holder locks; 901 needs users; 902 after it."""
     only_first_revision(project)
@@ -248,8 +277,7 @@ def test_a_lock_timeout_is_retried_until_the_holder_lets_go(
     ok(project.alembic("upgrade", "001"))
     holder_pid = hold_users_lock(holder)
     process = project.popen_alembic(*FAST, "upgrade", "+2")
-    wait_until_blocked_by(engine, holder_pid)
-    time.sleep(1.0)
+    wait_until_retried(engine, holder_pid)
     holder.rollback()
     result = ok(finish(process))
 
@@ -315,7 +343,7 @@ def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
     )
     process = project.popen_alembic(*FAST, "upgrade", "head")
     wait_until_blocked_by(engine, holder_pid)
-    time.sleep(1.0)
+    time.sleep(1.0)  # not yet a polled condition: see wait_until_retried
     holder.commit()
     result = ok(finish(process))
 

@@ -1,13 +1,15 @@
 """The project's own history: proven by migrationkit's harness, then with data.
 
-Every revision, found by walking the history, is proven by the harness imported
-below (one head; upgrade from its parent; up, down, up again restoring the full
-catalog; renders with --sql; the models match the head), and the data migrations
-003, 007 and 009 are proven on data by the data hooks of ``DATA_HOOKS`` (their
-rows stay for the revisions after them, so 011 is acknowledged first), which
+Every revision, found by walking the history, is proven by the harness, which
+migrationkit's pytest plugin collects under ``tests/conftest.py``
+(``migrationkit_prove`` in pyproject.toml): one head; upgrade from its parent; up,
+down, up again restoring the full catalog; renders with --sql; the models match
+the head. The data migrations 003, 007 and 009 are proven on data by the data
+hooks of ``DATA_HOOKS`` below (their rows stay for the revisions after them, so
+011 is acknowledged first), which ``tests/conftest.py`` hands to the plugin and
 ``migrationkit prove --hooks tests/test_history.py:DATA_HOOKS`` runs too.
 
-The tests after them follow particular revisions through scenarios: applied
+The tests here follow particular revisions through scenarios: applied
 in-process through Alembic's command API where many steps are needed (fast), and
 through the ``alembic`` command line where the command line itself is the point
 (``check``, an interrupted run).
@@ -35,20 +37,7 @@ from alembic.script import ScriptDirectory
 from migrationkit.ledger.access import acknowledge_flags
 from migrationkit.ledger.table import LedgerTable
 from migrationkit.prove import DataHook
-from migrationkit.testing.prove_tests import (
-    test_history_has_one_head,
-    test_models_match_head,
-    test_revision_renders_offline,
-    test_revision_round_trip,
-)
 from tests.helpers import REPO, Project
-
-__all__ = [  # the harness's tests, collected here for this project's history
-    "test_history_has_one_head",
-    "test_models_match_head",
-    "test_revision_renders_offline",
-    "test_revision_round_trip",
-]
 
 USERS = 3_000
 EVENTS = 600
@@ -277,12 +266,6 @@ DATA_HOOKS = (
     ),
     DataHook(revision="011", before=flagged_addresses_acknowledged),
 )
-
-
-@pytest.fixture(scope="session")
-def migrationkit_data_hooks() -> Sequence[DataHook]:
-    """The harness runs these around 003, 007 and 009."""
-    return DATA_HOOKS
 
 
 # --------------------------------------------------------------------- tests

@@ -31,6 +31,7 @@ IGNORED = shutil.ignore_patterns(
 )  # fmt: skip
 
 TESTS_THAT_WALK_THE_HISTORY = [
+    "tests/conftest.py",  # the plugin's proof of every revision is collected there
     "tests/test_history.py",
     "tests/test_lint_history.py::test_project_history_lints_clean",
     "tests/test_bench.py::test_every_naive_revision_twins_a_project_revision",

@@ -1,5 +1,21 @@
 """migrationkit's pytest plugin, loaded through the ``pytest11`` entry point.
 
+It proves the project's history in the project's own test run, with no test to
+write or import: enable it and pytest collects the proof's tests (one head; every
+revision upgraded from its parent, then up, down and up again with the catalog
+compared; every revision rendered as SQL; the models against the head)::
+
+    [tool.pytest.ini_options]
+    migrationkit_prove = true                  # or: pytest --migrationkit-prove
+    migrationkit_config = alembic.ini          # the default
+    migrationkit_prove_path = tests/conftest.py  # the default
+
+The tests are bound to the file ``migrationkit_prove_path`` names, as
+pytest-alembic binds its own, so they see that folder's fixtures (put overrides
+in that ``conftest.py``), and they run whenever that folder is collected:
+``pytest tests`` proves the history, ``pytest tests/test_models.py`` does not.
+They are marked ``migrationkit`` (``-m "not migrationkit"`` leaves them out).
+
 Fixtures (a project overrides any of them in its own ``conftest.py``):
 
 ``migrationkit_settings``    the ``Settings`` read from the environment (session);
@@ -13,17 +29,15 @@ Fixtures (a project overrides any of them in its own ``conftest.py``):
                              scratch database (session: one per xdist worker,
                              dropped at the end).
 
-The proof's tests are plain functions in ``migrationkit.testing.prove_tests``; a
-project imports them into one of its test modules. Tests that take
-``migrationkit_revision`` are parametrized with every revision of the history
-named by the ``migrationkit_config`` ini option, so a new revision is proven the
-moment its file exists.
+Tests that take ``migrationkit_revision`` are parametrized with every revision of
+the history, so a new revision is proven the moment its file exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from types import ModuleType
 
 import pytest
 from alembic.config import Config
@@ -33,9 +47,14 @@ from migrationkit.database import DatabaseTarget
 from migrationkit.prove import DataHook, Prover
 from migrationkit.prove.scratch import ScratchServer
 from migrationkit.settings import Settings
+from migrationkit.testing import prove_tests
 from migrationkit.testing.server import TestServer
 
 CONFIG_OPTION = "migrationkit_config"
+PROVE_OPTION = "migrationkit_prove"
+PATH_OPTION = "migrationkit_prove_path"
+DEFAULT_PATH = "tests/conftest.py"
+MARKER = "migrationkit"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +63,84 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the project's alembic.ini, relative to the rootdir (default: alembic.ini)",
         default="alembic.ini",
     )
+    parser.addini(
+        PROVE_OPTION,
+        "collect migrationkit's proof of the history (default: false)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        PATH_OPTION,
+        "the file, relative to the rootdir, the proof's tests are collected under "
+        f"and take their fixtures from (default: {DEFAULT_PATH})",
+        default=DEFAULT_PATH,
+    )
+    group = parser.getgroup("migrationkit")
+    group.addoption(
+        "--migrationkit-prove",
+        action="store_true",
+        default=False,
+        help=f"collect migrationkit's proof of the history (the {PROVE_OPTION} ini "
+        "option, from the command line)",
+    )
+    group.addoption(
+        "--migrationkit-prove-path",
+        default=None,
+        help=f"where the proof's tests are collected (overrides {PATH_OPTION})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}: the history's proof, collected by migrationkit's plugin"
+    )
+
+
+def proof_path(config: pytest.Config) -> PurePosixPath | None:
+    """Where the proof is collected, relative to the rootdir; None when it is off."""
+    if not (config.getoption("--migrationkit-prove") or config.getini(PROVE_OPTION)):
+        return None
+    given = config.getoption("--migrationkit-prove-path") or config.getini(PATH_OPTION)
+    return PurePosixPath(str(given))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An enabled proof bound to a missing file would collect nothing and say
+    nothing: stop instead, before any test runs."""
+    path = proof_path(session.config)
+    if path is not None and not (session.config.rootpath / path).is_file():
+        raise pytest.UsageError(
+            f"migrationkit: {PROVE_OPTION} is on, but {path} (the "
+            f"{PATH_OPTION} option, relative to {session.config.rootpath}) is not "
+            "a file; point it at the conftest.py whose folder holds your tests."
+        )
+
+
+def pytest_collect_file(
+    file_path: Path, parent: pytest.Collector
+) -> pytest.Module | None:
+    path = proof_path(parent.config)
+    if path is None:
+        return None
+    try:
+        relative = PurePosixPath(file_path.relative_to(parent.config.rootpath))
+    except ValueError:  # a file outside the rootdir
+        return None
+    if relative != path:
+        return None
+    proof: pytest.Module = ProofModule.from_parent(
+        parent, path=file_path, nodeid=f"{relative}::{MARKER}"
+    )
+    proof.add_marker(MARKER)
+    return proof
+
+
+class ProofModule(pytest.Module):
+    """The tests of ``migrationkit.testing.prove_tests``, collected as if they were
+    written in the bound file (so that file's folder lends them its fixtures)."""
+
+    def _getobj(self) -> ModuleType:
+        return prove_tests
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,13 +1,8 @@
-"""The proof as pytest tests: import them into one of the project's test modules.
+"""The proof as pytest tests, collected by the plugin when a project enables it.
 
-::
-
-    from migrationkit.testing.prove_tests import (
-        test_history_has_one_head,
-        test_models_match_head,
-        test_revision_renders_offline,
-        test_revision_round_trip,
-    )
+``migrationkit_prove = true`` in the pytest settings (or ``--migrationkit-prove``)
+makes the plugin collect this module's tests under the project's
+``tests/conftest.py`` (the ``migrationkit_prove_path`` option): nothing to import.
 
 The two per-revision tests run once per revision (the plugin parametrizes
 ``migrationkit_revision``), each in databases of its own, so pytest-xdist spreads
