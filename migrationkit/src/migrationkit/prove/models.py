@@ -191,13 +191,13 @@ def _root_packages(metadata: sa.MetaData) -> set[str]:
     package, and walking it would run its modules.
     """
     return {
-        str(value.__module__).split(".")[0]
+        str(module.__name__).split(".")[0]
         for module in list(sys.modules.values())
         if module is not None
         for value in list(vars(module).values())
         if isinstance(value, type)
         and getattr(value, "metadata", None) is metadata
-        and getattr(value, "__module__", None)
+        and getattr(value, "__module__", None) == getattr(module, "__name__", "")
     }
 
 
