@@ -78,6 +78,7 @@ class Prover:
             migrator=self.migrator,
             version_table=version_table or VersionTable(),
             setup=self.declared.setup,
+            stamped=self.declared.skip_revisions,
             before_reaching=self._rows_on_the_way,
         )
         self._version_table_given = version_table is not None

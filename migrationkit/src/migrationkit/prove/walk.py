@@ -7,18 +7,26 @@ each revision's round trip (up, down, up again) runs in place, leaving the walk 
 that revision when it succeeds. Nothing is copied and nothing is replayed.
 
 Data hooks put their rows in the walk's database itself, so the revisions after
-a hooked one run on a database holding them, as a real database would. A replay
-puts them in again on the way (``before_reaching``).
+a hooked one run on a database holding them, as a real database would. A database
+reached by plain upgrades puts them in again on the way (``before_reaching``).
 
 When a round trip leaves the database changed, the walk's database is dropped and
-the next revision starts a new one, replaying its ancestors from an empty database
-(only after a failure). A history with merges is walked the same way, each
-revision from a database holding exactly its ancestors.
+the next revision continues from a clean copy: a second database, the *shadow*,
+only ever upgrades (plain upgrades, hooks' rows on the way, no round trips), and
+the walk restarts as ``CREATE DATABASE ... TEMPLATE shadow``. The shadow is made
+at the first failure only (a history that passes never has one) and moves forward
+from failure to failure, so each revision is upgraded in it at most once, where
+replaying every ancestor from an empty database after each failure cost a
+history with a dozen leaky downgrades hundreds of extra upgrades. A history with
+merges is walked the same way, each revision from a database holding exactly its
+ancestors (a shadow on another branch starts again from empty).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
 
 import sqlalchemy as sa
 from alembic.script import Script
@@ -60,6 +68,27 @@ class UpgradeFailed(Exception):  # noqa: N818 - carries a finding, not an error
         self.finding = finding
 
 
+@dataclass
+class _Database:
+    """One scratch database, its connection, and the revisions applied in it."""
+
+    name: str
+    applied: set[str] = field(default_factory=set)
+    prepared: bool = False
+    """The project's setup statements ran in it (or in the one it copies)."""
+    engine: sa.Engine | None = None
+    connection: sa.Connection | None = None
+
+    def disconnect(self) -> None:
+        """Close the session: a database being copied must have none open."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
 class Walk:
     """The walking database, its position, and the catalog at each position."""
 
@@ -70,6 +99,7 @@ class Walk:
         migrator: Migrator,
         version_table: VersionTable,
         setup: Sequence[str] = (),
+        stamped: Collection[str] = (),
         before_reaching: Callable[[sa.Connection, Script], Finding | None]
         | None = None,
     ) -> None:
@@ -78,12 +108,13 @@ class Walk:
         """Run before a revision is applied on the way somewhere (a replay): the
         data hooks' rows; a finding if that fails."""
         self.setup = tuple(setup)
+        self.stamped = frozenset(stamped)
+        """Revisions declared skipped: stamped on the way, never run."""
         self.migrator = migrator
         self.version_table = version_table
-        self._database: str | None = None
-        self._engine: sa.Engine | None = None
-        self._connection: sa.Connection | None = None
-        self._applied: set[str] = set()
+        self._here: _Database | None = None
+        self._shadow: _Database | None = None
+        self._started_over = False
         self._snapshots: dict[frozenset[str], CatalogSnapshot] = {}
         self._failed: dict[str, Finding] = {}
         self._dirty = False
@@ -94,14 +125,8 @@ class Walk:
         """The walk at exactly ``revision``'s ancestors, and the catalog there."""
         if revision.revision in self._failed:
             raise UpgradeFailed(self._failed[revision.revision])
-        ancestors = self.ancestors(revision)
-        if self._dirty or not self._applied <= ancestors:
-            self.discard()  # past the parent (or on another branch): start again
-        for script in self.migrator.history.revisions:
-            if script.revision in ancestors and script.revision not in self._applied:
-                self._reach(script, target=revision)
-        connection = self.connection()
-        return connection, self.snapshot_here()
+        self._move_to(self.ancestors(revision), target=lambda _: revision)
+        return self.connection(), self.snapshot_here()
 
     def at(self, revision: Script) -> tuple[sa.Connection, CatalogSnapshot]:
         """The walk at exactly ``revision`` and its ancestors, and the catalog."""
@@ -109,7 +134,7 @@ class Walk:
             revision.revision
         }:
             self.at_parents_of(revision)
-            self._reach(revision, target=revision)
+            self._reach(self._walking(), revision, target=revision)
         return self.connection(), self.snapshot_here()
 
     def at_all(
@@ -125,22 +150,20 @@ class Walk:
         for revision in revisions:
             if revision.revision in self._failed:
                 raise UpgradeFailed(self._failed[revision.revision])
-        if self._dirty or not self._applied <= wanted:
-            self.discard()
-        for script in self.migrator.history.revisions:
-            if script.revision in wanted and script.revision not in self._applied:
-                target = next(
-                    r
-                    for r in revisions
-                    if script.revision == r.revision
-                    or script.revision in self.ancestors(r)
-                )
-                self._reach(script, target=target)
+
+        def target(script: Script) -> Script:
+            return next(
+                r
+                for r in revisions
+                if script.revision == r.revision or script.revision in self.ancestors(r)
+            )
+
+        self._move_to(wanted, target=target)
         return self.connection(), self.snapshot_here()
 
     def arrived(self, revision: Script, snapshot: CatalogSnapshot) -> None:
         """The walk now holds ``revision`` too; its catalog is ``snapshot``."""
-        self._applied.add(revision.revision)
+        self._walking().applied.add(revision.revision)
         self._snapshots[frozenset(self._applied)] = snapshot
 
     def skip(self, revision: Script) -> None:
@@ -153,7 +176,7 @@ class Walk:
         if step.error is not None:
             self.failed(revision, upgrade_failed(revision, step))
             return
-        self._applied.add(revision.revision)
+        self._walking().applied.add(revision.revision)
 
     def failed(self, revision: Script, finding: Finding) -> None:
         """``revision`` does not upgrade: remember why; the database is dropped."""
@@ -163,6 +186,10 @@ class Walk:
     @property
     def applied(self) -> frozenset[str]:
         return frozenset(self._applied)
+
+    @property
+    def _applied(self) -> set[str]:
+        return self._here.applied if self._here is not None else set()
 
     def ancestors(self, revision: Script) -> set[str]:
         script = self.migrator.history.script
@@ -174,24 +201,13 @@ class Walk:
     # ------------------------------------------------------------------ database
 
     def connection(self) -> sa.Connection:
-        if self._connection is None:
-            if self._database is None:
-                self._database = self.scratch.create(template=None)
-                self._applied = set()
-            self._engine = self.scratch.engine(self._database)
-            self._connection = self._engine.connect()
-            if not self._applied and self.setup:
-                # The project's prerequisites (schemas, extensions), as its real
-                # database has them before the first revision.
-                with self._connection.begin():
-                    for statement in self.setup:
-                        self._connection.execute(sa.text(statement))
-        return self._connection
+        return self._open(self._walking())
 
     def snapshot_here(self) -> CatalogSnapshot:
+        connection = self.connection()
         key = frozenset(self._applied)
         if key not in self._snapshots:
-            self._snapshots[key] = self.snapshot(self.connection())
+            self._snapshots[key] = self.snapshot(connection)
         return self._snapshots[key]
 
     def snapshot(self, connection: sa.Connection) -> CatalogSnapshot:
@@ -206,49 +222,109 @@ class Walk:
         connection = self.connection()
         with connection.begin():
             connection.execute(sa.text(_DROP_USER_SCHEMAS))
-        self._applied = set()
+        self._walking().applied = set()
         self._dirty = True
         return connection
 
     def discard(self) -> None:
-        """Drop the walk's database; the next position starts from an empty one."""
-        self._disconnect()
-        if self._database is not None:
-            self.scratch.drop(self._database)
-        self._database = None
-        self._applied = set()
+        """Drop the walk's database; the next position starts from a clean one."""
+        if self._here is not None:
+            self._drop(self._here)
+            self._here = None
+            self._started_over = True
         self._dirty = False
 
     def close(self) -> None:
-        self._disconnect()
+        for database in (self._here, self._shadow):
+            if database is not None:
+                database.disconnect()
         self.scratch.close()
 
-    def _disconnect(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+    def _walking(self) -> _Database:
+        if self._here is None:
+            self._here = _Database(self.scratch.create(template=None))
+        return self._here
+
+    def _open(self, database: _Database) -> sa.Connection:
+        if database.connection is None:
+            database.engine = self.scratch.engine(database.name)
+            database.connection = database.engine.connect()
+        if not database.prepared:
+            database.prepared = True
+            if self.setup:
+                # The project's prerequisites (schemas, extensions), as its real
+                # database has them before the first revision.
+                with database.connection.begin():
+                    for statement in self.setup:
+                        database.connection.execute(sa.text(statement))
+        return database.connection
+
+    def _drop(self, database: _Database) -> None:
+        database.disconnect()
+        self.scratch.drop(database.name)
 
     # ------------------------------------------------------------------ stepping
 
-    def _reach(self, script: Script, *, target: Script) -> None:
-        """Apply one ancestor of ``target`` on the way there."""
+    def _move_to(self, wanted: set[str], *, target: Callable[[Script], Script]) -> None:
+        """The walk at exactly ``wanted``: forward from where it is if it can,
+        else from a copy of the shadow (after the first failure) or from empty."""
+        if self._dirty or not self._applied <= wanted:
+            self.discard()  # past the position (or on another branch): start again
+        if self._here is None and self._started_over and wanted:
+            self._here = self._copy_of_shadow(wanted, target=target)
+        database = self._walking()
+        for script in self.migrator.history.revisions:
+            if script.revision in wanted and script.revision not in database.applied:
+                self._reach(database, script, target=target(script))
+
+    def _copy_of_shadow(
+        self, wanted: set[str], *, target: Callable[[Script], Script]
+    ) -> _Database:
+        """A new walking database holding exactly ``wanted``: the shadow moved
+        forward to it by plain upgrades, then copied."""
+        shadow = self._shadow
+        if shadow is not None and not shadow.applied <= wanted:
+            self._drop(shadow)  # on another branch: it starts again from empty
+            shadow = None
+        if shadow is None:
+            shadow = self._shadow = _Database(self.scratch.create(template=None))
+        for script in self.migrator.history.revisions:
+            if script.revision in wanted and script.revision not in shadow.applied:
+                self._reach(shadow, script, target=target(script))
+        shadow.disconnect()  # a template must have no session open
+        return _Database(
+            self.scratch.create(template=shadow.name),
+            applied=set(shadow.applied),
+            prepared=True,
+        )
+
+    def _reach(self, database: _Database, script: Script, *, target: Script) -> None:
+        """Apply one ancestor of ``target`` in ``database``, on the way there."""
         if script.revision in self._failed:
             self._unreachable(target, because=script)
-        if self.before_reaching is not None:
-            failed = self.before_reaching(self.connection(), script)
-            if failed is not None:
-                self.failed(script, failed)
-                self._unreachable(target, because=script)
-        step = self.migrator.upgrade(self.connection(), script)
+        connection = self._open(database)
+        if script.revision in self.stamped:
+            step = self.migrator.stamp(connection, script)
+        else:
+            if self.before_reaching is not None:
+                failed = self.before_reaching(connection, script)
+                if failed is not None:
+                    self._lost(database, script, failed)
+                    self._unreachable(target, because=script)
+            step = self.migrator.upgrade(connection, script)
         if step.error is not None:
-            self.failed(script, upgrade_failed(script, step))
+            self._lost(database, script, upgrade_failed(script, step))
             self._unreachable(target, because=script)
-        self._applied.add(script.revision)
+        database.applied.add(script.revision)
 
-    def _unreachable(self, target: Script, *, because: Script) -> None:
+    def _lost(self, database: _Database, script: Script, finding: Finding) -> None:
+        """``script`` cannot be applied in ``database``: that database is dropped."""
+        if database is self._shadow:
+            self._drop(database)
+            self._shadow = None
+        self.failed(script, finding)
+
+    def _unreachable(self, target: Script, *, because: Script) -> NoReturn:
         """``target`` cannot be reached: the finding names the failure that
         stopped the walk on the way, not only the revision where it happened."""
         cause = self._failed.get(because.revision)
