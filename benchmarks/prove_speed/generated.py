@@ -5,6 +5,13 @@ with an identity key, a column with a server default, a CHECK constraint and an
 index; every fifth one also adds an enum type and a column using it to the
 previous table. The models match the head, so every check of both harnesses
 passes and what is timed is the work, not the reporting of failures.
+
+With ``leaky_every=k``, every k-th revision also creates a function its
+downgrade forgets to drop (``CREATE OR REPLACE``, so upgrading again succeeds):
+a failing history, where each leak costs prove a fresh start after the round
+trip. pytest-alembic passes it (its up/down test only asks whether each step
+runs, and autogenerate does not see functions); prove fails exactly those
+revisions' round trips, and every other check passes.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ def upgrade() -> None:
         sa.CheckConstraint("qty >= 0", name="ck_t{n}_qty"),
     )
     op.create_index("ix_t{n}_name", "t{n}", ["name"])
-{enum_up}
+{enum_up}{leak}
 
 def downgrade() -> None:
 {enum_down}    op.drop_index("ix_t{n}_name", table_name="t{n}")
@@ -86,12 +93,24 @@ _KIND = """\
 """
 
 
+_LEAK = """\
+    op.execute(
+        "CREATE OR REPLACE FUNCTION f{n}() RETURNS integer LANGUAGE sql AS 'SELECT {n}'"
+    )
+"""
+
+
 def has_enum(n: int) -> bool:
     """Revision ``n`` adds an enum column to table ``n - 1``."""
     return n > 1 and n % 5 == 0
 
 
-def write_project(folder: Path, *, revisions: int) -> Path:
+def leaks(n: int, *, leaky_every: int) -> bool:
+    """Revision ``n``'s downgrade leaves its function behind."""
+    return leaky_every > 0 and n % leaky_every == 0
+
+
+def write_project(folder: Path, *, revisions: int, leaky_every: int = 0) -> Path:
     """Write the project into ``folder``; returns its alembic.ini."""
     versions = folder / "migrations" / "versions"
     versions.mkdir(parents=True)
@@ -114,6 +133,7 @@ def write_project(folder: Path, *, revisions: int) -> Path:
                 down=f"r{n - 1:04d}" if n > 1 else None,
                 enum_up=_ENUM_UP.format(n=n, prev=n - 1) if enum else "",
                 enum_down=_ENUM_DOWN.format(n=n, prev=n - 1) if enum else "",
+                leak=_LEAK.format(n=n) if leaks(n, leaky_every=leaky_every) else "",
             )
         )
         kind = _KIND.format(n=n + 1) if has_enum(n + 1) and n < revisions else ""

@@ -46,13 +46,17 @@ class Timing:
     seconds: float
     ok: bool
     detail: str
+    failed: tuple[str, ...] = ()
+    """What failed: ``code revision`` per finding (prove), test names (pytest)."""
 
 
-def time_migrationkit(ini: Path, scratch: ScratchServer) -> Timing:
+def time_migrationkit(
+    ini: Path, scratch: ScratchServer, *, models: bool = True
+) -> Timing:
     started = time.perf_counter()
     prover = Prover(Config(str(ini)), scratch=scratch)
     try:
-        report = prover.run()
+        report = prover.run(models=models)
     finally:
         prover.close()
     seconds = time.perf_counter() - started
@@ -61,6 +65,7 @@ def time_migrationkit(ini: Path, scratch: ScratchServer) -> Timing:
         ok=report.ok,
         detail=f"{report.checks_run} checks"
         + ("" if report.ok else f", {len(report.findings)} failed"),
+        failed=tuple(f"{f.code} {f.revision}" for f in report.findings),
     )
 
 
@@ -72,7 +77,7 @@ class _PytestAlembicFixtures:
         self.scratch = scratch
         self.started = 0.0
         self.finished = 0.0
-        self.failed = 0
+        self.failed: list[str] = []
         self.passed = 0
 
     @pytest.fixture
@@ -99,7 +104,8 @@ class _PytestAlembicFixtures:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self.passed += report.passed
-        self.failed += report.failed
+        if report.failed:
+            self.failed.append(report.nodeid.rpartition("::")[2])
 
 
 def time_pytest_alembic(ini: Path, scratch: ScratchServer, workdir: Path) -> Timing:
@@ -127,6 +133,7 @@ def time_pytest_alembic(ini: Path, scratch: ScratchServer, workdir: Path) -> Tim
     )
     return Timing(
         seconds=fixtures.finished - fixtures.started,
-        ok=code == 0 and fixtures.failed == 0,
-        detail=f"{fixtures.passed} tests passed, {fixtures.failed} failed",
+        ok=code == 0 and not fixtures.failed,
+        detail=f"{fixtures.passed} tests passed, {len(fixtures.failed)} failed",
+        failed=tuple(fixtures.failed),
     )
