@@ -5,6 +5,11 @@ revisions. One finding was no hazard: revision 064 adds a NOT NULL column with
 ``DEFAULT LOCALTIMESTAMP``, which squawk takes for a volatile default (a table
 rewrite). LOCALTIMESTAMP is stable: PostgreSQL 11+ evaluates it once and stores
 it in the catalog. A volatile default is still reported.
+
+Offline, lint marks a finding on a table that an earlier revision of the linted
+history created ("harmless if that revision is not deployed yet"). CKAN renames
+tables (``op.rename_table``: ``resource_revision``, ``member``), and the marker
+used to be lost at the rename; the table keeps its creator under its new name.
 """
 
 from __future__ import annotations
@@ -56,10 +61,23 @@ run_migrations(context, target_metadata=None)
 """
 
 
-def write_project(folder: Path, *, default: str) -> Config:
+RENAMED = {
+    "001": ("None", "op.create_table('package_resource', sa.Column('id', sa.Integer))"),
+    "002": ("'001'", "op.rename_table('package_resource', 'resource')"),
+    "003": ("'002'", "op.create_index('ix_resource_id', 'resource', ['id'])"),
+    "004": ("'003'", "op.create_index('ix_elsewhere_id', 'elsewhere', ['id'])"),
+}
+
+
+def write_project(
+    folder: Path,
+    *,
+    default: str = "",
+    revisions: dict[str, tuple[str, str]] = REVISIONS,
+) -> Config:
     versions = folder / "migrations" / "versions"
     versions.mkdir(parents=True)
-    for revision, (down, upgrade) in REVISIONS.items():
+    for revision, (down, upgrade) in revisions.items():
         (versions / f"{revision}.py").write_text(
             REVISION.format(
                 revision=revision, down=down, upgrade=upgrade.format(default=default)
@@ -87,3 +105,21 @@ def test_a_stable_default_is_not_a_rewrite(
     report = lint_project(write_project(tmp_path, default=default), settings=Settings())
     codes = {f.code for f in report.findings if f.revision == "002"}
     assert ("adding-field-with-default" in codes) is rewrites, codes
+
+
+def test_a_renamed_table_keeps_the_revision_that_created_it(tmp_path: Path) -> None:
+    """003 indexes the table 001 created and 002 renamed: marked as created
+    earlier in the history; 004's table, created nowhere in it, is not."""
+    report = lint_project(
+        write_project(tmp_path, revisions=RENAMED), settings=Settings()
+    )
+    indexed = {
+        f.revision: f
+        for f in report.findings
+        if f.code == "require-concurrent-index-creation"
+    }
+    assert set(indexed) == {"003", "004"}, [f.code for f in report.findings]
+    origin = indexed["003"].table_origin
+    assert origin is not None, indexed["003"]
+    assert origin.startswith("resource is created by revision 001, earlier in the")
+    assert indexed["004"].table_origin is None

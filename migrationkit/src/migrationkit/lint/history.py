@@ -1,10 +1,11 @@
 """What the linted history has already done to the schema, statement by statement.
 
 Offline there is no catalog to ask, but the revisions being linted say a lot:
-which tables they created (and in which revision), which columns they made
-NOT NULL, which ``CHECK (col IS NOT NULL)`` constraints they added and
-validated. The walk asks this record, before each statement, whether the
-statement is catalog-only:
+which tables they created (and in which revision, following ``RENAME TO``: a
+table keeps its creator under its new name), which columns they made NOT NULL,
+which ``CHECK (col IS NOT NULL)`` constraints they added and validated. The
+walk asks this record, before each statement, whether the statement is
+catalog-only:
 
 * ``SET NOT NULL`` on a column already NOT NULL (``existing_nullable=False``, or
   made so earlier in the linted history) does nothing; on a column a validated
@@ -169,7 +170,9 @@ class History:
         self, table: str, action: tuple[Token, ...], revision: str
     ) -> None:
         words = action_words(action, len(action))
-        if words[:1] == ("add",):
+        if words[:2] == ("rename", "to") and len(words) == 3:
+            self._renamed(table, short(words[2]))
+        elif words[:1] == ("add",):
             rest = action[1:]
             if words[1:2] == ("column",):
                 rest = rest[1:]
@@ -194,6 +197,21 @@ class History:
             dropped = _dropped_not_null(action)
             if dropped is not None:
                 self.not_null.pop((table, dropped), None)
+
+    def _renamed(self, old: str, new: str) -> None:
+        """``ALTER TABLE old RENAME TO new``: what was known of ``old`` is ``new``'s."""
+        if old in self.created:
+            self.created[new] = self.created.pop(old)
+        self.not_null = {
+            (new if table == old else table, column): made_by
+            for (table, column), made_by in self.not_null.items()
+        }
+        self.checks = {
+            name: NotNullCheck(new, check.column, check.validated)
+            if check.table == old
+            else check
+            for name, check in self.checks.items()
+        }
 
 
 def short(name: str) -> str:
