@@ -5,16 +5,18 @@ revision would start from a catalog the history never builds. prove used to drop
 the walk's database and replay every ancestor from empty, once per failure; a
 history with a dozen leaky downgrades (CKAN's) paid hundreds of extra upgrades.
 Now a shadow database that only upgrades is moved forward from failure to
-failure and copied. These tests pin what that must keep: each revision after a
-failure is proven from exactly its ancestors (so each leaky downgrade is judged
-alone), the data hooks' rows and the declared skips are on the way, and no
-revision is upgraded in the shadow twice.
+failure and copied, and when the failed round trip's database is as good as the
+shadow's (same catalog, rows and sequences) the walk simply goes on in it. These
+tests pin what that must keep: each revision after a failure is proven from
+exactly its ancestors (so each leaky downgrade is judged alone), the data hooks'
+rows and the declared skips are on the way, rows the round trip doubled are not
+walked on, and no revision is upgraded in the shadow twice.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -108,7 +110,15 @@ class CountedProof:
         declared: ProveSettings | None = None,
     ) -> None:
         self.upgrades: Counter[str] = Counter()
+        self.databases = 0
         self.scratch = scratch
+        create = scratch.create
+
+        def counted_create(*, template: str | None) -> str:
+            self.databases += 1
+            return create(template=template)
+
+        scratch.create = counted_create  # type: ignore[method-assign]
         self.prover = Prover(config, scratch=scratch, hooks=hooks, declared=declared)
         upgrade = self.prover.migrator.upgrade
 
@@ -117,6 +127,15 @@ class CountedProof:
             return upgrade(connection, revision)
 
         self.prover.migrator.upgrade = counted  # type: ignore[method-assign]
+        chain = self.prover.migrator.upgrade_chain
+
+        def counted_chain(
+            connection: sa.Connection, revisions: Sequence[Script]
+        ) -> StepResult:
+            self.upgrades.update(revision.revision for revision in revisions)
+            return chain(connection, revisions)
+
+        self.prover.migrator.upgrade_chain = counted_chain  # type: ignore[method-assign]
 
     def run(self) -> ProofReport:
         try:
@@ -215,3 +234,42 @@ def test_a_declared_skip_is_stamped_on_the_way(
     assert codes(report) == [("round-trip", "r3")], report.render()
     assert proof.upgrades["r2"] == 0, proof.upgrades
     assert proof.upgrades["r4"] == 2, proof.upgrades
+
+
+def test_the_walk_goes_on_where_the_second_upgrade_took_the_leftover_back(
+    scratch: ScratchServer, tmp_path: Path
+) -> None:
+    """r2's leftover sequence is there after its second upgrade as after a
+    plain one: nothing to copy, two databases in all (the walk, the shadow)."""
+    history = [CREATE, leaky("a"), NOTHING, NOTHING]
+    proof = CountedProof(write_project(tmp_path, history), scratch)
+    report = proof.run()
+    assert codes(report) == [("round-trip", "r2")], report.render()
+    assert proof.databases == 2
+
+
+SEED_AND_LEAK = (
+    (
+        "DO $$ BEGIN CREATE SEQUENCE IF NOT EXISTS leftover; "
+        "INSERT INTO items VALUES ('seed'); END $$"
+    ),
+    "SELECT 1",
+)
+UNIQUE_NAMES = (
+    "CREATE UNIQUE INDEX items_name ON items (name)",
+    "DROP INDEX items_name",
+)
+
+
+def test_rows_the_round_trip_doubled_are_not_walked_on(
+    scratch: ScratchServer, tmp_path: Path
+) -> None:
+    """r2's downgrade leaves its sequence and its seed row; upgrading again
+    inserts the row a second time. The catalog is as a plain upgrade leaves it,
+    the rows are not: r3's unique index must be proven on one seed row (a copy
+    of the shadow), not fail on the two of the round trip."""
+    history = [CREATE, SEED_AND_LEAK, UNIQUE_NAMES]
+    proof = CountedProof(write_project(tmp_path, history), scratch)
+    report = proof.run()
+    assert codes(report) == [("round-trip", "r2")], report.render()
+    assert proof.databases == 3  # the walk, the shadow, the copy r3 starts from

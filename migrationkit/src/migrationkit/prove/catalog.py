@@ -34,6 +34,7 @@ from migrationkit.prove.kinds import (
     ALL_KINDS,
     KINDS,
     VERSION_ROWS,
+    user_objects,
 )
 
 
@@ -65,9 +66,13 @@ def take_snapshot(
     """Read every kind of object from ``pg_catalog``: one query per kind.
 
     Runs in its own REPEATABLE READ, READ ONLY transaction on ``connection``
-    (which must not be inside one) and rolls it back.
+    (which must not be inside one) and rolls it back. A proof takes two per
+    revision, so the round trips to the server are counted: the catalog in
+    one statement, the version and ledger tables' names in one more, the
+    version rows in a third.
     """
     version_table = version_table or VersionTable()
+    left_out = [version_table, *_ledger_tables(version_table)]
     objects: dict[str, dict[str, dict[str, Any]]] = {}
     with connection.begin() as transaction:
         connection.execute(
@@ -76,30 +81,109 @@ def take_snapshot(
         objects.update({kind.name: {} for kind in KINDS})
         for row in connection.execute(ALL_KINDS):
             objects[row.kind][row.key] = dict(row.attrs)
-        objects[VERSION_ROWS.name] = _version_rows(connection, version_table)
-        _leave_out_version_table(objects, connection, version_table)
-        for table in _ledger_tables(version_table):  # the toolkit's, like it
-            _leave_out_version_table(objects, connection, table)
+        names = _names(connection, version_table=version_table, left_out=left_out)
+        objects[VERSION_ROWS.name] = _version_rows(connection, names.version)
+        for quoted in names.left_out:  # the version table and the toolkit's, alike
+            _leave_out_table(objects, quoted)
         transaction.rollback()
     return CatalogSnapshot(objects)
 
 
-def _version_rows(
-    connection: sa.Connection, version_table: VersionTable
-) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True, kw_only=True)
+class _Names:
+    version: str | None
+    """The version table as a query names it, if it exists."""
+    left_out: tuple[str, ...]
+    """The tables left out of the snapshot, as the snapshot's keys name them."""
+
+
+def _names(
+    connection: sa.Connection,
+    *,
+    version_table: VersionTable,
+    left_out: list[VersionTable],
+) -> _Names:
+    """One query: whether the version table exists, and the left-out tables'
+    keys (``format('%I.%I')``, in the table's schema or the current one)."""
     preparer = connection.dialect.identifier_preparer
     qualified = preparer.quote(version_table.name)
     if version_table.schema:
         qualified = f"{preparer.quote_schema(version_table.schema)}.{qualified}"
-    exists = connection.execute(
-        sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": qualified}
-    ).scalar_one()
-    if not exists:
+    columns = ", ".join(
+        f"format('%I.%I', coalesce(CAST(:s{i} AS text), current_schema()), "
+        f"CAST(:t{i} AS text))"
+        for i in range(len(left_out))
+    )
+    parameters: dict[str, str | None] = {"version": qualified}
+    for i, table in enumerate(left_out):
+        parameters[f"s{i}"] = table.schema
+        parameters[f"t{i}"] = table.name
+    row = connection.execute(
+        sa.text(f"SELECT to_regclass(:version) IS NOT NULL, {columns}"), parameters
+    ).one()
+    return _Names(
+        version=qualified if row[0] else None,
+        left_out=tuple(str(name) for name in row[1:]),
+    )
+
+
+def _version_rows(
+    connection: sa.Connection, qualified: str | None
+) -> dict[str, dict[str, Any]]:
+    if qualified is None:
         return {}
     versions = connection.execute(
         sa.text(f"SELECT version_num FROM {qualified}")
     ).scalars()
     return {str(version): {} for version in versions}
+
+
+_TABLES = sa.text(
+    "SELECT q.name, quote_literal(q.name) AS literal FROM ("
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind = 'r' AND "
+    + user_objects("n", catalog="pg_class", oid="c.oid")
+    + ") AS q ORDER BY 1"
+)
+_SEQUENCES = (
+    "SELECT format('%I.%I', schemaname, sequencename), last_value::text"
+    " FROM pg_sequences"
+)
+
+
+def take_contents(
+    connection: sa.Connection, *, version_table: VersionTable | None = None
+) -> dict[str, str | None]:
+    """What the tables hold and where the sequences are, one fingerprint each.
+
+    The catalog says what a database *is*; this says what it *holds*: an md5
+    of every table's rows (as text, sorted) and each sequence's last value.
+    Two databases with equal snapshots and equal contents are as good as each
+    other for what comes next, so the walk may go on in one where it would
+    otherwise copy the other. The version and ledger tables are left out (the
+    snapshot compares the version rows; the ledger records each walk as it
+    went, by design). Two statements: the tables' names (quoted by the
+    server), then one query over all of them.
+    """
+    version_table = version_table or VersionTable()
+    left_out = [version_table, *_ledger_tables(version_table)]
+    with connection.begin() as transaction:
+        connection.execute(
+            sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        )
+        names = _names(connection, version_table=version_table, left_out=left_out)
+        rows = [
+            f"SELECT {table.literal}, md5(coalesce(string_agg(t::text, chr(10) "
+            f"ORDER BY t::text), '')) FROM {table.name} AS t"
+            for table in connection.execute(_TABLES)
+            if table.name not in names.left_out
+        ]
+        # Names come quoted by the server; psycopg reads % as a placeholder.
+        query = " UNION ALL ".join([*rows, _SEQUENCES]).replace("%", "%%")
+        found = connection.exec_driver_sql(query).all()
+        transaction.rollback()
+    return {str(name): value for name, value in found}
 
 
 def _ledger_tables(version_table: VersionTable) -> list[VersionTable]:
@@ -113,20 +197,10 @@ def _ledger_tables(version_table: VersionTable) -> list[VersionTable]:
     ]
 
 
-def _leave_out_version_table(
-    objects: dict[str, dict[str, dict[str, Any]]],
-    connection: sa.Connection,
-    version_table: VersionTable,
+def _leave_out_table(
+    objects: dict[str, dict[str, dict[str, Any]]], quoted: str
 ) -> None:
     """Alembic creates the version table on first use and keeps it at base."""
-    schema = (
-        version_table.schema
-        or connection.execute(sa.text("SELECT current_schema()")).scalar_one()
-    )
-    quoted = connection.execute(
-        sa.text("SELECT format('%I.%I', CAST(:s AS text), CAST(:t AS text))"),
-        {"s": schema, "t": version_table.name},
-    ).scalar_one()
     for kind in ("tables", "columns", "constraints", "indexes"):
         found = objects.get(kind, {})
         for key in [k for k in found if k == quoted or k.startswith(quoted + ".")]:

@@ -25,7 +25,8 @@ _NOT_FROM_EXTENSION = (
 )
 
 
-def _user(namespace: str, *, catalog: str, oid: str) -> str:
+def user_objects(namespace: str, *, catalog: str, oid: str) -> str:
+    """The condition: in a user schema, not installed by an extension."""
     return (
         _USER_SCHEMA.format(name=f"{namespace}.nspname")
         + " AND "
@@ -49,7 +50,7 @@ class ObjectKind:
 
 _RELATION = (
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
-    + _user("n", catalog="pg_class", oid="c.oid")
+    + user_objects("n", catalog="pg_class", oid="c.oid")
 )
 
 KINDS: tuple[ObjectKind, ...] = (
@@ -59,7 +60,7 @@ KINDS: tuple[ObjectKind, ...] = (
         query=(
             "SELECT quote_ident(n.nspname) AS key, '{}'::jsonb AS attrs"
             " FROM pg_namespace n WHERE "
-            + _user("n", catalog="pg_namespace", oid="n.oid")
+            + user_objects("n", catalog="pg_namespace", oid="n.oid")
         ),
     ),
     ObjectKind(
@@ -118,7 +119,7 @@ KINDS: tuple[ObjectKind, ...] = (
             "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
             " WHERE a.attnum > 0 AND NOT a.attisdropped"
             " AND c.relkind IN ('r', 'p', 'f') AND "
-            + _user("n", catalog="pg_class", oid="c.oid")
+            + user_objects("n", catalog="pg_class", oid="c.oid")
         ),
     ),
     # PostgreSQL 18 lists NOT NULL as constraints, named after the table they
@@ -142,7 +143,8 @@ KINDS: tuple[ObjectKind, ...] = (
             "  'valid', k.convalidated) AS attrs"
             " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE k.contype <> 't' AND " + _user("n", catalog="pg_class", oid="c.oid")
+            " WHERE k.contype <> 't' AND "
+            + user_objects("n", catalog="pg_class", oid="c.oid")
         ),
     ),
     ObjectKind(
@@ -154,7 +156,7 @@ KINDS: tuple[ObjectKind, ...] = (
             "  'valid', i.indisvalid) AS attrs"
             " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
-            + _user("n", catalog="pg_class", oid="i.indrelid")
+            + user_objects("n", catalog="pg_class", oid="i.indrelid")
         ),
     ),
     ObjectKind(
@@ -178,7 +180,7 @@ KINDS: tuple[ObjectKind, ...] = (
             " )) AS attrs"
             " FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
-            + _user("n", catalog="pg_class", oid="c.oid")
+            + user_objects("n", catalog="pg_class", oid="c.oid")
         ),
     ),
     ObjectKind(
@@ -208,7 +210,7 @@ KINDS: tuple[ObjectKind, ...] = (
             " WHERE t.typtype IN ('e', 'd', 'c', 'r')"
             " AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class"
             "  WHERE oid = t.typrelid) = 'c') AND "
-            + _user("n", catalog="pg_type", oid="t.oid")
+            + user_objects("n", catalog="pg_type", oid="t.oid")
         ),
     ),
     ObjectKind(
@@ -240,7 +242,7 @@ KINDS: tuple[ObjectKind, ...] = (
             "   THEN pg_get_functiondef(p.oid) END"
             " )) AS attrs"
             " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE "
-            + _user("n", catalog="pg_proc", oid="p.oid")
+            + user_objects("n", catalog="pg_proc", oid="p.oid")
         ),
         in_models=False,
     ),
@@ -256,7 +258,7 @@ KINDS: tuple[ObjectKind, ...] = (
             " FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE NOT g.tgisinternal AND "
-            + _user("n", catalog="pg_class", oid="c.oid")
+            + user_objects("n", catalog="pg_class", oid="c.oid")
         ),
         in_models=False,
     ),
@@ -275,7 +277,7 @@ KINDS: tuple[ObjectKind, ...] = (
             " )) AS attrs"
             " FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
-            + _user("n", catalog="pg_class", oid="c.oid")
+            + user_objects("n", catalog="pg_class", oid="c.oid")
         ),
         in_models=False,
     ),

@@ -79,6 +79,7 @@ class Prover:
             version_table=version_table or VersionTable(),
             setup=self.declared.setup,
             stamped=self.declared.skip_revisions,
+            hooked={hook.revision for hook in hooks},
             before_reaching=self._rows_on_the_way,
         )
         self._version_table_given = version_table is not None
@@ -183,7 +184,7 @@ class Prover:
         elif not trip.upgraded:
             self.walk.failed(revision, trip.findings[0])
         else:
-            self.walk.discard()  # the round trip left it changed
+            self.walk.left_changed(revision)  # go on there, or from a copy
         return list(trip.findings)
 
     def _declared_irreversible(self, revision: Script) -> str | None:

@@ -31,7 +31,13 @@ from typing import NoReturn
 import sqlalchemy as sa
 from alembic.script import Script
 
-from migrationkit.prove.catalog import CatalogSnapshot, VersionTable, take_snapshot
+from migrationkit.prove.catalog import (
+    CatalogSnapshot,
+    VersionTable,
+    take_contents,
+    take_snapshot,
+)
+from migrationkit.prove.diff import diff_snapshots
 from migrationkit.prove.history import describe, parents
 from migrationkit.prove.migrator import Migrator, StepResult
 from migrationkit.prove.report import (
@@ -58,6 +64,10 @@ BEGIN
 END
 $$
 """
+
+
+class _ChainError(Exception):
+    """A chain of plain upgrades failed somewhere (see ``Walk._advance``)."""
 
 
 class UpgradeFailed(Exception):  # noqa: N818 - carries a finding, not an error
@@ -100,6 +110,7 @@ class Walk:
         version_table: VersionTable,
         setup: Sequence[str] = (),
         stamped: Collection[str] = (),
+        hooked: Collection[str] = (),
         before_reaching: Callable[[sa.Connection, Script], Finding | None]
         | None = None,
     ) -> None:
@@ -110,6 +121,8 @@ class Walk:
         self.setup = tuple(setup)
         self.stamped = frozenset(stamped)
         """Revisions declared skipped: stamped on the way, never run."""
+        self.hooked = frozenset(hooked)
+        """Revisions with data hooks: their rows go in before them on the way."""
         self.migrator = migrator
         self.version_table = version_table
         self._here: _Database | None = None
@@ -177,6 +190,43 @@ class Walk:
             self.failed(revision, upgrade_failed(revision, step))
             return
         self._walking().applied.add(revision.revision)
+
+    def left_changed(self, revision: Script) -> None:
+        """``revision``'s round trip failed after its first upgrade.
+
+        The walk's database may still be as good as a clean one at
+        ``revision`` (a leftover the second upgrade took back, a downgrade
+        that failed and rolled back): the shadow is moved to ``revision`` (it
+        would be for the copy anyway) and the two compared, catalog, version
+        rows, every table's rows and every sequence's position. Equal: the walk
+        goes on where it is, with no copy. Otherwise its database is dropped
+        and the next revision starts from a copy of the shadow.
+        """
+        here = self._here
+        wanted = self.ancestors(revision) | {revision.revision}
+        if here is None or self._dirty:
+            self.discard()
+            return
+        try:
+            shadow = self._shadow_at(wanted, target=lambda _: revision)
+        except UpgradeFailed:
+            self.discard()
+            return
+        walked = self._open(here)
+        clean = self._open(shadow)
+        at_revision = self.snapshot(walked)
+        try:
+            same = not diff_snapshots(self.snapshot(clean), at_revision) and (
+                take_contents(walked, version_table=self.version_table)
+                == take_contents(clean, version_table=self.version_table)
+            )
+        except sa.exc.DBAPIError:  # a table it may not read: take the safe way
+            same = False
+        if not same:
+            self.discard()
+            return
+        here.applied.add(revision.revision)
+        self._snapshots[frozenset(here.applied)] = at_revision
 
     def failed(self, revision: Script, finding: Finding) -> None:
         """``revision`` does not upgrade: remember why; the database is dropped."""
@@ -282,21 +332,76 @@ class Walk:
     ) -> _Database:
         """A new walking database holding exactly ``wanted``: the shadow moved
         forward to it by plain upgrades, then copied."""
-        shadow = self._shadow
-        if shadow is not None and not shadow.applied <= wanted:
-            self._drop(shadow)  # on another branch: it starts again from empty
-            shadow = None
-        if shadow is None:
-            shadow = self._shadow = _Database(self.scratch.create(template=None))
-        for script in self.migrator.history.revisions:
-            if script.revision in wanted and script.revision not in shadow.applied:
-                self._reach(shadow, script, target=target(script))
+        shadow = self._shadow_at(wanted, target=target)
         shadow.disconnect()  # a template must have no session open
         return _Database(
             self.scratch.create(template=shadow.name),
             applied=set(shadow.applied),
             prepared=True,
         )
+
+    def _shadow_at(
+        self, wanted: set[str], *, target: Callable[[Script], Script]
+    ) -> _Database:
+        """The shadow, moved forward by plain upgrades to hold exactly ``wanted``."""
+        shadow = self._shadow
+        if shadow is not None and not shadow.applied <= wanted:
+            self._drop(shadow)  # on another branch: it starts again from empty
+            shadow = None
+        if shadow is None:
+            shadow = self._shadow = _Database(self.scratch.create(template=None))
+        try:
+            self._advance(shadow, wanted, target=target, chained=True)
+        except _ChainError:
+            # Some revision of a chain failed where the walk had applied it: go
+            # again one revision at a time, so the finding names it exactly.
+            self._drop(shadow)
+            shadow = self._shadow = _Database(self.scratch.create(template=None))
+            self._advance(shadow, wanted, target=target, chained=False)
+        return shadow
+
+    def _advance(
+        self,
+        database: _Database,
+        wanted: set[str],
+        *,
+        target: Callable[[Script], Script],
+        chained: bool,
+    ) -> None:
+        """Upgrade ``database`` to ``wanted``; ``chained``: runs of plain
+        revisions (no hooks, no stamp, one parent: the one before) in one pass
+        through env.py each."""
+        chain: list[Script] = []
+        for script in self.migrator.history.revisions:
+            if script.revision not in wanted or script.revision in database.applied:
+                continue
+            if chained and self._continues(chain, script):
+                chain.append(script)
+                continue
+            self._upgrade_chain(database, chain)
+            chain = []
+            if chained and self._continues(chain, script):
+                chain.append(script)
+            else:
+                self._reach(database, script, target=target(script))
+        self._upgrade_chain(database, chain)
+
+    def _continues(self, chain: list[Script], script: Script) -> bool:
+        plain = not (
+            {script.revision} & (self.stamped | self.hooked | set(self._failed))
+        )
+        parent = parents(script)
+        return plain and (
+            not chain or (len(parent) == 1 and parent[0] == chain[-1].revision)
+        )
+
+    def _upgrade_chain(self, database: _Database, chain: list[Script]) -> None:
+        if not chain:
+            return
+        step = self.migrator.upgrade_chain(self._open(database), chain)
+        if step.error is not None:
+            raise _ChainError
+        database.applied.update(script.revision for script in chain)
 
     def _reach(self, database: _Database, script: Script, *, target: Script) -> None:
         """Apply one ancestor of ``target`` in ``database``, on the way there."""
