@@ -102,14 +102,17 @@ class Project:
         )
 
     def call(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """``run``'s answer without a new process: ``python -m <args>`` (or a
         script) run in this one, as ``tests/in_process.py`` describes."""
         if not IN_PROCESS:
-            return self.run(*args, env=env)
+            return self.run(*args, env=env, timeout=timeout)
         return run_in_process(
-            args, cwd=self.path, env=env if env is not None else self.env()
+            args,
+            cwd=self.path,
+            env=env if env is not None else self.env(),
+            timeout=timeout,
         )
 
     def alembic(

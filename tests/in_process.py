@@ -30,8 +30,10 @@ import json
 import logging
 import os
 import runpy
+import signal
 import subprocess
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,11 +46,34 @@ from migrationkit import masking
 
 
 def run_in_process(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """``[sys.executable, *argv]`` run here: ``argv`` is ``-m module ...`` or
-    ``script.py ...``. Never raises (but lets KeyboardInterrupt through)."""
+    ``script.py ...``. Raises only what ``subprocess.run`` would: TimeoutExpired
+    after ``timeout`` seconds (and KeyboardInterrupt)."""
     stdout, stderr = _capture(), _capture()
+    try:
+        returncode = _run_here(
+            argv, cwd=cwd, env=env, timeout=timeout, out=(stdout, stderr)
+        )
+    except _TimedOut:
+        raise subprocess.TimeoutExpired(
+            [sys.executable, *argv], timeout, _text(stdout), _text(stderr)
+        ) from None
+    return subprocess.CompletedProcess(
+        [sys.executable, *argv], returncode, _text(stdout), _text(stderr)
+    )
+
+
+def _run_here(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    out: tuple[io.TextIOWrapper, io.TextIOWrapper],
+) -> int:
+    stdout, stderr = out
     with (
         _environment(env),
         _working_directory(cwd),
@@ -61,11 +86,33 @@ def run_in_process(
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
         _alembic_config_stdout(stdout),
+        _deadline(timeout),  # innermost: the rest is put back whatever happens
     ):
-        returncode = _run(argv)
-    return subprocess.CompletedProcess(
-        [sys.executable, *argv], returncode, _text(stdout), _text(stderr)
-    )
+        return _run(argv)
+
+
+class _TimedOut(BaseException):
+    """Raised into the run when its time is up; a BaseException, so that no
+    ``except Exception`` in the code under test can take it for its own error."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """The child's ``timeout``: SIGALRM, in the main thread (where tests run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _run(argv: Sequence[str]) -> int:
