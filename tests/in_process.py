@@ -79,6 +79,7 @@ def _run_here(
         _working_directory(cwd),
         _project_modules(cwd),
         _search_path(cwd, env),
+        _plain_imports(),
         _argv(),
         _logging_configuration(),
         _fresh_warnings(),
@@ -245,6 +246,20 @@ def _search_path(cwd: Path, env: Mapping[str, str]) -> Iterator[None]:
         sys.path[:] = saved
         sys.path_importer_cache.clear()
         sys.path_importer_cache.update(saved_finders)
+
+
+@contextlib.contextmanager
+def _plain_imports() -> Iterator[None]:
+    """Without pytest's assertion-rewriting import hook, as in a child: runpy
+    cannot run ``-m`` through it (it has no ``get_code``)."""
+    saved = list(sys.meta_path)
+    sys.meta_path[:] = [
+        finder for finder in saved if not type(finder).__module__.startswith("_pytest.")
+    ]
+    try:
+        yield
+    finally:
+        sys.meta_path[:] = saved
 
 
 def _local_names(folder: Path) -> set[str]:

@@ -183,3 +183,11 @@ def test_a_run_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     assert raised.value.output == "started\n"
     assert signal.getsignal(signal.SIGALRM) is handler
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_pytest_plugin_package_runs_with_dash_m(tmp_path: Path) -> None:
+    """migrationkit is a pytest plugin: its modules come through pytest's import
+    hook, which runpy cannot use; a child has no such hook."""
+    result = run(tmp_path, "-m", "migrationkit", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
