@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -105,8 +106,10 @@ class Project:
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """``run``'s answer without a new process: ``python -m <args>`` (or a
-        script) run in this one, as ``tests/in_process.py`` describes."""
-        if not IN_PROCESS:
+        script) run in this one, as ``tests/in_process.py`` describes. From a
+        thread other than the main one it is a process: the working directory,
+        environment and streams it swaps belong to the whole process."""
+        if not IN_PROCESS or threading.current_thread() is not threading.main_thread():
             return self.run(*args, env=env, timeout=timeout)
         return run_in_process(
             args,
