@@ -27,6 +27,7 @@ import contextlib
 import io
 import logging
 import os
+import runpy
 import socket
 import subprocess
 import threading
@@ -109,16 +110,18 @@ def alembic_config(project: Path, database_url: Secret) -> Config:
     return config
 
 
+def alembic(project: Path, database_url: Secret, name: str, *args: str) -> None:
+    """``alembic <name> <args>`` (upgrade, downgrade, stamp) in this process."""
+    config = alembic_config(project, database_url)
+    with logging_restored():
+        getattr(command, name)(config, *args)
+
+
 def migrate(
     project: Path, database_url: Secret, revision: str = "head", *, down: bool = False
 ) -> None:
     """``alembic upgrade <revision>`` (or ``downgrade``), in this process."""
-    config = alembic_config(project, database_url)
-    with logging_restored():
-        if down:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
+    alembic(project, database_url, "downgrade" if down else "upgrade", revision)
 
 
 @contextlib.contextmanager
@@ -207,6 +210,14 @@ def run_main(
     return subprocess.CompletedProcess(
         [*program, *argv], status, stdout.getvalue(), stderr.getvalue()
     )
+
+
+def verify_script(project: Path) -> EntryPoint:
+    """The ``main`` of the project's own ``verify_migration.py`` (its file, so its
+    default alembic.ini is the project's), loaded as a module of its own."""
+    namespace = runpy.run_path(str(project / "verify_migration.py"))
+    entry: EntryPoint = namespace["main"]
+    return entry
 
 
 # -- the application over HTTP, on a thread ------------------------------------
