@@ -101,27 +101,35 @@ def logging_restored() -> Iterator[logging.Logger]:
 # -- Alembic in-process ----------------------------------------------------------
 
 
-def alembic_config(project: Path, database_url: Secret) -> Config:
-    """The project's Config, its database handed in as migrationkit's Settings."""
+def alembic_config(project: Path, database: Secret | Settings) -> Config:
+    """The project's Config, its database handed in as migrationkit's Settings
+    (a URL alone: no waiting for a server that is down)."""
     config = Config(str(project / "alembic.ini"), stdout=io.StringIO())
-    config.attributes[SETTINGS_ATTRIBUTE] = Settings(
-        database_url=database_url, connect_wait=0
+    settings = (
+        database
+        if isinstance(database, Settings)
+        else Settings(database_url=database, connect_wait=0)
     )
+    config.attributes[SETTINGS_ATTRIBUTE] = settings
     return config
 
 
-def alembic(project: Path, database_url: Secret, name: str, *args: str) -> None:
+def alembic(project: Path, database: Secret | Settings, name: str, *args: str) -> None:
     """``alembic <name> <args>`` (upgrade, downgrade, stamp) in this process."""
-    config = alembic_config(project, database_url)
+    config = alembic_config(project, database)
     with logging_restored():
         getattr(command, name)(config, *args)
 
 
 def migrate(
-    project: Path, database_url: Secret, revision: str = "head", *, down: bool = False
+    project: Path,
+    database: Secret | Settings,
+    revision: str = "head",
+    *,
+    down: bool = False,
 ) -> None:
     """``alembic upgrade <revision>`` (or ``downgrade``), in this process."""
-    alembic(project, database_url, "downgrade" if down else "upgrade", revision)
+    alembic(project, database, "downgrade" if down else "upgrade", revision)
 
 
 @contextlib.contextmanager
