@@ -23,6 +23,7 @@ Each test file keeps at least one test of the real process (``main.py``,
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import logging
@@ -30,6 +31,7 @@ import os
 import runpy
 import socket
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,7 +40,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import uvicorn
 from alembic import command
-from alembic.config import Config
+from alembic.config import CommandLine, Config
 from psycopg import sql
 
 from migrationkit.database import DatabaseTarget, connect
@@ -218,6 +220,21 @@ def run_main(
     return subprocess.CompletedProcess(
         [*program, *argv], status, stdout.getvalue(), stderr.getvalue()
     )
+
+
+class _AlembicCommandLine(CommandLine):
+    """Alembic's command line, printing to the ``sys.stdout`` of the moment
+    (``Config``'s default stdout is the one of the moment Alembic was imported)."""
+
+    def run_cmd(self, config: Config, options: argparse.Namespace) -> None:
+        config.stdout = sys.stdout
+        super().run_cmd(config, options)
+
+
+def alembic_cli(argv: Sequence[str]) -> int:
+    """``alembic <argv>``, for ``run_main``: it exits only on failure (-1: 255)."""
+    _AlembicCommandLine(prog="alembic").main(argv=list(argv))
+    return 0
 
 
 def verify_script(project: Path) -> EntryPoint:
