@@ -55,19 +55,22 @@ from tests.helpers import REPO, Reply, http, wait_for
 EntryPoint = Callable[[Sequence[str]], int]
 
 
-# -- logging as a fresh process has it -------------------------------------------
+# -- logging and sys.path as a fresh process has them ---------------------------
 
 
 @contextlib.contextmanager
-def logging_restored() -> Iterator[logging.Logger]:
-    """Let code configure logging as if it owned the process, then undo it.
+def process_state_restored() -> Iterator[logging.Logger]:
+    """Let code configure logging and ``sys.path`` as if it owned the process,
+    then undo it.
 
     Entry points call ``logging.basicConfig`` and the project's env.py calls
     ``fileConfig``; both only make sense in a process of their own. Inside, the
     root logger starts as a new process's does (no handlers, level WARNING), so
     ``basicConfig`` takes effect and writes to the ``sys.stderr`` of the moment;
-    afterwards pytest's handlers, every level and every filter are back.
+    afterwards pytest's handlers, every level and every filter are back. Alembic
+    prepends alembic.ini's ``prepend_sys_path`` on every command; that goes too.
     """
+    search_path = list(sys.path)
     root = logging.getLogger()
     loggers = [root] + [
         logger
@@ -98,6 +101,7 @@ def logging_restored() -> Iterator[logging.Logger]:
             logger.filters = filters
             logger.disabled = disabled
             logger.propagate = propagate
+        sys.path[:] = search_path
 
 
 # -- Alembic in-process ----------------------------------------------------------
@@ -119,7 +123,7 @@ def alembic_config(project: Path, database: Secret | Settings) -> Config:
 def alembic(project: Path, database: Secret | Settings, name: str, *args: str) -> None:
     """``alembic <name> <args>`` (upgrade, downgrade, stamp) in this process."""
     config = alembic_config(project, database)
-    with logging_restored():
+    with process_state_restored():
         getattr(command, name)(config, *args)
 
 
@@ -210,7 +214,7 @@ def run_main(
         contextlib.chdir(cwd),
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
-        logging_restored(),
+        process_state_restored(),
     ):
         try:
             status = main(list(argv))
@@ -284,11 +288,16 @@ class AppServer:
             daemon=True,
         )
         self.thread.start()
-        wait_for(
-            lambda: self.server.started or not self.thread.is_alive(),
-            what="uvicorn to start",
-        )
-        assert self.server.started, self.output()
+        try:
+            wait_for(
+                lambda: self.server.started or not self.thread.is_alive(),
+                what="uvicorn to start",
+            )
+            assert self.server.started, self.output()
+        except BaseException:
+            self.stop()
+            database.engine.dispose()  # no lifespan ran to do it
+            raise
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
