@@ -26,8 +26,7 @@ import sqlalchemy as sa
 from migrationkit.cli.main import build_parser, main
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
-from tests.apphelpers import alembic, run_main
-from tests.apphelpers import verify_script as project_verify_script
+from tests.apphelpers import alembic, run_main, verify_script
 from tests.helpers import Project
 
 PROGRAM = ("migrationkit",)
@@ -92,11 +91,10 @@ def in_project(
     return run_main(main, args, cwd=project.path, env=environ, program=PROGRAM)
 
 
-def verify_script(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+def run_verify_script(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     """``python verify_migration.py <args>`` in the project, run in this process."""
-    entry = project_verify_script(project.path)
     return run_main(
-        entry,
+        verify_script(project.path),
         args,
         cwd=project.path,
         env=project.env(),
@@ -104,12 +102,11 @@ def verify_script(project: Project, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-def migrated(project: Project, *steps: tuple[str, str]) -> Project:
+def migrated(project: Project, *steps: tuple[str, str]) -> None:
     """Run Alembic commands (``("upgrade", "head")``, ...) on the project's database."""
     assert project.database_url is not None
     for name, revision in steps:
         alembic(project.path, project.database_url, name, revision)
-    return project
 
 
 def test_the_walk_finds_the_db_actions() -> None:
@@ -284,9 +281,9 @@ def test_alembic_progress_lines_only_with_verbose(project: Project) -> None:
     verbose = in_project(project, "-v", "verify")
     assert verbose.returncode == 1, verbose.stderr
     assert "Context impl PostgresqlImpl" in verbose.stderr
-    script = verify_script(project)
+    script = run_verify_script(project)
     assert "Context impl" not in script.stderr, script.stderr
-    assert "Context impl" in verify_script(project, "-v").stderr
+    assert "Context impl" in run_verify_script(project, "-v").stderr
 
 
 def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
