@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,7 @@ from migrationkit.masking import Secret, mask_secrets
 from migrationkit.testing.pgbouncer import free_port
 from migrationkit.testing.processes import terminate
 from migrationkit.testing.server import TestServer
+from tests.in_process import run_in_process
 
 ALEMBIC_FAILED = 255
 """``alembic`` ends with ``sys.exit(-1)`` after printing ``FAILED:``."""
@@ -47,6 +49,9 @@ PROJECT_FILES = (
     "service",
 )
 DATABASE_VARIABLES = ("DATABASE_URL", "DATABASE_URL_DIRECT")
+IN_PROCESS = os.environ.get("TESTS_IN_PROCESS", "1") != "0"
+"""``TESTS_IN_PROCESS=0`` gives every ``Project.call`` a process of its own, as
+before: a way to check that running in-process hides nothing."""
 
 
 class Environment(dict[str, str]):
@@ -97,9 +102,33 @@ class Project:
             check=False,
         )
 
+    def call(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """``run``'s answer without a new process: ``python -m <args>`` (or a
+        script) run in this one, as ``tests/in_process.py`` describes. From a
+        thread other than the main one it is a process: the working directory,
+        environment and streams it swaps belong to the whole process."""
+        if not IN_PROCESS or threading.current_thread() is not threading.main_thread():
+            return self.run(*args, env=env, timeout=timeout)
+        return run_in_process(
+            args,
+            cwd=self.path,
+            env=env if env is not None else self.env(),
+            timeout=timeout,
+        )
+
     def alembic(
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        """Alembic's command line, run in this process (see ``call``)."""
+        return self.call("-m", "alembic", *args, env=env)
+
+    def alembic_process(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Alembic's command line in a process of its own, for tests about the
+        process: its exit, its exact output, other processes beside it."""
         return self.run("-m", "alembic", *args, env=env)
 
     def popen_alembic(self, *args: str) -> subprocess.Popen[str]:

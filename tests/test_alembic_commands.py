@@ -1,6 +1,7 @@
 """Every Alembic command the guide shows, run for real in a copy of this project.
 
-Each test runs ``python -m alembic`` as a subprocess against a fresh PostgreSQL
+Each test runs Alembic's command line (``python -m alembic``, in the test process:
+``Project.alembic``; ``init`` in a process of its own) against a fresh PostgreSQL
 database (the ``project`` fixture), and checks both what the command printed and
 what it did to the database. The revision history is read from the copy's
 ``ScriptDirectory``, so these tests follow the history as it grows instead of
@@ -132,6 +133,8 @@ def new_head(project: Project) -> tuple[str, Path]:
 
 
 def test_init_creates_environment_in_empty_folder(tmp_path: Path) -> None:
+    """The guide's first command, in a process of its own: the one end-to-end run
+    of ``python -m alembic`` here (the other tests run it in-process)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
     result = subprocess.run(
         [sys.executable, "-m", "alembic", "init", "alembic"],

@@ -1,22 +1,45 @@
-"""The users API over real HTTP: ``main.py`` runs as a process on a loopback port,
-against a database of the test's own migrated to head. Every endpoint, and every
-error answer (404, 409, 422) with the JSON body that says what is wrong."""
+"""The users API over real HTTP: ``main.py``'s application served on a loopback
+port, against a database of the test's own at head. Every endpoint, and every
+error answer (404, 409, 422) with the JSON body that says what is wrong.
+
+The application runs in this process (uvicorn on a thread, tests/apphelpers.py),
+and each test's database is a copy of one migrated per module: these tests are
+about the API's answers. tests/test_app.py starts ``main.py`` as a process.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.helpers import Project, Reply, Service, http, ok
+from migrationkit.testing.server import TestServer
+from tests.apphelpers import (
+    AppServer,
+    app_server,
+    database_from_template,
+    migrated_template,
+)
+from tests.helpers import Reply, http
+
+
+@pytest.fixture(scope="module")
+def at_head(server: TestServer) -> Iterator[str]:
+    """A database migrated to head once per module (and worker): the template."""
+    with migrated_template(server) as name:
+        yield name
 
 
 @pytest.fixture
-def api(project: Project, services: Callable[..., Service]) -> Service:
-    ok(project.alembic("upgrade", "head"))
-    return services(project).wait_until_answering()
+def api(server: TestServer, at_head: str) -> Iterator[AppServer]:
+    """The service on a fresh copy of the migrated database, no users in it."""
+    with (
+        database_from_template(server, at_head) as database,
+        app_server(database) as service,
+    ):
+        yield service
 
 
 def new_user(**fields: Any) -> dict[str, Any]:
@@ -24,14 +47,14 @@ def new_user(**fields: Any) -> dict[str, Any]:
     return {"email": f"u{token}@example.com", "username": f"u_{token}", **fields}
 
 
-def created(api: Service, **fields: Any) -> dict[str, Any]:
+def created(api: AppServer, **fields: Any) -> dict[str, Any]:
     reply = api.request("POST", "/users", new_user(**fields))
     assert reply.status == 201, reply
     user: dict[str, Any] = reply.body
     return user
 
 
-def test_create_then_read_back(api: Service) -> None:
+def test_create_then_read_back(api: AppServer) -> None:
     reply = api.request(
         "POST",
         "/users",
@@ -52,7 +75,7 @@ def test_create_then_read_back(api: Service) -> None:
     assert again.body == user
 
 
-def test_duplicates_answer_409_naming_the_field(api: Service) -> None:
+def test_duplicates_answer_409_naming_the_field(api: AppServer) -> None:
     first = created(api, email="dup@example.com", username="dup_user")
     for body, field in (
         (new_user(email="DUP@example.com"), "email"),  # the same email, any case
@@ -71,7 +94,7 @@ def test_duplicates_answer_409_naming_the_field(api: Service) -> None:
     }
 
 
-def test_missing_user_answers_404(api: Service) -> None:
+def test_missing_user_answers_404(api: AppServer) -> None:
     missing = uuid.uuid4()
     for method, path, body in (
         ("GET", f"/users/{missing}", None),
@@ -102,7 +125,7 @@ INVALID: list[tuple[str, str, Any, tuple[str, ...]]] = [
 ]
 
 
-def test_invalid_input_answers_422_saying_what_is_wrong(api: Service) -> None:
+def test_invalid_input_answers_422_saying_what_is_wrong(api: AppServer) -> None:
     for method, path, body, location in INVALID:
         reply = api.request(method, path, body)
         assert reply.status == 422, (method, path, body, reply)
@@ -111,7 +134,7 @@ def test_invalid_input_answers_422_saying_what_is_wrong(api: Service) -> None:
         assert all(error["msg"] for error in errors)
 
 
-def test_invalid_updates_answer_422(api: Service) -> None:
+def test_invalid_updates_answer_422(api: AppServer) -> None:
     user = created(api)
     path = f"/users/{user['id']}"
     for body, message in (
@@ -129,7 +152,7 @@ def test_invalid_updates_answer_422(api: Service) -> None:
     assert api.request("GET", path).body == user  # nothing changed
 
 
-def test_update_changes_only_what_is_given(api: Service) -> None:
+def test_update_changes_only_what_is_given(api: AppServer) -> None:
     user = created(api, first_name="Ann")
     path = f"/users/{user['id']}"
     renamed = api.request("PATCH", path, {"username": "Renamed.User"})
@@ -141,7 +164,7 @@ def test_update_changes_only_what_is_given(api: Service) -> None:
     assert api.request("GET", path).body == cleared.body
 
 
-def test_deactivate_keeps_the_user(api: Service) -> None:
+def test_deactivate_keeps_the_user(api: AppServer) -> None:
     user = created(api)
     path = f"/users/{user['id']}/deactivate"
     first = api.request("POST", path)
@@ -154,7 +177,7 @@ def test_deactivate_keeps_the_user(api: Service) -> None:
     assert reuse.status == 409
 
 
-def pages(api: Service, query: str) -> list[Reply]:
+def pages(api: AppServer, query: str) -> list[Reply]:
     replies = [api.request("GET", f"/users?{query}")]
     while replies[-1].body["next_cursor"] is not None:
         cursor = replies[-1].body["next_cursor"]
@@ -163,7 +186,7 @@ def pages(api: Service, query: str) -> list[Reply]:
     return replies
 
 
-def test_list_pages_through_every_user_once_in_creation_order(api: Service) -> None:
+def test_list_pages_through_every_user_once_in_creation_order(api: AppServer) -> None:
     made = [created(api) for _ in range(7)]
     replies = pages(api, "limit=3")
     assert [len(reply.body["items"]) for reply in replies] == [3, 3, 1]
@@ -180,7 +203,7 @@ def test_list_pages_through_every_user_once_in_creation_order(api: Service) -> N
     assert inactive["next_cursor"] is None
 
 
-def test_openapi_docs_are_served(api: Service) -> None:
+def test_openapi_docs_are_served(api: AppServer) -> None:
     schema = api.request("GET", "/openapi.json")
     assert schema.status == 200
     paths = schema.body["paths"]

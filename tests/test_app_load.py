@@ -1,9 +1,14 @@
 """The load benchmark runs end to end and prints its figures (no timing asserted:
-performance figures come from running it, not from tests on a shared machine)."""
+performance figures come from running it, not from tests on a shared machine).
+
+The first test runs ``python -m benchmarks.http_load`` as a process; the others
+call its ``main`` in this process (tests/apphelpers.py), which still starts
+``alembic`` and ``main.py`` as processes, as a deploy does."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -11,16 +16,23 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.http_load.cli import main
 from migrationkit.testing.pgbouncer import pgbouncer_binary
+from tests.apphelpers import run_main
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 
 
-def run_load(*args: str) -> subprocess.CompletedProcess[str]:
-    prefix = f"http_load_{uuid.uuid4().hex[:10]}"
+def with_prefix(*args: str) -> list[str]:
+    """``args`` on a scratch database of this test's own."""
+    return ["--db-prefix", f"http_load_{uuid.uuid4().hex[:10]}", *args]
+
+
+def run_load_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks.http_load <args>`` as a process."""
     return subprocess.run(
-        [sys.executable, "-m", "benchmarks.http_load", "--db-prefix", prefix, *args],
+        [sys.executable, "-m", "benchmarks.http_load", *with_prefix(*args)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -29,12 +41,23 @@ def run_load(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_load(*args: str) -> subprocess.CompletedProcess[str]:
+    """The same, its ``main`` run in this process."""
+    return run_main(
+        main,
+        with_prefix(*args),
+        cwd=REPO,
+        env=dict(os.environ),
+        program=("python", "-m", "benchmarks.http_load"),
+    )
+
+
 SMALL = ("--duration", "1", "--warmup", "0", "--clients", "2", "--users", "20")
 
 
 def test_the_benchmark_prints_throughput_and_tail_latency(tmp_path: Path) -> None:
     figures = tmp_path / "figures.json"
-    result = run_load(*SMALL, "--json", str(figures))
+    result = run_load_process(*SMALL, "--json", str(figures))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "directly on PostgreSQL" in result.stdout
     for column in ("req/s", "p50 ms", "p99 ms", "max ms", "errors"):

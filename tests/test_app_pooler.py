@@ -5,12 +5,16 @@ service on the pooled DATABASE_URL. Under concurrent requests, far more than
 psycopg's prepare threshold of 5, no request fails (server-side prepared
 statements would: ``prepared statement "_pg3_0" does not exist``), and the
 service rides out a restart of the pooler with 503s, not crashes.
+
+The migration runs with Alembic in this process, and ``main.py``'s application
+is served on a thread of it (tests/apphelpers.py): what is tested is the
+engine's and the application's behaviour through the pooler.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,10 +22,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from migrationkit.database import DatabaseTarget, UrlSource
+from migrationkit.masking import Secret
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import PgBouncer
 from service.database import create_application_engine
-from tests.helpers import Project, Reply, Service, ok
+from tests.apphelpers import AppServer, app_server, migrate
+from tests.helpers import REPO, Reply
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 
@@ -30,22 +36,26 @@ def plain(url: sa.URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def pooled_service(
-    project: Project, bouncer: PgBouncer, services: Callable[..., Service]
-) -> Service:
-    env = project.env(
-        DATABASE_URL=plain(bouncer.pooled_url),
-        DATABASE_URL_DIRECT=plain(bouncer.direct_url),
+@pytest.fixture
+def pooled_service(bouncer: PgBouncer) -> Iterator[AppServer]:
+    """The database migrated on the direct URL, the service on the pooled one."""
+    migrate(
+        REPO,
+        Settings(
+            database_url=Secret(plain(bouncer.pooled_url)),
+            database_url_direct=Secret(plain(bouncer.direct_url)),
+            connect_wait=0,
+        ),
     )
-    ok(project.alembic("upgrade", "head", env=env))
     # The service is given only the pooled URL, as on Neon.
-    return services(project, env=project.env(DATABASE_URL=plain(bouncer.pooled_url)))
+    with app_server(bouncer.pooled_url) as service:
+        yield service
 
 
 def test_the_service_works_through_the_transaction_pooler(
-    project: Project, bouncer: PgBouncer, services: Callable[..., Service]
+    pooled_service: AppServer,
 ) -> None:
-    service = pooled_service(project, bouncer, services).wait_until_answering()
+    service = pooled_service
     assert service.request("GET", "/health").status == 200
 
     def session(_number: int) -> list[Reply]:
@@ -76,9 +86,9 @@ def test_the_service_works_through_the_transaction_pooler(
 
 
 def test_the_service_rides_out_a_pooler_restart(
-    project: Project, bouncer: PgBouncer, services: Callable[..., Service]
+    pooled_service: AppServer, bouncer: PgBouncer
 ) -> None:
-    service = pooled_service(project, bouncer, services).wait_until_answering()
+    service = pooled_service
     assert service.request("GET", "/users").status == 200
 
     bouncer.stop()  # nothing listens on the pooled port now
@@ -92,7 +102,7 @@ def test_the_service_rides_out_a_pooler_restart(
     bouncer.start()
     assert service.request("GET", "/health").status == 200
     assert service.request("GET", "/users").status == 200
-    assert service.process.poll() is None  # it never went down
+    assert service.running()  # it never went down
 
 
 def repeat_on_two_connections(engine: sa.Engine) -> str | None:

@@ -112,7 +112,7 @@ class Adopter:
         return max(self.versions.glob("*.py"), key=lambda path: path.stat().st_mtime_ns)
 
     def lint(self, *, since: str) -> subprocess.CompletedProcess[str]:
-        return self.project.run(
+        return self.project.call(
             "-m", "migrationkit", "-c", "alembic.ini", "lint", "--since-revision", since
         )
 

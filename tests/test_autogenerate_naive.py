@@ -170,7 +170,7 @@ def autogenerate(project: Project, edits: tuple[Edit, ...]) -> Path:
 
 
 def lint_since(project: Project, before: str) -> subprocess.CompletedProcess[str]:
-    return project.run(
+    return project.call(
         "-m", "migrationkit", "-c", "alembic.ini", "lint", "--since-revision", before
     )
 

@@ -82,7 +82,7 @@ def test_a_backup_taken_before_upgrade_head_restores_the_same_schema_and_rows(
     assert state_of(engine) != before  # the upgrade changed it after the backup
 
     with server.fresh_database() as fresh:
-        restored = project.run(
+        restored = project.call(
             "-m",
             "migrationkit",
             "restore",
@@ -102,19 +102,19 @@ def test_backup_file_is_private_and_restore_refuses_a_database_with_tables(
 ) -> None:
     ok(project.alembic("upgrade", "head"))
     output = tmp_path / "b.dump"
-    result = ok(project.run("-m", "migrationkit", "backup", "--output", str(output)))
+    result = ok(project.call("-m", "migrationkit", "backup", "--output", str(output)))
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
     assert "read back by pg_restore --list" in result.stdout
 
-    again = project.run("-m", "migrationkit", "backup", "--output", str(output))
+    again = project.call("-m", "migrationkit", "backup", "--output", str(output))
     assert again.returncode == 1
     assert "already exists" in again.stderr
 
-    refused = project.run("-m", "migrationkit", "restore", str(output))
+    refused = project.call("-m", "migrationkit", "restore", str(output))
     assert refused.returncode == 1
     assert "FAILED:" in refused.stderr
     assert "--clean" in refused.stderr
-    ok(project.run("-m", "migrationkit", "restore", "--clean", str(output)))
+    ok(project.call("-m", "migrationkit", "restore", "--clean", str(output)))
 
 
 def test_no_password_is_printed(
@@ -127,6 +127,7 @@ def test_no_password_is_printed(
     url = database.url.set(username=password_role.name, password=secret)
     env = project.env(DATABASE_URL=url.render_as_string(hide_password=False))
     output = tmp_path / "role.dump"
+    # A process of its own: what a real run prints, pg_dump's part included.
     result = project.run("-m", "migrationkit", "backup", "-o", str(output), env=env)
     combined = result.stdout + result.stderr
     assert secret not in combined

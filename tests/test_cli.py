@@ -2,6 +2,11 @@
 
 Every test points ``MIGRATIONKIT_PGDATA`` at its own temporary folder, so no
 command here can touch the project's shared embedded server.
+
+The commands run in this process (``main(argv)`` with the environment, working
+folder, stdout, stderr and logging a process would have: tests/apphelpers.py);
+the tests of what only a process shows (the console script, a ``--debug``
+traceback) start ``migrationkit`` as a real process.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ import sqlalchemy as sa
 from migrationkit.cli.main import build_parser, main
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
-from tests.helpers import Project, ok
+from tests.apphelpers import alembic, run_main, verify_script
+from tests.helpers import Project
+
+PROGRAM = ("migrationkit",)
+CONSOLE_SCRIPT = Path(sys.executable).with_name("migrationkit")
+"""The ``migrationkit`` console script installed beside this interpreter."""
 
 
 def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -42,22 +52,61 @@ def all_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
 COMMANDS = all_commands()
 
 
+def cli_env(pgdata: Path, **extra_env: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
+    env["MIGRATIONKIT_PGDATA"] = str(pgdata)
+    env.update(extra_env)
+    return env
+
+
 def run_cli(
     *args: str, pgdata: Path, cwd: Path, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
+    """``migrationkit <args>``, run in this process."""
+    return run_main(
+        main, args, cwd=cwd, env=cli_env(pgdata, **extra_env), program=PROGRAM
+    )
 
-    env["MIGRATIONKIT_PGDATA"] = str(pgdata)
-    env.update(extra_env)
+
+def run_cli_process(
+    *argv: str, pgdata: Path, cwd: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` (a console script or ``python -m migrationkit ...``) as a process."""
     return subprocess.run(
-        [sys.executable, "-m", "migrationkit", *args],
+        argv,
         cwd=cwd,
-        env=env,
+        env=cli_env(pgdata, **extra_env),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def in_project(
+    project: Project, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m migrationkit <args>`` in the project, run in this process."""
+    environ = env if env is not None else project.env()
+    return run_main(main, args, cwd=project.path, env=environ, program=PROGRAM)
+
+
+def run_verify_script(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python verify_migration.py <args>`` in the project, run in this process."""
+    return run_main(
+        verify_script(project.path),
+        args,
+        cwd=project.path,
+        env=project.env(),
+        program=("verify_migration.py",),
+    )
+
+
+def migrated(project: Project, *steps: tuple[str, str]) -> None:
+    """Run Alembic commands (``("upgrade", "head")``, ...) on the project's database."""
+    assert project.database_url is not None
+    for name, revision in steps:
+        alembic(project.path, project.database_url, name, revision)
 
 
 def test_the_walk_finds_the_db_actions() -> None:
@@ -82,7 +131,11 @@ def test_every_command_has_help(
 
 
 def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli(pgdata=tmp_path / "pgdata", cwd=tmp_path)
+    """Through the console script, as a process: the entry point itself works."""
+    assert CONSOLE_SCRIPT.is_file(), "migrationkit is not installed in this venv"
+    result = run_cli_process(
+        str(CONSOLE_SCRIPT), pgdata=tmp_path / "pgdata", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "usage:" in result.stderr
 
@@ -160,7 +213,11 @@ def test_foreign_files_in_data_folder_are_left_alone(tmp_path: Path) -> None:
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = run_cli(
+    """The traceback is the interpreter's, so this runs as a process."""
+    result = run_cli_process(
+        sys.executable,
+        "-m",
+        "migrationkit",
         "--debug",
         "db",
         "status",
@@ -216,17 +273,17 @@ def test_an_interrupted_migration_exits_130_with_its_own_line(
 
 
 def test_alembic_progress_lines_only_with_verbose(project: Project) -> None:
-    quiet = project.run("-m", "migrationkit", "verify")
+    quiet = in_project(project, "verify")
     assert quiet.returncode == 1, quiet.stderr  # never migrated: a failed check
     assert "never migrated" in quiet.stdout
     for chatter in ("Context impl", "Will assume transactional DDL", "Detected added"):
         assert chatter not in quiet.stderr, quiet.stderr
-    verbose = project.run("-m", "migrationkit", "-v", "verify")
+    verbose = in_project(project, "-v", "verify")
     assert verbose.returncode == 1, verbose.stderr
     assert "Context impl PostgresqlImpl" in verbose.stderr
-    script = project.run("verify_migration.py")
+    script = run_verify_script(project)
     assert "Context impl" not in script.stderr, script.stderr
-    assert "Context impl" in project.run("verify_migration.py", "-v").stderr
+    assert "Context impl" in run_verify_script(project, "-v").stderr
 
 
 def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
@@ -234,10 +291,11 @@ def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
 ) -> None:
     secret = "Tr4ceback-pw"
     env = project.env(DATABASE_URL=f"postgresql://app:{secret}@127.0.0.1:1/app")
-    plain = project.run("-m", "migrationkit", "verify", env=env)
+    plain = in_project(project, "verify", env=env)
     assert plain.returncode == 1
     assert "Traceback" not in plain.stderr
     assert "FAIL  connectivity" in plain.stdout
+    # the traceback is the interpreter's: a real process
     debug = project.run("-m", "migrationkit", "--debug", "verify", env=env)
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
@@ -250,13 +308,13 @@ def test_debug_verify_shows_the_traceback_of_an_unreachable_database(
 def test_verify_without_model_checks_says_skipped_never_passed(
     project: Project,
 ) -> None:
-    ok(project.alembic("upgrade", "head"))
-    result = project.run("-m", "migrationkit", "verify")
+    migrated(project, ("upgrade", "head"))
+    result = in_project(project, "verify")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SKIP  model functionality: not run" in result.stdout
     assert "PASS  model functionality" not in result.stdout
     assert re.search(r"OK: (\d+) of \d+ checks passed, 1 skipped", result.stdout)
-    document = json.loads(project.run("-m", "migrationkit", "verify", "--json").stdout)
+    document = json.loads(in_project(project, "verify", "--json").stdout)
     by_name = {check["name"]: check for check in document["checks"]}
     assert by_name["model_functionality"]["skipped"] is True
     assert by_name["revision"]["skipped"] is False
@@ -278,9 +336,8 @@ def test_a_command_run_in_process_leaves_alembics_logging_as_it_was(
 def test_after_stamp_base_on_a_migrated_database_verify_suggests_stamp(
     project: Project,
 ) -> None:
-    ok(project.alembic("upgrade", "head"))
-    ok(project.alembic("stamp", "base"))
-    result = project.run("-m", "migrationkit", "verify")
+    migrated(project, ("upgrade", "head"), ("stamp", "base"))
+    result = in_project(project, "verify")
     assert result.returncode == 1
     assert "the version table is empty, yet the database has tables" in result.stdout
     assert "alembic stamp <revision>" in result.stdout

@@ -341,8 +341,8 @@ def test_connect_timeout_is_honoured(repo_project: Project, silent_server: int) 
     elapsed = time.monotonic() - started
     failed(result, f"127.0.0.1:{silent_server}", "timeout")
     # It waited the two seconds asked for, then gave up (libpq's default would
-    # have been to wait forever; the subprocess's own 120 s limit would end the
-    # test). Only the lower bound is asserted: a busy machine only adds time.
+    # have been to wait forever; the run's own 120 s limit would end the test).
+    # Only the lower bound is asserted: a busy machine only adds time.
     assert elapsed >= 1.5, f"gave up after {elapsed:.1f}s, before the timeout"
 
 

@@ -3,11 +3,12 @@
 One lifecycle test, because ``initdb`` is slow: it gives a copy of the project a
 private, empty ``MIGRATIONKIT_PGDATA`` and no ``DATABASE_URL``, starts two
 migrations at once (so the start-up lock is exercised on a fresh cluster), then
-drives ``python -m migrationkit db ...`` up to ``db destroy``. The private cluster
-is always destroyed at the end, whatever happened (in root mode that removes its
-system account and its folder below /var/lib/migrationkit too); the shared
-server in the repo's ``.pgdata`` is never touched. Security properties are
-tested in test_devserver_security.py.
+drives ``migrationkit db ...`` and ``alembic current`` up to ``db destroy`` (in
+this process, tests/apphelpers.py; the two migrations are processes). The
+private cluster is always destroyed at the end, whatever happened (in root mode
+that removes its system account and its folder below /var/lib/migrationkit
+too); the shared server in the repo's ``.pgdata`` is never touched. Security
+properties are tested in test_devserver_security.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from migrationkit.cli import main as migrationkit_main
 from migrationkit.devserver.server import EmbeddedPostgres
+from tests.apphelpers import alembic_cli, run_main
 from tests.helpers import Project, copy_project, run_together
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
@@ -67,11 +70,23 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
     env = project.env(MIGRATIONKIT_PGDATA=str(private_pgdata))
     assert "DATABASE_URL" not in env
 
-    def alembic(*args: str) -> subprocess.CompletedProcess[str]:
-        return project.alembic(*args, env=env)
+    def alembic(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return run_main(
+            alembic_cli,
+            args,
+            cwd=project.path,
+            env={**env, **extra},
+            program=("alembic",),
+        )
 
     def db(*args: str) -> subprocess.CompletedProcess[str]:
-        return project.run("-m", "migrationkit", "db", *args, env=env)
+        return run_main(
+            migrationkit_main,
+            ("db", *args),
+            cwd=project.path,
+            env=env,
+            program=("migrationkit",),
+        )
 
     # Two commands at once on a cluster that does not exist yet: one creates and
     # starts it, the other waits for the start-up lock and reuses it.
@@ -108,7 +123,7 @@ def test_embedded_server_lifecycle(tmp_path: Path, private_pgdata: Path) -> None
 
     url = ok(db("url")).stdout.strip()
     assert url.startswith("postgresql://postgres@/development?")
-    via_url = project.alembic("current", env={**env, "DATABASE_URL": url})
+    via_url = alembic("current", DATABASE_URL=url)
     assert ok(via_url).stdout == current.stdout
     if shutil.which("psql"):  # libpq's own tools take the printed URL as it is
         answer = subprocess.run(

@@ -266,7 +266,7 @@ def test_a_missing_driver_is_one_line(repo_project: Project) -> None:
     result = repo_project.alembic("upgrade", "head", env=env)
     one_failure(result, status=ALEMBIC_FAILED)
     assert failed_line(result) == expected
-    result = repo_project.run("-m", "migrationkit", "verify", env=env)
+    result = repo_project.call("-m", "migrationkit", "verify", env=env)
     one_failure(result, status=1)
     assert first_line(result.stderr) == expected
 

@@ -4,8 +4,10 @@ the blocking session: real Alembic runs against a table another session locks.""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from tests.helpers import (
     ok,
     only_first_revision,
     upgrade_to_users,
+    wait_for,
     write_revision,
 )
 
@@ -75,7 +78,7 @@ def wait_until_retried(engine: sa.Engine, pid: int, timeout: float = 60) -> None
     ``query_start`` among the sessions ``pid`` blocks means the lock timeout
     came (and was logged) and the retry is waiting, with no fixed sleep. (Not
     for CREATE INDEX CONCURRENTLY, where a later query_start showed up with no
-    timeout logged; that test still sleeps.)
+    timeout logged; that test watches the run's log instead.)
     """
     deadline = time.monotonic() + timeout
     started = None
@@ -320,7 +323,7 @@ def test_when_the_holder_never_lets_go_the_failure_names_it(
 
 
 def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
-    project: Project, engine: sa.Engine, holder: sa.Connection
+    project: Project, engine: sa.Engine, holder: sa.Connection, tmp_path: Path
 ) -> None:
     """CREATE INDEX CONCURRENTLY waits for open writers after it has created its
     (still INVALID) index; a lock timeout there leaves that index behind, and the
@@ -341,11 +344,28 @@ def test_a_concurrent_index_build_cut_short_by_lock_timeout_is_rebuilt_on_retry(
             " VALUES (gen_random_uuid(), 'writer@example.com', true)"
         )
     )
-    process = project.popen_alembic(*FAST, "upgrade", "head")
-    wait_until_blocked_by(engine, holder_pid)
-    time.sleep(1.0)  # not yet a polled condition: see wait_until_retried
+    log = tmp_path / "alembic.stderr"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "alembic", *FAST, "upgrade", "head"],
+            cwd=project.path,
+            env=project.env(),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    # The retry has met the first attempt's INVALID index: the holder may go.
+    wait_for(
+        lambda: "is INVALID" in log.read_text() or process.poll() is not None,
+        what="the retry to find the INVALID index",
+    )
     holder.commit()
-    result = ok(finish(process))
+    stdout, _ = process.communicate(timeout=120)
+    result = ok(
+        subprocess.CompletedProcess(
+            process.args, process.returncode, stdout, log.read_text()
+        )
+    )
 
     assert "lock timeout (lock_timeout=200ms) in upgrade 001 -> 900" in result.stderr
     assert f"Blocked by pid {holder_pid} (application 'lock-holder'" in result.stderr

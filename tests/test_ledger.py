@@ -63,7 +63,7 @@ def ledger_check(project: Project) -> tuple[bool, str]:
 
 
 def mk(project: Project, *args: str) -> str:
-    done = ok(project.run("-m", "migrationkit", *args))
+    done = ok(project.call("-m", "migrationkit", *args))
     return done.stdout
 
 
@@ -204,7 +204,7 @@ def test_an_edited_applied_revision_stops_upgrade_until_accepted(
     assert not healthy
     assert "revision 001 was edited after it was applied" in text
     assert f"sha256 then {was}, now {now}" in text
-    verified = project.run("verify_migration.py")
+    verified = project.call("verify_migration.py")
     assert verified.returncode == 1
     assert "revision 001 was edited after it was applied" in verified.stdout
 
@@ -309,7 +309,7 @@ def test_history_filters_json_and_the_flag_commands(
     said = mk(project, "acknowledge", "901")
     assert re.match(r"Acknowledged flag\(s\) \d+ for revision 901, by \S+ at ", said)
     assert mk(project, "flags").strip() == "No open review flag."
-    nothing = project.run("-m", "migrationkit", "acknowledge", "901")
+    nothing = project.call("-m", "migrationkit", "acknowledge", "901")
     assert nothing.returncode == 1
     assert "FAILED: No open review flag is destroyed by revision 901" in nothing.stderr
     ok(project.alembic("upgrade", "head"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from migrationkit.testing.server import TestServer
-from tests.helpers import REPO, Environment
+from tests.helpers import REPO, Environment, Project
 
 pytestmark = pytest.mark.slow
 
@@ -78,15 +78,7 @@ def fill_in(path: Path, *, upgrade: str, downgrade: str) -> None:
 
 
 def new_revision(copy: Path, message: str, env: dict[str, str]) -> Path:
-    made = subprocess.run(
-        [sys.executable, "-m", "alembic", "revision", "-m", message],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    made = Project(copy, None).alembic("revision", "-m", message, env=env)
     assert made.returncode == 0, made.stdout + made.stderr
     found = re.search(r"Generating (\S+\.py)", made.stdout + made.stderr)
     assert found, made.stdout + made.stderr

@@ -1,8 +1,8 @@
 """The safe operations, run by a real ``alembic upgrade`` on a real PostgreSQL.
 
 Each test writes a revision into a private copy of the project (on top of 001,
-the users table), fills the table with a couple of thousand rows and runs Alembic
-in a subprocess, exactly as a deployer would.
+the users table), fills the table with a couple of thousand rows and runs Alembic's
+command line, as a deployer would (in the test process: ``Project.alembic``).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_migration_runs_on_the_direct_url_beside_a_pooled_one(
     ok(project.alembic("upgrade", "head", env=env))
     assert database_heads(engine) == script_heads(project)
     # verification uses the same direct connection
-    verified = ok(project.run("verify_migration.py", env=env))
+    verified = ok(project.call("verify_migration.py", env=env))
     assert "FAIL" not in verified.stdout
     current = ok(project.alembic("current", env=env)).stdout
     assert "(head)" in current

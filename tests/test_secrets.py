@@ -6,6 +6,10 @@ The password goes in the URL (``user:pw@``), in its query (``?password=``) or in
 runs against an unreachable server, against the real one with a wrong password,
 and with the right one under DEBUG logging. Nothing they print, log or show in a
 ``--debug``/``--raiseerr`` traceback may contain the password.
+
+Every command whose output is checked here runs as a process of its own
+(``Project.run``, ``Project.alembic_process``): the secrecy of what a real
+process prints is the point. Only setup steps run in-process.
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ def test_right_password_under_debug_logging(
         )
     )
     upgrade = no_password(
-        project.alembic("upgrade", "head", env=env), password, status=0
+        project.alembic_process("upgrade", "head", env=env), password, status=0
     )
     assert "DEBUG [" in upgrade, "DEBUG logging did not take effect"
     no_password(project.run("verify_migration.py", env=env), password, status=0)
@@ -204,7 +208,7 @@ def test_a_blocking_session_setting_a_password_shows_only_the_statement_kind(
         blocker.execute(
             sa.text(f"ALTER ROLE {password_role.name} PASSWORD/**/U&'{password}'")
         )
-        result = project.alembic(
+        result = project.alembic_process(
             "-x", "lock_timeout=200ms", "-x", "lock_retries=1", "upgrade", "head"
         )
         blocker.rollback()
@@ -278,7 +282,7 @@ def test_control_characters_from_the_database_reach_no_terminal(
     with engine.connect() as blocker:
         blocker.execute(sa.text("LOCK TABLE users IN ACCESS SHARE MODE"))
         blocker.execute(sa.text("SELECT '\x1b]0;owned\x07\x1b[2J' AS title"))
-        locked = project.alembic(
+        locked = project.alembic_process(
             "-x", "lock_timeout=200ms", "-x", "lock_retries=0", "upgrade", "head"
         )
         blocker.rollback()
@@ -287,7 +291,7 @@ def test_control_characters_from_the_database_reach_no_terminal(
             sa.text("UPDATE alembic_version SET version_num = :v"),
             {"v": "\x1b[31mred\x07"},
         )
-    current = project.alembic("current")
+    current = project.alembic_process("current")
     verified = project.run("-m", "migrationkit", "verify")
     for result in (locked, current, verified):
         output = result.stdout + result.stderr

@@ -1,13 +1,19 @@
 """verify_migration.py and migrationkit.verify, against a real PostgreSQL.
 
-The command line is run as a subprocess in a private copy of the project; finer
-cases call the library on the same kind of copy, then break the schema by hand.
+The command line runs in a private copy of the project: as a real process in
+``test_at_head_every_check_passes`` and ``test_password_never_appears``, else
+its ``main`` in this process (tests/apphelpers.py). Finer cases call the library
+on the same kind of copy, then break the schema by hand. A copy's database at
+head is a copy of one migrated once per module.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,10 +25,18 @@ from sqlalchemy.orm import Session
 from migrationkit.command import verify as verify_project
 from migrationkit.masking import Secret
 from migrationkit.settings import Settings
+from migrationkit.testing.server import TestServer
 from migrationkit.verify.checks import ModelCheck
 from migrationkit.verify.result import CheckResult, VerificationReport
 from models import User
-from tests.helpers import Project
+from tests.apphelpers import (
+    database_from_template,
+    migrate,
+    migrated_template,
+    run_main,
+    verify_script,
+)
+from tests.helpers import Project, copy_project
 from verify_migration import MODEL_CHECKS, new_user
 
 CHECK_NAMES = [
@@ -35,9 +49,37 @@ CHECK_NAMES = [
 ]
 
 
-def upgrade(project: Project, target: str = "head") -> None:
-    done = project.alembic("upgrade", target)
-    assert done.returncode == 0, done.stderr
+@pytest.fixture(scope="module")
+def at_head(server: TestServer) -> Iterator[str]:
+    """A database migrated to head once per module (and worker): the template."""
+    with migrated_template(server) as name:
+        yield name
+
+
+@pytest.fixture
+def head_project(tmp_path: Path, server: TestServer, at_head: str) -> Iterator[Project]:
+    """A private copy of the project on a database of its own, at head."""
+    with database_from_template(server, at_head) as database:
+        yield Project(copy_project(tmp_path / "project"), database.secret_url())
+
+
+@pytest.fixture
+def head_engine(server: TestServer, head_project: Project) -> Iterator[sa.Engine]:
+    assert head_project.database_url is not None
+    engine = server.engine(sa.make_url(head_project.database_url.reveal()))
+    yield engine
+    engine.dispose()
+
+
+def run_script(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python verify_migration.py <args>`` in the project, run in this process."""
+    return run_main(
+        verify_script(project.path),
+        args,
+        cwd=project.path,
+        env=project.env(),
+        program=("verify_migration.py",),
+    )
 
 
 def verify(
@@ -104,10 +146,8 @@ def user_count(engine: sa.Engine) -> int:
 # --- the command line ---------------------------------------------------------
 
 
-def test_at_head_every_check_passes(project: Project) -> None:
-    upgrade(project)
-
-    human = project.run("verify_migration.py")
+def test_at_head_every_check_passes(head_project: Project) -> None:
+    human = head_project.run("verify_migration.py")
     assert human.returncode == 0, human.stdout + human.stderr
     verdicts = [
         line for line in human.stdout.splitlines() if line[:4] in {"PASS", "FAIL"}
@@ -117,7 +157,7 @@ def test_at_head_every_check_passes(project: Project) -> None:
         assert any(title in line for line in verdicts), title
     assert human.stdout.rstrip().endswith(f"OK: all {len(CHECK_NAMES)} checks passed.")
 
-    machine = project.run("verify_migration.py", "--json")
+    machine = head_project.run("verify_migration.py", "--json")
     assert machine.returncode == 0, machine.stderr
     document = json.loads(machine.stdout)
     assert document["ok"] is True
@@ -130,7 +170,7 @@ def test_at_head_every_check_passes(project: Project) -> None:
 
 def test_never_migrated_database_says_what_to_run(project: Project) -> None:
     for args in [(), ("--json",)]:
-        done = project.run("verify_migration.py", *args)
+        done = run_script(project, *args)
         output = done.stdout + done.stderr
         assert done.returncode == 1, output
         assert "Traceback" not in output
@@ -142,18 +182,17 @@ def test_never_migrated_database_says_what_to_run(project: Project) -> None:
     assert not next(c for c in document["checks"] if c["name"] == "revision")["ok"]
     # No check suggests writing a migration: nothing was ever applied here.
     assert all(c["fix"] is None for c in document["checks"] if c["name"] != "revision")
-    text = project.run("verify_migration.py").stdout
+    text = run_script(project).stdout
     verdicts = [line for line in text.splitlines() if line.strip()]
     assert "never migrated" in verdicts[1], text  # said first, after the URL line
     assert "revision --autogenerate" not in text
 
 
-def test_after_downgrade_base_it_fails_and_lists_pending(project: Project) -> None:
-    upgrade(project)
-    down = project.alembic("downgrade", "base")
-    assert down.returncode == 0, down.stderr
+def test_after_downgrade_base_it_fails_and_lists_pending(head_project: Project) -> None:
+    assert head_project.database_url is not None
+    migrate(head_project.path, head_project.database_url, "base", down=True)
 
-    done = project.run("verify_migration.py")
+    done = run_script(head_project)
     assert done.returncode == 1, done.stdout
     assert "Traceback" not in done.stdout + done.stderr
     assert "FAIL  revision: the database is behind: at base" in done.stdout
@@ -185,7 +224,7 @@ def test_password_never_appears(project: Project, url: str, named: str) -> None:
 
 
 def test_help_explains_checks_output_and_exit_status(project: Project) -> None:
-    done = project.run("verify_migration.py", "--help")
+    done = run_script(project, "--help")
     assert done.returncode == 0
     for words in [
         "DATABASE_URL",
@@ -202,14 +241,15 @@ def test_help_explains_checks_output_and_exit_status(project: Project) -> None:
 # --- the library, on schemas broken by hand -----------------------------------
 
 
-def test_structure_drift_is_caught(project: Project, engine: sa.Engine) -> None:
-    upgrade(project)
-    with engine.begin() as conn:
+def test_structure_drift_is_caught(
+    head_project: Project, head_engine: sa.Engine
+) -> None:
+    with head_engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE users ADD COLUMN nickname text"))
         conn.execute(sa.text("ALTER TABLE users ALTER COLUMN first_name TYPE text"))
         conn.execute(sa.text("ALTER TABLE users ALTER COLUMN created_at DROP DEFAULT"))
 
-    report = verify(project)
+    report = verify(head_project)
 
     found = failures(report)
     assert "indexes_and_constraints" not in found, found
@@ -223,10 +263,9 @@ def test_structure_drift_is_caught(project: Project, engine: sa.Engine) -> None:
 
 
 def test_index_and_constraint_drift_is_caught(
-    project: Project, engine: sa.Engine
+    head_project: Project, head_engine: sa.Engine
 ) -> None:
-    upgrade(project)
-    with engine.begin() as conn:
+    with head_engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX idx_user_created_at"))
         conn.execute(sa.text("CREATE INDEX ix_extra ON users (first_name)"))
         conn.execute(
@@ -239,7 +278,7 @@ def test_index_and_constraint_drift_is_caught(
             )
         )
 
-    report = verify(project)
+    report = verify(head_project)
 
     found = failures(report)
     assert set(found) == {"indexes_and_constraints"}, found
@@ -250,19 +289,18 @@ def test_index_and_constraint_drift_is_caught(
     assert "check constraint ck_users_email_at on users: in the database" in text
 
 
-def test_invalid_index_is_caught(project: Project, engine: sa.Engine) -> None:
-    upgrade(project)
-    with engine.begin() as conn:
+def test_invalid_index_is_caught(head_project: Project, head_engine: sa.Engine) -> None:
+    with head_engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_users_email"))
-    with Session(engine) as session, session.begin():
+    with Session(head_engine) as session, session.begin():
         session.add_all([new_user(email="twin@example.invalid") for _ in range(2)])
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    autocommit = head_engine.execution_options(isolation_level="AUTOCOMMIT")
     with autocommit.connect() as conn, pytest.raises(IntegrityError):
         conn.execute(
             sa.text("CREATE UNIQUE INDEX CONCURRENTLY ix_users_email ON users (email)")
         )
 
-    report = verify(project)
+    report = verify(head_project)
 
     check = result(report, "indexes_and_constraints")
     assert not check.ok
@@ -281,12 +319,12 @@ def test_invalid_index_is_caught(project: Project, engine: sa.Engine) -> None:
     with autocommit.connect() as conn:
         conn.execute(sa.text("DELETE FROM users"))
         conn.execute(sa.text("REINDEX INDEX CONCURRENTLY public.ix_users_email"))
-    assert verify(project).ok
+    assert verify(head_project).ok
 
 
-def test_model_checks_leave_nothing_behind(project: Project, engine: sa.Engine) -> None:
-    upgrade(project)
-
+def test_model_checks_leave_nothing_behind(
+    head_project: Project, head_engine: sa.Engine
+) -> None:
     def commits_a_user(session: Session) -> str | None:
         """Commit, which only releases this check's savepoint."""
         session.add(new_user())
@@ -298,26 +336,25 @@ def test_model_checks_leave_nothing_behind(project: Project, engine: sa.Engine) 
         session.flush()
         raise AssertionError("deliberate failure")
 
-    report = verify(project, (*MODEL_CHECKS, commits_a_user, fails_after_writing))
+    report = verify(head_project, (*MODEL_CHECKS, commits_a_user, fails_after_writing))
 
     check = result(report, "model_functionality")
     assert not check.ok
     assert check.summary == f"1 of {len(MODEL_CHECKS) + 2} model checks failed"
     assert check.details[-1] == "FAIL  fails_after_writing: deliberate failure"
     assert all(line.startswith("ok") for line in check.details[:-1]), check.details
-    assert user_count(engine) == 0
-    with Session(engine) as session:
+    assert user_count(head_engine) == 0
+    with Session(head_engine) as session:
         assert session.scalars(sa.select(User)).all() == []
 
 
 def test_missing_unique_email_fails_the_model_check(
-    project: Project, engine: sa.Engine
+    head_project: Project, head_engine: sa.Engine
 ) -> None:
-    upgrade(project)
-    with engine.begin() as conn:
+    with head_engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_users_email"))
 
-    report = verify(project)
+    report = verify(head_project)
 
     check = result(report, "model_functionality")
     assert not check.ok
@@ -325,15 +362,14 @@ def test_missing_unique_email_fails_the_model_check(
         line.startswith("FAIL  duplicate_email_refused") and "was accepted" in line
         for line in check.details
     ), check.details
-    assert user_count(engine) == 0
+    assert user_count(head_engine) == 0
 
 
-def test_revision_behind_head_is_reported(project: Project) -> None:
-    head = script_head(project)
-    add_empty_revision(project, rev="zz_next", down=head)
-    upgrade(project, head)
+def test_revision_behind_head_is_reported(head_project: Project) -> None:
+    head = script_head(head_project)
+    add_empty_revision(head_project, rev="zz_next", down=head)  # the database: head
 
-    report = verify(project)
+    report = verify(head_project)
 
     assert set(failures(report)) == {"revision"}
     check = result(report, "revision")
@@ -341,20 +377,19 @@ def test_revision_behind_head_is_reported(project: Project) -> None:
     assert check.details == ("pending: zz_next (noop zz_next)",)
     assert check.fix is not None
     assert check.fix.endswith("upgrade head`")
-    done = project.run("verify_migration.py")
+    done = run_script(head_project)
     assert done.returncode == 1
     assert "pending: zz_next" in done.stdout
 
 
 def test_multiple_heads_and_unknown_revision_are_reported(
-    project: Project, engine: sa.Engine
+    head_project: Project, head_engine: sa.Engine
 ) -> None:
-    head = script_head(project)
-    upgrade(project)
-    add_empty_revision(project, rev="zz_left", down=head)
-    add_empty_revision(project, rev="zz_right", down=head)
+    head = script_head(head_project)
+    add_empty_revision(head_project, rev="zz_left", down=head)
+    add_empty_revision(head_project, rev="zz_right", down=head)
 
-    check = result(verify(project), "revision")
+    check = result(verify(head_project), "revision")
     assert not check.ok
     assert "2 heads" in check.summary
     assert "zz_left" in check.summary
@@ -362,9 +397,9 @@ def test_multiple_heads_and_unknown_revision_are_reported(
     assert check.fix is not None
     assert "merge heads" in check.fix
 
-    with engine.begin() as conn:
+    with head_engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00dcafe'"))
-    check = result(verify(project), "revision")
+    check = result(verify(head_project), "revision")
     assert not check.ok
     assert "f00dcafe, which no migration script here defines" in check.summary
 

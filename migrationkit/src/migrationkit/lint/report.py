@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from migrationkit.lint.findings import Finding, LintReport
-from migrationkit.lint.rules import Rule, Severity, all_rules
+from migrationkit.lint.rules import NO_LOCK_TIMEOUT, Rule, Severity, all_rules
+from migrationkit.ops.safety import safe_operation_names
 
 
 def _where(finding: Finding) -> str:
@@ -144,10 +145,18 @@ def render_github(report: LintReport) -> str:
 
 
 def render_rules() -> str:
-    """``--rules``: every catalogued rule with its lock and its alternative."""
+    """``--rules``: every catalogued rule with its lock and its alternative, then
+    the registered safe operations (plugins' included: ``all_rules`` loads them)."""
     blocks = [_rule_text(rule) for rule in all_rules()]
     blocks.append(
         "Any other squawk rule is reported under squawk's own name, as a warning."
+    )
+    import migrationkit.ops  # noqa: F401, PLC0415 - its operations register on import
+
+    names = "\n".join(f"    op.{name}" for name in safe_operation_names())
+    blocks.append(
+        "Safe operations (what they write is the safe alternative: of the rules"
+        f" above only {NO_LOCK_TIMEOUT.code}, lock_timeout, applies to it):\n{names}"
     )
     return "\n\n".join(blocks)
 
