@@ -29,7 +29,7 @@ from migrationkit.prove.report import (
     revision_block,
     sql_block,
 )
-from migrationkit.prove.walk import upgrade_failed
+from migrationkit.prove.upgrades import upgrade_failed
 from migrationkit.verify.ledger import walk_recorded
 
 _FIX_LEFTOVERS = (

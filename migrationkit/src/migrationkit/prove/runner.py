@@ -37,7 +37,8 @@ from migrationkit.prove.report import (
 from migrationkit.prove.roundtrip import RoundTrip, prove_round_trip
 from migrationkit.prove.scratch import ScratchServer
 from migrationkit.prove.settings import ProveSettings, load_prove_settings
-from migrationkit.prove.walk import UpgradeFailed, Walk, upgrade_failed
+from migrationkit.prove.upgrades import UpgradeFailed, upgrade_failed
+from migrationkit.prove.walk import Walk
 from migrationkit.settings import Settings
 
 

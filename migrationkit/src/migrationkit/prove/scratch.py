@@ -120,6 +120,27 @@ class ScratchServer:
             ) from None
 
 
+@dataclass
+class ScratchDatabase:
+    """One scratch database, its connection, and the revisions applied in it."""
+
+    name: str
+    applied: set[str] = field(default_factory=set)
+    prepared: bool = False
+    """The project's setup statements ran in it (or in the one it copies)."""
+    engine: sa.Engine | None = None
+    connection: sa.Connection | None = None
+
+    def disconnect(self) -> None:
+        """Close the session: a database being copied must have none open."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
 def _unsynced(target: DatabaseTarget) -> DatabaseTarget:
     """Sessions that do not wait for the WAL to reach the disk at each commit.
 

@@ -25,7 +25,6 @@ ancestors (a shadow on another branch starts again from empty).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 import sqlalchemy as sa
@@ -38,16 +37,11 @@ from migrationkit.prove.catalog import (
     take_snapshot,
 )
 from migrationkit.prove.diff import diff_snapshots
-from migrationkit.prove.history import describe, parents
-from migrationkit.prove.migrator import Migrator, StepResult
-from migrationkit.prove.report import (
-    Block,
-    Finding,
-    error_line,
-    revision_block,
-    sql_block,
-)
-from migrationkit.prove.scratch import ScratchServer
+from migrationkit.prove.history import parents
+from migrationkit.prove.migrator import Migrator
+from migrationkit.prove.report import Finding
+from migrationkit.prove.scratch import ScratchDatabase, ScratchServer
+from migrationkit.prove.upgrades import UpgradeFailed, not_reached, upgrade_failed
 
 _DROP_USER_SCHEMAS = """
 DO $$
@@ -68,35 +62,6 @@ $$
 
 class _ChainError(Exception):
     """A chain of plain upgrades failed somewhere (see ``Walk._advance``)."""
-
-
-class UpgradeFailed(Exception):  # noqa: N818 - carries a finding, not an error
-    """The revision (or one it follows) does not upgrade: it cannot be reached."""
-
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(finding.verdict)
-        self.finding = finding
-
-
-@dataclass
-class _Database:
-    """One scratch database, its connection, and the revisions applied in it."""
-
-    name: str
-    applied: set[str] = field(default_factory=set)
-    prepared: bool = False
-    """The project's setup statements ran in it (or in the one it copies)."""
-    engine: sa.Engine | None = None
-    connection: sa.Connection | None = None
-
-    def disconnect(self) -> None:
-        """Close the session: a database being copied must have none open."""
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
 
 
 class Walk:
@@ -125,8 +90,8 @@ class Walk:
         """Revisions with data hooks: their rows go in before them on the way."""
         self.migrator = migrator
         self.version_table = version_table
-        self._here: _Database | None = None
-        self._shadow: _Database | None = None
+        self._here: ScratchDatabase | None = None
+        self._shadow: ScratchDatabase | None = None
         self._started_over = False
         self._snapshots: dict[frozenset[str], CatalogSnapshot] = {}
         self._failed: dict[str, Finding] = {}
@@ -290,12 +255,12 @@ class Walk:
                 database.disconnect()
         self.scratch.close()
 
-    def _walking(self) -> _Database:
+    def _walking(self) -> ScratchDatabase:
         if self._here is None:
-            self._here = _Database(self.scratch.create(template=None))
+            self._here = ScratchDatabase(self.scratch.create(template=None))
         return self._here
 
-    def _open(self, database: _Database) -> sa.Connection:
+    def _open(self, database: ScratchDatabase) -> sa.Connection:
         if database.connection is None:
             database.engine = self.scratch.engine(database.name)
             database.connection = database.engine.connect()
@@ -309,7 +274,7 @@ class Walk:
                         database.connection.execute(sa.text(statement))
         return database.connection
 
-    def _drop(self, database: _Database) -> None:
+    def _drop(self, database: ScratchDatabase) -> None:
         database.disconnect()
         self.scratch.drop(database.name)
 
@@ -329,12 +294,12 @@ class Walk:
 
     def _copy_of_shadow(
         self, wanted: set[str], *, target: Callable[[Script], Script]
-    ) -> _Database:
+    ) -> ScratchDatabase:
         """A new walking database holding exactly ``wanted``: the shadow moved
         forward to it by plain upgrades, then copied."""
         shadow = self._shadow_at(wanted, target=target)
         shadow.disconnect()  # a template must have no session open
-        return _Database(
+        return ScratchDatabase(
             self.scratch.create(template=shadow.name),
             applied=set(shadow.applied),
             prepared=True,
@@ -342,27 +307,27 @@ class Walk:
 
     def _shadow_at(
         self, wanted: set[str], *, target: Callable[[Script], Script]
-    ) -> _Database:
+    ) -> ScratchDatabase:
         """The shadow, moved forward by plain upgrades to hold exactly ``wanted``."""
         shadow = self._shadow
         if shadow is not None and not shadow.applied <= wanted:
             self._drop(shadow)  # on another branch: it starts again from empty
             shadow = None
         if shadow is None:
-            shadow = self._shadow = _Database(self.scratch.create(template=None))
+            shadow = self._shadow = ScratchDatabase(self.scratch.create(template=None))
         try:
             self._advance(shadow, wanted, target=target, chained=True)
         except _ChainError:
             # Some revision of a chain failed where the walk had applied it: go
             # again one revision at a time, so the finding names it exactly.
             self._drop(shadow)
-            shadow = self._shadow = _Database(self.scratch.create(template=None))
+            shadow = self._shadow = ScratchDatabase(self.scratch.create(template=None))
             self._advance(shadow, wanted, target=target, chained=False)
         return shadow
 
     def _advance(
         self,
-        database: _Database,
+        database: ScratchDatabase,
         wanted: set[str],
         *,
         target: Callable[[Script], Script],
@@ -395,7 +360,7 @@ class Walk:
             not chain or (len(parent) == 1 and parent[0] == chain[-1].revision)
         )
 
-    def _upgrade_chain(self, database: _Database, chain: list[Script]) -> None:
+    def _upgrade_chain(self, database: ScratchDatabase, chain: list[Script]) -> None:
         if not chain:
             return
         step = self.migrator.upgrade_chain(self._open(database), chain)
@@ -403,7 +368,9 @@ class Walk:
             raise _ChainError
         database.applied.update(script.revision for script in chain)
 
-    def _reach(self, database: _Database, script: Script, *, target: Script) -> None:
+    def _reach(
+        self, database: ScratchDatabase, script: Script, *, target: Script
+    ) -> None:
         """Apply one ancestor of ``target`` in ``database``, on the way there."""
         if script.revision in self._failed:
             self._unreachable(target, because=script)
@@ -422,7 +389,9 @@ class Walk:
             self._unreachable(target, because=script)
         database.applied.add(script.revision)
 
-    def _lost(self, database: _Database, script: Script, finding: Finding) -> None:
+    def _lost(
+        self, database: ScratchDatabase, script: Script, finding: Finding
+    ) -> None:
         """``script`` cannot be applied in ``database``: that database is dropped."""
         if database is self._shadow:
             self._drop(database)
@@ -432,39 +401,8 @@ class Walk:
     def _unreachable(self, target: Script, *, because: Script) -> NoReturn:
         """``target`` cannot be reached: the finding names the failure that
         stopped the walk on the way, not only the revision where it happened."""
-        cause = self._failed.get(because.revision)
-        stopped = (
-            cause.verdict
-            if cause is not None
-            else f"revision {describe(because)} before it fails to upgrade"
-        )
-        finding = Finding(
-            code="upgrade",
-            verdict=f"revision {describe(target)} was not reached: {stopped}",
-            revision=target.revision,
-            blocks=(
-                revision_block(target),
-                Block(title="Stopped by", lines=(stopped,)),
-            ),
+        finding = not_reached(
+            target, because=because, cause=self._failed.get(because.revision)
         )
         self._failed[target.revision] = finding
         raise UpgradeFailed(finding)
-
-
-def upgrade_failed(revision: Script, step: StepResult) -> Finding:
-    """The finding for a revision that does not upgrade from its parent."""
-    assert step.error is not None
-    start = ", ".join(parents(revision)) or "base"
-    return Finding(
-        code="upgrade",
-        verdict=(
-            f"revision {describe(revision)} fails to upgrade from {start}: "
-            f"{error_line(step.error)}"
-        ),
-        revision=revision.revision,
-        blocks=(
-            revision_block(revision),
-            Block(title="Error", lines=(error_line(step.error),)),
-            sql_block("SQL the upgrade ran", step.sql),
-        ),
-    )
