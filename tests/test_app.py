@@ -32,7 +32,6 @@ from tests.apphelpers import (
     database_from_template,
     migrate,
     migrated_template,
-    run_main,
 )
 from tests.helpers import (
     DATABASE_VARIABLES,
@@ -42,6 +41,7 @@ from tests.helpers import (
     database_heads,
     script_heads,
 )
+from tests.in_process import run_main
 
 
 @pytest.fixture(scope="module")

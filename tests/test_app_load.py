@@ -18,8 +18,8 @@ import pytest
 
 from benchmarks.http_load.cli import main
 from migrationkit.testing.pgbouncer import pgbouncer_binary
-from tests.apphelpers import run_main
 from tests.helpers import REPO
+from tests.in_process import run_main
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 

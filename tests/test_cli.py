@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from migrationkit.cli.main import build_parser, main
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
-from tests.apphelpers import alembic, run_main, verify_script
+from tests.apphelpers import alembic, verify_script
 from tests.helpers import Project
+from tests.in_process import run_main
 
 PROGRAM = ("migrationkit",)
 CONSOLE_SCRIPT = Path(sys.executable).with_name("migrationkit")

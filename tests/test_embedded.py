@@ -25,8 +25,9 @@ import pytest
 
 from migrationkit.cli import main as migrationkit_main
 from migrationkit.devserver.server import EmbeddedPostgres
-from tests.apphelpers import alembic_cli, run_main
+from tests.apphelpers import alembic_cli
 from tests.helpers import Project, copy_project, run_together
+from tests.in_process import run_main
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 

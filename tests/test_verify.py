@@ -33,10 +33,10 @@ from tests.apphelpers import (
     database_from_template,
     migrate,
     migrated_template,
-    run_main,
     verify_script,
 )
 from tests.helpers import Project, copy_project
+from tests.in_process import run_main
 from verify_migration import MODEL_CHECKS, new_user
 
 CHECK_NAMES = [
