@@ -31,7 +31,6 @@ from tests.apphelpers import (
     app_server,
     database_from_template,
     migrate,
-    migrated_template,
 )
 from tests.helpers import (
     DATABASE_VARIABLES,
@@ -42,13 +41,6 @@ from tests.helpers import (
     script_heads,
 )
 from tests.in_process import run_main
-
-
-@pytest.fixture(scope="module")
-def at_head(server: TestServer) -> Iterator[str]:
-    """A database migrated to head once per module (and worker): the template."""
-    with migrated_template(server) as name:
-        yield name
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from models import User
 from tests.apphelpers import (
     database_from_template,
     migrate,
-    migrated_template,
     verify_script,
 )
 from tests.helpers import Project, copy_project
@@ -47,13 +46,6 @@ CHECK_NAMES = [
     "revision",
     "ledger",
 ]
-
-
-@pytest.fixture(scope="module")
-def at_head(server: TestServer) -> Iterator[str]:
-    """A database migrated to head once per module (and worker): the template."""
-    with migrated_template(server) as name:
-        yield name
 
 
 @pytest.fixture
