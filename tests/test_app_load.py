@@ -2,7 +2,7 @@
 performance figures come from running it, not from tests on a shared machine).
 
 The first test runs ``python -m benchmarks.http_load`` as a process; the others
-call its ``main`` in this process (tests/apphelpers.py), which still starts
+call its ``main`` in this process (tests/in_process.py), which still starts
 ``alembic`` and ``main.py`` as processes, as a deploy does."""
 
 from __future__ import annotations

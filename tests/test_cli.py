@@ -4,7 +4,7 @@ Every test points ``MIGRATIONKIT_PGDATA`` at its own temporary folder, so no
 command here can touch the project's shared embedded server.
 
 The commands run in this process (``main(argv)`` with the environment, working
-folder, stdout, stderr and logging a process would have: tests/apphelpers.py);
+folder, stdout, stderr and logging a process would have: tests/in_process.py);
 the tests of what only a process shows (the console script, a ``--debug``
 traceback) start ``migrationkit`` as a real process.
 """

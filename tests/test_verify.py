@@ -2,7 +2,7 @@
 
 The command line runs in a private copy of the project: as a real process in
 ``test_at_head_every_check_passes`` and ``test_password_never_appears``, else
-its ``main`` in this process (tests/apphelpers.py). Finer cases call the library
+its ``main`` in this process (tests/in_process.py). Finer cases call the library
 on the same kind of copy, then break the schema by hand. A copy's database at
 head is a copy of one migrated once per module.
 """
