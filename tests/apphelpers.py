@@ -11,9 +11,9 @@ the test's own process, as faithfully as a process would run it:
   test module and give every test its own copy (``CREATE DATABASE ... TEMPLATE``),
   so a test starts at head in a fraction of a migration's time, and tests share
   no rows;
-- ``run_main`` calls an entry point's ``main(argv)`` with the environment, the
-  working folder, stdout, stderr and logging a fresh process would have, and
-  gives back a ``CompletedProcess`` as ``subprocess.run`` would;
+- ``alembic_cli`` and ``verify_script`` are entry points for
+  tests/in_process.py's ``run_main`` (``main(argv)`` with the environment, the
+  working folder, stdout, stderr and logging a fresh process would have);
 - ``AppServer`` serves ``main.py``'s application with uvicorn on a thread, over
   real HTTP on a loopback port, against one database.
 
@@ -23,18 +23,14 @@ Each test file keeps at least one test of the real process (``main.py``,
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import logging
-import os
 import runpy
 import socket
-import subprocess
-import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -51,58 +47,7 @@ from migrationkit.testing.server import TestServer
 from service.app import create_app
 from service.database import open_database
 from tests.helpers import REPO, Reply, http, wait_for
-
-EntryPoint = Callable[[Sequence[str]], int]
-
-
-# -- logging and sys.path as a fresh process has them ---------------------------
-
-
-@contextlib.contextmanager
-def process_state_restored() -> Iterator[logging.Logger]:
-    """Let code configure logging and ``sys.path`` as if it owned the process,
-    then undo it.
-
-    Entry points call ``logging.basicConfig`` and the project's env.py calls
-    ``fileConfig``; both only make sense in a process of their own. Inside, the
-    root logger starts as a new process's does (no handlers, level WARNING), so
-    ``basicConfig`` takes effect and writes to the ``sys.stderr`` of the moment;
-    afterwards pytest's handlers, every level and every filter are back. Alembic
-    prepends alembic.ini's ``prepend_sys_path`` on every command; that goes too.
-    """
-    search_path = list(sys.path)
-    root = logging.getLogger()
-    loggers = [root] + [
-        logger
-        for logger in list(logging.Logger.manager.loggerDict.values())
-        if isinstance(logger, logging.Logger)
-    ]
-    saved = {
-        logger: (
-            logger.level,
-            list(logger.handlers),
-            list(logger.filters),
-            logger.disabled,
-            logger.propagate,
-        )
-        for logger in loggers
-    }
-    root.handlers = []
-    root.setLevel(logging.WARNING)
-    try:
-        yield root
-    finally:
-        for handler in root.handlers:
-            if handler not in saved[root][1]:
-                handler.close()
-        for logger, (level, handlers, filters, disabled, propagate) in saved.items():
-            logger.setLevel(level)
-            logger.handlers = handlers
-            logger.filters = filters
-            logger.disabled = disabled
-            logger.propagate = propagate
-        sys.path[:] = search_path
-
+from tests.in_process import EntryPoint, process_state_restored
 
 # -- Alembic in-process ----------------------------------------------------------
 
@@ -179,65 +124,9 @@ def database_from_template(
 # -- an entry point's main() in-process -------------------------------------------
 
 
-@contextlib.contextmanager
-def environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` is ``env`` inside, and exactly what it was afterwards."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def run_main(
-    main: EntryPoint,
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    program: Sequence[str] = ("main",),
-) -> subprocess.CompletedProcess[str]:
-    """``main(argv)`` as a process would run it; never raises for its failures.
-
-    Returns a ``subprocess.CompletedProcess[str]``: the exit status (``main``'s
-    return value, or ``SystemExit``'s code as argparse raises it for ``--help``
-    and usage errors) and what it wrote on stdout and stderr, its log lines
-    included. An exception ``main`` lets out propagates, as a traceback would
-    end a process.
-    """
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with (
-        environment(env),
-        contextlib.chdir(cwd),
-        contextlib.redirect_stdout(stdout),
-        contextlib.redirect_stderr(stderr),
-        process_state_restored(),
-    ):
-        try:
-            status = main(list(argv))
-        except SystemExit as exit_:
-            code = exit_.code
-            status = code if isinstance(code, int) else 0 if code is None else 1
-    return subprocess.CompletedProcess(
-        [*program, *argv], status, stdout.getvalue(), stderr.getvalue()
-    )
-
-
-class _AlembicCommandLine(CommandLine):
-    """Alembic's command line, printing to the ``sys.stdout`` of the moment
-    (``Config``'s default stdout is the one of the moment Alembic was imported)."""
-
-    def run_cmd(self, config: Config, options: argparse.Namespace) -> None:
-        config.stdout = sys.stdout
-        super().run_cmd(config, options)
-
-
 def alembic_cli(argv: Sequence[str]) -> int:
     """``alembic <argv>``, for ``run_main``: it exits only on failure (-1: 255)."""
-    _AlembicCommandLine(prog="alembic").main(argv=list(argv))
+    CommandLine(prog="alembic").main(argv=list(argv))
     return 0
 
 

@@ -95,6 +95,18 @@ def migrationkit_data_hooks() -> Sequence[DataHook]:
     return DATA_HOOKS
 
 
+@pytest.fixture(scope="module")
+def at_head(server: TestServer) -> Iterator[str]:
+    """A database migrated to head once per module (and worker): the template
+    that tests/apphelpers.py's ``database_from_template`` copies for each test."""
+    # Imported here: apphelpers brings the application and uvicorn, which most
+    # modules do not need.
+    from tests.apphelpers import migrated_template  # noqa: PLC0415
+
+    with migrated_template(server) as name:
+        yield name
+
+
 @pytest.fixture
 def engine(server: TestServer, database: DatabaseTarget) -> Iterator[sa.Engine]:
     eng = server.engine(database)

@@ -267,6 +267,42 @@ def write_revision(
     path.write_text(body)
 
 
+CHAIN_ENV = """
+from alembic import context
+
+from migrationkit.runtime import run_migrations
+
+run_migrations(context, target_metadata=None)
+"""
+
+
+def write_chain_project(
+    folder: Path, template: str, revisions: Sequence[tuple[str, str]]
+) -> Config:
+    """A tiny Alembic project in ``folder``, no models: one revision per
+    ``(upgrade, downgrade)`` pair, in order, as r1, r2, ... (``template`` is
+    formatted with ``revision``, ``down``, ``upgrade`` and ``downgrade``).
+
+    For tests that need a history shaped just so, not this repository's.
+    """
+    versions = folder / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    for number, (upgrade, downgrade) in enumerate(revisions, start=1):
+        (versions / f"r{number}.py").write_text(
+            template.format(
+                revision=f"r{number}",
+                down=f"r{number - 1}" if number > 1 else None,
+                upgrade=upgrade,
+                downgrade=downgrade,
+            )
+        )
+    (folder / "migrations" / "env.py").write_text(CHAIN_ENV)
+    (folder / "alembic.ini").write_text(
+        "[alembic]\nscript_location = %(here)s/migrations\n"
+    )
+    return Config(str(folder / "alembic.ini"))
+
+
 def upgrade_to_users(
     project: Project, engine: sa.Engine, rows: int = USERS_ROWS
 ) -> None:

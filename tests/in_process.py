@@ -16,6 +16,13 @@ provides (``models``, ``service``, ...). The project's modules are imported
 afresh on each call, since tests edit models and revisions between calls, and
 dropped again afterwards; library modules stay imported, that is the saving.
 
+``run_main`` is the lighter sibling for an entry point already imported here
+(``main.main``, migrationkit's ``main``): it calls ``main(argv)`` with the same
+environment, working directory, captured output and logging put back, but
+leaves imports, warnings and masking as they are. ``process_state_restored``
+is the part both share with Alembic commands run on a ``Config``: logging and
+``sys.path`` as a fresh process has them, undone afterwards.
+
 Tests about the process itself (signals, several processes at once, the exact
 bytes a real process writes) use ``Project.run`` / ``Project.alembic_process``.
 """
@@ -36,7 +43,7 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -73,7 +80,6 @@ def _run_here(
     timeout: float,
     out: tuple[io.TextIOWrapper, io.TextIOWrapper],
 ) -> int:
-    stdout, stderr = out
     with (
         _environment(env),
         _working_directory(cwd),
@@ -84,12 +90,82 @@ def _run_here(
         _logging_configuration(),
         _fresh_warnings(),
         _fresh_masking(),
-        contextlib.redirect_stdout(stdout),
-        contextlib.redirect_stderr(stderr),
-        _alembic_config_stdout(stdout),
+        _output_to(*out),
         _deadline(timeout),  # innermost: the rest is put back whatever happens
     ):
         return _run(argv)
+
+
+EntryPoint = Callable[[Sequence[str]], int]
+
+
+def run_main(
+    main: EntryPoint,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    program: Sequence[str] = ("main",),
+) -> subprocess.CompletedProcess[str]:
+    """``main(argv)`` as a process would run it; never raises for its failures.
+
+    Returns a ``subprocess.CompletedProcess[str]``: the exit status (``main``'s
+    return value, or ``SystemExit``'s code as argparse raises it for ``--help``
+    and usage errors) and what it wrote on stdout and stderr, its log lines
+    included. An exception ``main`` lets out propagates, as a traceback would
+    end a process. ``main`` and what it imported stay imported, so a module a
+    test edits is not read again: that needs ``run_in_process``.
+    """
+    stdout, stderr = _capture(), _capture()
+    with (
+        _environment(env),
+        _working_directory(cwd),
+        process_state_restored(),
+        _output_to(stdout, stderr),
+    ):
+        try:
+            status = _exit_status(main(list(argv)))
+        except SystemExit as exit_:
+            status = _exit_status(exit_.code)
+    return subprocess.CompletedProcess(
+        [*program, *argv], status, _text(stdout), _text(stderr)
+    )
+
+
+@contextlib.contextmanager
+def process_state_restored() -> Iterator[None]:
+    """Let code configure logging and ``sys.path`` as if it owned the process,
+    then undo it.
+
+    Entry points call ``logging.basicConfig`` and the project's env.py calls
+    ``fileConfig``; both only make sense in a process of their own. Inside, the
+    root logger starts as a new process's does (no handlers, level WARNING), so
+    ``basicConfig`` takes effect and writes to the ``sys.stderr`` of the moment;
+    afterwards pytest's handlers, every level and every filter are back. Alembic
+    prepends alembic.ini's ``prepend_sys_path`` on every command; that goes too.
+    """
+    with _search_path_restored(), _logging_configuration():
+        root = logging.getLogger()
+        saved_handlers = list(root.handlers)
+        root.handlers = []
+        root.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for handler in root.handlers:
+                if handler not in saved_handlers:
+                    handler.close()
+
+
+@contextlib.contextmanager
+def _output_to(stdout: TextIO, stderr: TextIO) -> Iterator[None]:
+    """``sys.stdout`` / ``sys.stderr`` are the captures, Alembic's among them."""
+    with (
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+        _alembic_config_stdout(stdout),
+    ):
+        yield
 
 
 class _TimedOut(BaseException):
@@ -232,14 +308,21 @@ def _search_path(cwd: Path, env: Mapping[str, str]) -> Iterator[None]:
     """The child's ``sys.path`` and path finders: not the entries pytest added
     (the repository root among them, which would let a project import the
     repository's models), nor finders an earlier call left."""
+    with _search_path_restored():
+        # A finder for a relative entry (alembic.ini's ``prepend_sys_path = .``)
+        # holds the working directory it was made in: an earlier call's project.
+        for entry in [e for e in sys.path_importer_cache if not Path(e).is_absolute()]:
+            del sys.path_importer_cache[entry]
+        importlib.invalidate_caches()  # files the test wrote since the last call
+        sys.path[:] = [str(cwd), *_interpreter_path(env.get("PYTHONPATH"))]
+        yield
+
+
+@contextlib.contextmanager
+def _search_path_restored() -> Iterator[None]:
+    """``sys.path`` and its finders exactly as they were, afterwards."""
     saved = list(sys.path)
     saved_finders = dict(sys.path_importer_cache)
-    # A finder for a relative entry (alembic.ini's ``prepend_sys_path = .``)
-    # holds the working directory it was made in: an earlier call's project.
-    for entry in [entry for entry in saved_finders if not Path(entry).is_absolute()]:
-        del sys.path_importer_cache[entry]
-    importlib.invalidate_caches()  # files the test wrote since the last call
-    sys.path[:] = [str(cwd), *_interpreter_path(env.get("PYTHONPATH"))]
     try:
         yield
     finally:

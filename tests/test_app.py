@@ -31,8 +31,6 @@ from tests.apphelpers import (
     app_server,
     database_from_template,
     migrate,
-    migrated_template,
-    run_main,
 )
 from tests.helpers import (
     DATABASE_VARIABLES,
@@ -42,13 +40,7 @@ from tests.helpers import (
     database_heads,
     script_heads,
 )
-
-
-@pytest.fixture(scope="module")
-def at_head(server: TestServer) -> Iterator[str]:
-    """A database migrated to head once per module (and worker): the template."""
-    with migrated_template(server) as name:
-        yield name
+from tests.in_process import run_main
 
 
 @pytest.fixture

@@ -20,16 +20,8 @@ from tests.apphelpers import (
     AppServer,
     app_server,
     database_from_template,
-    migrated_template,
 )
 from tests.helpers import Reply, http
-
-
-@pytest.fixture(scope="module")
-def at_head(server: TestServer) -> Iterator[str]:
-    """A database migrated to head once per module (and worker): the template."""
-    with migrated_template(server) as name:
-        yield name
 
 
 @pytest.fixture

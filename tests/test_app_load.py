@@ -2,7 +2,7 @@
 performance figures come from running it, not from tests on a shared machine).
 
 The first test runs ``python -m benchmarks.http_load`` as a process; the others
-call its ``main`` in this process (tests/apphelpers.py), which still starts
+call its ``main`` in this process (tests/in_process.py), which still starts
 ``alembic`` and ``main.py`` as processes, as a deploy does."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 
 from benchmarks.http_load.cli import main
 from migrationkit.testing.pgbouncer import pgbouncer_binary
-from tests.apphelpers import run_main
 from tests.helpers import REPO
+from tests.in_process import run_main
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 

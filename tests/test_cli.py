@@ -4,7 +4,7 @@ Every test points ``MIGRATIONKIT_PGDATA`` at its own temporary folder, so no
 command here can touch the project's shared embedded server.
 
 The commands run in this process (``main(argv)`` with the environment, working
-folder, stdout, stderr and logging a process would have: tests/apphelpers.py);
+folder, stdout, stderr and logging a process would have: tests/in_process.py);
 the tests of what only a process shows (the console script, a ``--debug``
 traceback) start ``migrationkit`` as a real process.
 """
@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from migrationkit.cli.main import build_parser, main
 from migrationkit.errors import MigrationInterrupted
 from migrationkit.exits import report_failures
-from tests.apphelpers import alembic, run_main, verify_script
+from tests.apphelpers import alembic, verify_script
 from tests.helpers import Project
+from tests.in_process import run_main
 
 PROGRAM = ("migrationkit",)
 CONSOLE_SCRIPT = Path(sys.executable).with_name("migrationkit")

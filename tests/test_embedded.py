@@ -4,7 +4,7 @@ One lifecycle test, because ``initdb`` is slow: it gives a copy of the project a
 private, empty ``MIGRATIONKIT_PGDATA`` and no ``DATABASE_URL``, starts two
 migrations at once (so the start-up lock is exercised on a fresh cluster), then
 drives ``migrationkit db ...`` and ``alembic current`` up to ``db destroy`` (in
-this process, tests/apphelpers.py; the two migrations are processes). The
+this process, tests/in_process.py; the two migrations are processes). The
 private cluster is always destroyed at the end, whatever happened (in root mode
 that removes its system account and its folder below /var/lib/migrationkit
 too); the shared server in the repo's ``.pgdata`` is never touched. Security
@@ -25,8 +25,9 @@ import pytest
 
 from migrationkit.cli import main as migrationkit_main
 from migrationkit.devserver.server import EmbeddedPostgres
-from tests.apphelpers import alembic_cli, run_main
+from tests.apphelpers import alembic_cli
 from tests.helpers import Project, copy_project, run_together
+from tests.in_process import run_main
 
 pytestmark = pytest.mark.slow  # servers, clusters or benchmarks of its own
 

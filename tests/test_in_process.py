@@ -1,4 +1,5 @@
-"""``run_in_process`` answers as a child process would, and leaves nothing behind.
+"""``run_in_process`` (and ``run_main``) answer as a child process would, and
+leave nothing behind.
 
 Most command-line tests run Alembic in the test process (tests/in_process.py);
 these pin what that must reproduce of a real process: exit statuses, captured
@@ -14,12 +15,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from migrationkit import masking
-from tests.in_process import run_in_process
+from tests.in_process import run_in_process, run_main
 
 
 def script(folder: Path, body: str, name: str = "script.py") -> Path:
@@ -191,3 +193,39 @@ def test_a_pytest_plugin_package_runs_with_dash_m(tmp_path: Path) -> None:
     result = run(tmp_path, "-m", "migrationkit", "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:")
+
+
+def test_run_main_gives_a_processs_status_output_and_logging_then_puts_back(
+    tmp_path: Path,
+) -> None:
+    """An entry point's ``basicConfig`` (no ``force``) takes effect, as in a new
+    process, and its log line is on the captured stderr; afterwards the
+    environment, directory, logging and ``sys.path`` are this process's again."""
+
+    def main(argv: Sequence[str]) -> int:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        logging.getLogger("made.by.main").info("hello %s", os.environ["ONLY_HERE"])
+        sys.path.insert(0, "added-by-main")
+        print(Path.cwd(), *argv)
+        if argv == ["fail"]:
+            sys.exit(-1)
+        return 0
+
+    before = (dict(os.environ), Path.cwd(), list(sys.path))
+    root = (logging.root.level, list(logging.root.handlers))
+    env = {"PATH": os.environ["PATH"], "ONLY_HERE": "yes"}
+    result = run_main(main, ["a"], cwd=tmp_path, env=env, program=("prog",))
+    assert (result.args, result.returncode) == (["prog", "a"], 0)
+    assert (result.stdout, result.stderr) == (f"{tmp_path} a\n", "INFO hello yes\n")
+    assert run_main(main, ["fail"], cwd=tmp_path, env=env).returncode == 255
+    assert (dict(os.environ), Path.cwd(), list(sys.path)) == before
+    assert (logging.root.level, list(logging.root.handlers)) == root
+    assert logging.getLogger("made.by.main").level == logging.NOTSET
+
+
+def test_run_main_lets_an_exception_out(tmp_path: Path) -> None:
+    def main(argv: Sequence[str]) -> int:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_main(main, [], cwd=tmp_path, env={})

@@ -25,18 +25,9 @@ import sqlalchemy as sa
 
 from migrationkit.database import DatabaseTarget
 from tests.helpers import REPO, run_together
-from tests.wheel import Venv, make_venv, run
+from tests.wheel import Venv, alembic_init, make_venv, run
 
 pytestmark = pytest.mark.slow
-
-ENV_PY_IMPORT = "from migrationkit.runtime import run_migrations"
-ENV_PY_CALL = "run_migrations(context, target_metadata=target_metadata)"
-TEMPLATE_TAIL = """\
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
-"""
 
 MODEL = '''\
 """The example project's one model."""
@@ -174,26 +165,8 @@ class Adopter:
 def adopt(folder: Path, venv: Venv) -> Adopter:
     """Exactly the README's steps: init, a model, three lines in env.py, revisions."""
     folder.mkdir(parents=True, exist_ok=True)
-    run(venv.bin / "alembic", "init", "alembic", cwd=folder, env=venv.env())
+    alembic_init(folder, venv, venv.env(), import_from="migrationkit.runtime")
     (folder / "models.py").write_text(MODEL)
-    ini = folder / "alembic.ini"
-    ini.write_text(
-        ini.read_text().replace(
-            "sqlalchemy.url = driver://", "# sqlalchemy.url = driver://"
-        )
-    )
-    env_py = folder / "alembic" / "env.py"
-    text = env_py.read_text()
-    assert TEMPLATE_TAIL in text, "Alembic's env.py template changed"
-    text = text.replace(
-        "target_metadata = None",
-        "from models import Base\n\ntarget_metadata = Base.metadata",
-    )
-    text = text.replace(
-        "from alembic import context\n",
-        f"from alembic import context\n{ENV_PY_IMPORT}\n",
-    )
-    env_py.write_text(text.replace(TEMPLATE_TAIL, ENV_PY_CALL + "\n"))
     versions = folder / "alembic" / "versions"
     (versions / "0001_create_books.py").write_text(
         textwrap.dedent('''\

@@ -21,6 +21,7 @@ from alembic.config import Config
 from migrationkit.prove import DataHook, ProofReport, Prover
 from migrationkit.prove.scratch import ScratchServer
 from migrationkit.testing.server import TestServer
+from tests.helpers import write_chain_project
 
 REVISION = '''"""{revision}"""
 
@@ -40,14 +41,6 @@ def downgrade() -> None:
     op.execute("{downgrade}")
 '''
 
-ENV = """
-from alembic import context
-
-from migrationkit.runtime import run_migrations
-
-run_migrations(context, target_metadata=None)
-"""
-
 CREATE = ("CREATE TABLE items (name text)", "DROP TABLE items")
 NOTHING = ("SELECT 1", "SELECT 1")
 NOT_NULL_COLUMN = (
@@ -66,22 +59,7 @@ def scratch(server: TestServer) -> Iterator[ScratchServer]:
 
 def write_project(folder: Path, revisions: list[tuple[str, str]]) -> Config:
     """(upgrade SQL, downgrade SQL) in order, as revisions r1, r2, ..."""
-    versions = folder / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    for number, (upgrade, downgrade) in enumerate(revisions, start=1):
-        (versions / f"r{number}.py").write_text(
-            REVISION.format(
-                revision=f"r{number}",
-                down=f"r{number - 1}" if number > 1 else None,
-                upgrade=upgrade,
-                downgrade=downgrade,
-            )
-        )
-    (folder / "migrations" / "env.py").write_text(ENV)
-    (folder / "alembic.ini").write_text(
-        "[alembic]\nscript_location = %(here)s/migrations\n"
-    )
-    return Config(str(folder / "alembic.ini"))
+    return write_chain_project(folder, REVISION, revisions)
 
 
 def three_items(connection: sa.Connection) -> int:

@@ -2,7 +2,7 @@
 
 The command line runs in a private copy of the project: as a real process in
 ``test_at_head_every_check_passes`` and ``test_password_never_appears``, else
-its ``main`` in this process (tests/apphelpers.py). Finer cases call the library
+its ``main`` in this process (tests/in_process.py). Finer cases call the library
 on the same kind of copy, then break the schema by hand. A copy's database at
 head is a copy of one migrated once per module.
 """
@@ -32,11 +32,10 @@ from models import User
 from tests.apphelpers import (
     database_from_template,
     migrate,
-    migrated_template,
-    run_main,
     verify_script,
 )
 from tests.helpers import Project, copy_project
+from tests.in_process import run_main
 from verify_migration import MODEL_CHECKS, new_user
 
 CHECK_NAMES = [
@@ -47,13 +46,6 @@ CHECK_NAMES = [
     "revision",
     "ledger",
 ]
-
-
-@pytest.fixture(scope="module")
-def at_head(server: TestServer) -> Iterator[str]:
-    """A database migrated to head once per module (and worker): the template."""
-    with migrated_template(server) as name:
-        yield name
 
 
 @pytest.fixture

@@ -95,3 +95,42 @@ def make_venv(root: Path, *, wheel: Path, extras: str, pins: list[str]) -> Venv:
     package = f"migrationkit[{extras}] @ {wheel.as_uri()}"
     run(uv(), "pip", "install", "--quiet", "--python", python, package, *pins, cwd=root)
     return Venv(path)
+
+
+TEMPLATE_TAIL = """\
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+"""
+
+
+def alembic_init(
+    folder: Path, venv: Venv, env: dict[str, str], *, import_from: str
+) -> None:
+    """``alembic init alembic`` in ``folder`` with the venv's Alembic, wired as
+    the README says: no URL in alembic.ini, ``models.Base``'s metadata and one
+    ``run_migrations`` call (imported from ``import_from``) in env.py."""
+    run(venv.bin / "alembic", "init", "alembic", cwd=folder, env=env)
+    ini = folder / "alembic.ini"
+    ini.write_text(
+        ini.read_text().replace(
+            "sqlalchemy.url = driver://", "# sqlalchemy.url = driver://"
+        )
+    )
+    env_py = folder / "alembic" / "env.py"
+    text = env_py.read_text()
+    assert TEMPLATE_TAIL in text, "Alembic's env.py template changed"
+    text = text.replace(
+        "target_metadata = None",
+        "from models import Base\n\ntarget_metadata = Base.metadata",
+    )
+    text = text.replace(
+        "from alembic import context\n",
+        f"from alembic import context\nfrom {import_from} import run_migrations\n",
+    )
+    env_py.write_text(
+        text.replace(
+            TEMPLATE_TAIL, "run_migrations(context, target_metadata=target_metadata)\n"
+        )
+    )
