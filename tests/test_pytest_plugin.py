@@ -16,7 +16,14 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+import migrationkit.autogenerate.render  # noqa: F401 - see below
 from migrationkit.testing.server import TestServer
+
+# pytester's inline runs take the modules first imported inside them back out of
+# sys.modules afterwards. migrationkit.autogenerate.render registers renderers for
+# migrationkit.ops' operation classes in Alembic's process-wide tables, and when
+# ops stayed imported, a second import of render (by the next inline run) is
+# refused ("key already exists"). Imported here, render stays imported too.
 
 pytest_plugins = ["pytester"]
 
