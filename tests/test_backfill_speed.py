@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from benchmarks.backfill_speed.cli import main
 from migrationkit.database import DatabaseTarget
 
+pytestmark = pytest.mark.slow  # a run of the backfill benchmark
+
 ROWS = 3_000
 GOOD_ROWS = ROWS - ROWS // 997  # 'not-an-ip' rows are left alone by all three
 

@@ -35,6 +35,8 @@ from tests.helpers import (
 )
 from tests.test_interrupts import blocked_pids
 
+pytestmark = pytest.mark.slow  # signals to real processes
+
 CTRL_C_UNDER_UV = (130, ALEMBIC_FAILED)
 
 # The command starts with SIGINT's default action even if this process was

@@ -9,6 +9,8 @@ import pytest
 from benchmarks.faults.cli import main
 from benchmarks.faults.scenarios import SCENARIOS
 
+pytestmark = pytest.mark.slow  # a run of the fault benchmark
+
 
 def test_one_repetition_of_every_scenario_passes_and_checks_rows(
     capsys: pytest.CaptureFixture[str],

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 
 from tests.helpers import (
@@ -25,6 +26,8 @@ from tests.helpers import (
     wait_for,
     write_revision,
 )
+
+pytestmark = pytest.mark.slow  # signals to real processes
 
 # Started with Python's own SIGINT handler, whatever the parent ignores (a CI
 # runner or `cmd &` may start us with SIGINT ignored, and then no

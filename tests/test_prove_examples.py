@@ -25,6 +25,8 @@ from migrationkit.prove.scratch import PREFIX, ScratchServer
 from migrationkit.testing.server import TestServer
 from tests.helpers import run_module
 
+pytestmark = pytest.mark.slow  # the corpus: every leaky example proven
+
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "prove"
 
 

@@ -44,6 +44,8 @@ from migrationkit.prove.scratch import ScratchServer
 from migrationkit.testing.server import TestServer
 from tests.helpers import run_module
 
+pytestmark = pytest.mark.slow  # the peer tier: every pytest-alembic example proven
+
 PEERS_DIR = Path(__file__).resolve().parent / "examples" / "peers"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "prove.md"
 HOOKS = ("--hooks", "hooks.py:DATA_HOOKS")

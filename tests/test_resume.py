@@ -49,6 +49,8 @@ from migrationkit.runtime.review import DESTROYS_FLAGGED
 from migrationkit.testing.server import TestServer
 from tests.helpers import REPO
 
+pytestmark = pytest.mark.slow  # kills real processes at every step, up and down
+
 GATE_KEY = 5_550_123
 """Advisory lock the test holds so that a statement it picks times out."""
 X_ARGUMENTS = ["backfill_batch_size=100", "lock_timeout=200ms"]

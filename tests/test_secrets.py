@@ -41,6 +41,8 @@ from tests.helpers import (
     write_revision,
 )
 
+pytestmark = pytest.mark.slow  # real processes' output, searched for passwords
+
 PLACEMENTS = ("url", "query", "pgpassword")
 UNREACHABLE = make_url("postgresql://app@127.0.0.1:1/app")
 
