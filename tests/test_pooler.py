@@ -28,7 +28,12 @@ from migrationkit.database import DatabaseTarget, UrlSource
 from migrationkit.errors import TransactionPoolerError
 from migrationkit.runtime.guards import MigrationGuards
 from migrationkit.runtime.lock import migration_lock
-from migrationkit.runtime.pooler import Route, transaction_pooling_evidence
+from migrationkit.runtime.pooler import (
+    Route,
+    ServerProcessPin,
+    release_where_held,
+    transaction_pooling_evidence,
+)
 from migrationkit.testing.pgbouncer import LoginRole, PgBouncer, pgbouncer_binary
 from migrationkit.testing.server import TestServer
 from tests.helpers import (
@@ -276,6 +281,43 @@ def test_a_transaction_outside_the_lock_holders_process_stops_the_run(
     assert advisory_locks(engine) == 0
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT to_regclass('must_not_exist')")) is None
+
+
+def test_the_lock_is_released_where_held_when_the_pooler_hands_back_ours(
+    server: TestServer, bouncer: PgBouncer, engine: sa.Engine
+) -> None:
+    """The holder's process frees up while the run is inside a transaction on
+    another one. PgBouncer then lends the run its own, most recently released,
+    process on every retry; a second client, asking while the run's transaction
+    stays open, is lent the holder's and releases the lock there."""
+    pooled = server.engine(bouncer.pooled_url)
+    key = 5_550_777
+    try:
+        with pooled.connect() as run, pooled.connect() as other:
+            holder = run.execute(
+                sa.text("SELECT pg_backend_pid() FROM pg_advisory_lock(:key)"),
+                {"key": key},
+            ).scalar_one()
+            run.commit()
+            theirs = other.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            assert theirs == holder  # the most recently released process
+            mine = run.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            assert mine != holder
+            other.commit()  # the holder's process is free; the run is still in ours
+            pin = ServerProcessPin(
+                connection=run, holder=holder, route=Route(direct=False, why="test")
+            )
+            released = release_where_held(
+                run,
+                pin=pin,
+                unlock=sa.text("SELECT pg_advisory_unlock(:key)"),
+                key=key,
+                within=2.0,
+            )
+    finally:
+        pooled.dispose()
+    assert released
+    assert advisory_locks(engine) == 0
 
 
 def test_no_attempt_gets_through_a_loaded_transaction_pooler(

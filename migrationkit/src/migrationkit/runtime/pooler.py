@@ -376,16 +376,49 @@ def release_where_held(
         connection.rollback()
     deadline = time.monotonic() + within
     while True:
-        pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        if pid == pin.holder:
-            while connection.execute(unlock, {"key": key}).scalar_one():
-                pass
-            connection.commit()
+        if _unlock_if_holder(connection, pin.holder, unlock=unlock, key=key):
             return True
+        # This transaction stays open, keeping its server process busy, while a
+        # second client asks: a pooler lends its most recently released process,
+        # and after our own rollback that is ours again, never the holder's.
+        released = _unlock_from_another_client(
+            connection, pin.holder, unlock=unlock, key=key
+        )
         connection.rollback()
+        if released:
+            return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.01)
+
+
+def _unlock_if_holder(
+    connection: sa.Connection, holder: int, *, unlock: sa.TextClause, key: int
+) -> bool:
+    """Release every hold of ``key`` if this transaction runs in ``holder``;
+    otherwise leave the transaction open and say False."""
+    pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    if pid != holder:
+        return False
+    while connection.execute(unlock, {"key": key}).scalar_one():
+        pass
+    connection.commit()
+    return True
+
+
+def _unlock_from_another_client(
+    connection: sa.Connection, holder: int, *, unlock: sa.TextClause, key: int
+) -> bool:
+    """One try through a second client of the same pooler; False when it did not
+    land in ``holder`` or could not connect (the pooler may cap its clients)."""
+    try:
+        with connection.engine.connect() as other:
+            released = _unlock_if_holder(other, holder, unlock=unlock, key=key)
+            if not released:
+                other.rollback()
+            return released
+    except sa.exc.SQLAlchemyError:
+        return False
 
 
 def remains_held(holder: int) -> str:
