@@ -18,6 +18,7 @@ from migrationkit.database import DatabaseTarget
 from migrationkit.errors import MigrationKitError
 from migrationkit.masking import Secret
 from migrationkit.prove import DataHook
+from migrationkit.prove.scratch import ScratchServer
 from migrationkit.settings import Settings
 from migrationkit.testing.pgbouncer import (
     LoginRole,
@@ -105,6 +106,14 @@ def at_head(server: TestServer) -> Iterator[str]:
 
     with migrated_template(server) as name:
         yield name
+
+
+@pytest.fixture
+def scratch(server: TestServer) -> Iterator[ScratchServer]:
+    """A prove scratch server on this run's server (its databases dropped after)."""
+    scratch = ScratchServer(admin=server.admin, settings=server.settings)
+    yield scratch
+    scratch.close()
 
 
 @pytest.fixture

@@ -267,6 +267,25 @@ def write_revision(
     path.write_text(body)
 
 
+SQL_REVISION = '''"""{revision}"""
+
+from alembic import op
+
+revision = "{revision}"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("{upgrade}")
+
+
+def downgrade() -> None:
+    op.execute("{downgrade}")
+'''
+"""A revision template for ``write_chain_project``: one SQL statement each way."""
+
 CHAIN_ENV = """
 from alembic import context
 

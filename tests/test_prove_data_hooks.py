@@ -11,35 +11,14 @@ Each test writes a small project into ``tmp_path``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 
 from migrationkit.prove import DataHook, ProofReport, Prover
 from migrationkit.prove.scratch import ScratchServer
-from migrationkit.testing.server import TestServer
-from tests.helpers import write_chain_project
-
-REVISION = '''"""{revision}"""
-
-from alembic import op
-
-revision = "{revision}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("{upgrade}")
-
-
-def downgrade() -> None:
-    op.execute("{downgrade}")
-'''
+from tests.helpers import SQL_REVISION, write_chain_project
 
 CREATE = ("CREATE TABLE items (name text)", "DROP TABLE items")
 NOTHING = ("SELECT 1", "SELECT 1")
@@ -50,16 +29,9 @@ NOT_NULL_COLUMN = (
 LEAKY = ("CREATE SEQUENCE IF NOT EXISTS leftover", "SELECT 1")
 
 
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
-
-
 def write_project(folder: Path, revisions: list[tuple[str, str]]) -> Config:
     """(upgrade SQL, downgrade SQL) in order, as revisions r1, r2, ..."""
-    return write_chain_project(folder, REVISION, revisions)
+    return write_chain_project(folder, SQL_REVISION, revisions)
 
 
 def three_items(connection: sa.Connection) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -28,13 +28,6 @@ from tests.helpers import run_module
 pytestmark = pytest.mark.slow  # the corpus: every leaky example proven
 
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "prove"
-
-
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
 
 
 def prove(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from alembic.config import Config
 
 from migrationkit.prove import ProofReport, Prover
 from migrationkit.prove.scratch import ScratchServer
-from migrationkit.testing.server import TestServer
 
 ITEMS = """\
 CREATE TABLE items (id bigint PRIMARY KEY, name text)
@@ -63,13 +61,6 @@ def upgrade() -> None:
 def downgrade() -> None:
 {downgrade}
 '''
-
-
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
 
 
 def _body(statements: list[str]) -> str:

@@ -7,15 +7,12 @@ here on a tiny project built in ``tmp_path`` and proven on a scratch database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic.config import Config
 
 from migrationkit.prove import ProofReport, Prover
 from migrationkit.prove.scratch import ScratchServer
-from migrationkit.testing.server import TestServer
 from tests.helpers import write_chain_project
 
 REVISION = '''"""{revision}"""
@@ -36,13 +33,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     {downgrade}
 '''
-
-
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
 
 
 def write_project(folder: Path, revisions: list[tuple[str, str]]) -> Config:

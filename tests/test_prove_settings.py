@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from alembic.config import Config
 
 from migrationkit.prove import ProofReport, Prover
 from migrationkit.prove.scratch import ScratchServer
-from migrationkit.testing.server import TestServer
 
 REVISION = '''"""{message}
 
@@ -113,13 +110,6 @@ def write_project(
     )
     (folder / "pyproject.toml").write_text(pyproject)
     return Config(str(folder / "alembic.ini"))
-
-
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
 
 
 def prove(config: Config, scratch: ScratchServer) -> ProofReport:

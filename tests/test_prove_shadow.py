@@ -16,10 +16,9 @@ walked on, and no revision is upgraded in the shadow twice.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import Script
@@ -28,33 +27,7 @@ from migrationkit.prove import DataHook, ProofReport, Prover
 from migrationkit.prove.migrator import StepResult
 from migrationkit.prove.scratch import ScratchServer
 from migrationkit.prove.settings import ProveSettings
-from migrationkit.testing.server import TestServer
-
-REVISION = '''"""{revision}"""
-
-from alembic import op
-
-revision = "{revision}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("{upgrade}")
-
-
-def downgrade() -> None:
-    op.execute("{downgrade}")
-'''
-
-ENV = """
-from alembic import context
-
-from migrationkit.runtime import run_migrations
-
-run_migrations(context, target_metadata=None)
-"""
+from tests.helpers import SQL_REVISION, write_chain_project
 
 CREATE = ("CREATE TABLE items (name text)", "DROP TABLE items")
 NOTHING = ("SELECT 1", "SELECT 1")
@@ -70,31 +43,9 @@ def leaky(name: str) -> tuple[str, str]:
     return (f"CREATE SEQUENCE IF NOT EXISTS {name}", "SELECT 1")
 
 
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
-
-
 def write_project(folder: Path, revisions: list[tuple[str, str]]) -> Config:
     """(upgrade SQL, downgrade SQL) in order, as revisions r1, r2, ..."""
-    versions = folder / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    for number, (upgrade, downgrade) in enumerate(revisions, start=1):
-        (versions / f"r{number}.py").write_text(
-            REVISION.format(
-                revision=f"r{number}",
-                down=f"r{number - 1}" if number > 1 else None,
-                upgrade=upgrade,
-                downgrade=downgrade,
-            )
-        )
-    (folder / "migrations" / "env.py").write_text(ENV)
-    (folder / "alembic.ini").write_text(
-        "[alembic]\nscript_location = %(here)s/migrations\n"
-    )
-    return Config(str(folder / "alembic.ini"))
+    return write_chain_project(folder, SQL_REVISION, revisions)
 
 
 class CountedProof:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from migrationkit.prove import ProofReport, Prover
 from migrationkit.prove.report import Skip
 from migrationkit.prove.scratch import ScratchServer
 from migrationkit.testing.prove_tests import assert_proven
-from migrationkit.testing.server import TestServer
 
 SHARED = Path(__file__).resolve().parent / "examples" / "prove" / "shared"
 
@@ -80,13 +78,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     {downgrade}
 '''
-
-
-@pytest.fixture
-def scratch(server: TestServer) -> Iterator[ScratchServer]:
-    scratch = ScratchServer(admin=server.admin, settings=server.settings)
-    yield scratch
-    scratch.close()
 
 
 def project(
