@@ -63,6 +63,55 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
         sys.dont_write_bytecode = writes
 
 
+_HOME_FOLDERS = tuple(
+    Path(folder).resolve()
+    for folder in {sys.prefix, sys.base_prefix, *sysconfig.get_paths().values()}
+)
+_EXAMPLES = REPO / "tests" / "examples"
+
+
+def _foreign(module: object) -> bool:
+    """A module loaded from another project: a test's copy, an example."""
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return False
+    where = Path(path).resolve()
+    if where.is_relative_to(_EXAMPLES):
+        return True
+    return not where.is_relative_to(REPO) and not any(
+        where.is_relative_to(folder) for folder in _HOME_FOLDERS
+    )
+
+
+@pytest.fixture(autouse=True)
+def _other_projects_modules_put_back() -> Iterator[None]:
+    """Proving another project in this process (an example, a copy in tmp_path)
+    imports its ``models`` and other top-level modules under the same names as
+    this repository's. Left in ``sys.modules``, a later test in this worker
+    would compare this repository's database with an example's models. After
+    each test, modules loaded from elsewhere are dropped and those they
+    replaced put back; the toolkit's and installed ones stay (a second import
+    of migrationkit.ops would be refused by Alembic's dispatch tables).
+
+    ``sys.path`` is put back too, and the import system's finders for relative
+    entries are forgotten: Alembic prepends ``prepend_sys_path = .`` on every
+    command, and a finder cached for ``.`` while the working folder was an
+    example's would go on finding that example's ``models`` from another folder.
+    """
+    before = dict(sys.modules)
+    search_path = list(sys.path)
+    yield
+    sys.path[:] = search_path
+    for entry in [e for e in sys.path_importer_cache if not Path(e).is_absolute()]:
+        del sys.path_importer_cache[entry]
+    for name, module in list(sys.modules.items()):
+        if before.get(name) is module or not _foreign(module):
+            continue
+        del sys.modules[name]
+        if name in before:
+            sys.modules[name] = before[name]
+
+
 # The server and the databases are migrationkit's plugin's (the fixtures an adopter
 # gets); these tests use them under short names.
 
