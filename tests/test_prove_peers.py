@@ -378,7 +378,7 @@ def test_peer_example(
     text = out.out + out.err
     assert status == (0 if peer.passes else 1), f"{peer.why}\n{text}"
     assert _codes(out.out, r"FAILED \[([\w-]+)\]") == set(peer.failed), text
-    unrun = _codes(out.out, r"SKIPPED \[([\w-]+)\].*\(not asked for")
+    unrun = _codes(out.out, r"SKIPPED \[([\w-]+)\].*\(not allowed")
     assert unrun == set(peer.unrun), text
     assert not [code for code in unrun if f"ok  {code}" in out.out], text
 
@@ -439,7 +439,7 @@ def test_an_env_py_not_wired_is_one_clear_error(
     assert _codes(out, r"FAILED \[([\w-]+)\]") == {"env"}, out
     assert "AttributeError: 'Connection' object has no attribute 'connect'" in out, out
     assert "line 20: with connectable.connect() as connection:" in out, out
-    assert _codes(out, r"SKIPPED \[([\w-]+)\].*\(not asked for") == {"upgrade"}
+    assert _codes(out, r"SKIPPED \[([\w-]+)\].*\(not allowed") == {"upgrade"}
 
 
 def _one_foo(connection: sa.Connection) -> int:

@@ -133,7 +133,7 @@ def test_models_skipped_when_head_is_unreachable_fails_the_proof(
     text = report.render()
     assert "ok  models" not in text
     assert "SKIPPED [models]" in text
-    assert "not asked for" in report.summary()
+    assert "not allowed" in report.summary()
 
 
 def test_models_crash_is_its_own_failure_and_keeps_the_other_findings(

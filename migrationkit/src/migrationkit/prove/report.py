@@ -95,11 +95,13 @@ class Finding:
 class Skip:
     """A check that did not run, and why: never printed as passed.
 
-    ``asked`` says whether the project asked for it (an option left the check
-    out, or its settings declare the revision irreversible, skipped or below the
-    minimum downgrade revision). A skip nobody asked for (two heads, a head that
-    cannot be reached, env.py failing) fails the proof: the check it stands for
-    proved nothing.
+    ``asked`` says whether the skip is allowed: the project asked for it (an
+    option left the check out, or its settings declare the revision
+    irreversible, skipped or below the minimum downgrade revision), or the check
+    cannot judge the revision by design (an upgrade that reads the database
+    under ``--sql``), and the reason says which. A skip not allowed (two heads,
+    a head that cannot be reached, env.py failing) fails the proof: the check
+    it stands for proved nothing.
     """
 
     code: str
@@ -109,7 +111,7 @@ class Skip:
 
     def render(self) -> str:
         where = f"revision {self.revision}: " if self.revision else ""
-        why = "asked for" if self.asked else "not asked for: the proof fails"
+        why = "allowed" if self.asked else "not allowed: the proof fails"
         return mask_secrets(f"SKIPPED [{self.code}] {where}{self.reason} ({why})")
 
 
@@ -162,9 +164,9 @@ class ProofReport:
         if skips:
             unasked = len(self.unasked_skips)
             text += f", {len(skips)} skipped" + (
-                f" ({unasked} not asked for: the proof fails)"
+                f" ({unasked} not allowed: the proof fails)"
                 if unasked
-                else " (as asked)"
+                else " (allowed)"
             )
         return text
 
