@@ -68,11 +68,22 @@ class TestServer:
 
     @contextmanager
     def fresh_database(self, prefix: str = "mk_test") -> Iterator[DatabaseTarget]:
-        """Create an empty database, yield it, then drop it (even if still in use)."""
+        """Create an empty database, yield it, then drop it (even if still in use).
+
+        Its sessions do not wait for each commit's WAL flush
+        (``synchronous_commit = off``, set on the database, so every connection a
+        test makes gets it, in-process or not). A test database needs no
+        durability: only a crash of the server could lose a commit, and the
+        database is dropped afterwards anyway. On a busy disk those waits are a
+        large share of a test that migrates, since every revision commits.
+        """
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         admin = self.engine().execution_options(isolation_level="AUTOCOMMIT")
         with connect(admin, self.admin) as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+            conn.execute(
+                sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+            )
         try:
             yield self.admin.with_database(name)
         finally:
